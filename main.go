@@ -1,0 +1,13 @@
+// Command cairn is a backup client, server and terminal UI compatible with
+// Proxmox Backup Server. main only hands over to the command tree.
+package main
+
+import (
+	"os"
+
+	"cairn/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute())
+}
