@@ -1,6 +1,6 @@
 module cairn
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/dchest/siphash v1.2.3
