@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"cairn/core"
+	"cairn/core/backup"
+)
+
+type backupOptions struct {
+	repo             repoFlags
+	backupID         string
+	backupType       string
+	backupTime       int64
+	excludes         []string
+	includeDevs      []string
+	allFileSystems   bool
+	skipLostAndFound bool
+	chunkSizeKiB     int
+}
+
+func newBackupCmd() *cobra.Command {
+	o := &backupOptions{}
+	cmd := &cobra.Command{
+		Use:   "backup SPEC...",
+		Short: "Create a backup: SPEC is NAME.pxar:DIR, NAME.img:FILE, NAME.conf:FILE or NAME.log:FILE",
+		Long: `Create a backup snapshot of one or more archives.
+
+Exit codes: 0 the snapshot is finished; 1 the backup failed and left no
+snapshot behind; 2 bad usage.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("backup needs at least one backup specification (NAME.pxar:DIR)")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd.Context(), o, args, cmd.ErrOrStderr())
+		},
+	}
+	o.repo.add(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&o.backupID, "backup-id", "", "backup ID (default: this host's name)")
+	f.StringVar(&o.backupType, "backup-type", "host", "backup type: host, vm or ct")
+	f.Int64Var(&o.backupTime, "backup-time", 0, "backup time as Unix epoch (default: now)")
+	f.StringArrayVar(&o.excludes, "exclude", nil, "exclude pattern, as in .pxarexclude (repeatable)")
+	f.StringArrayVar(&o.includeDevs, "include-dev", nil, "include the mount point at this path (repeatable)")
+	f.BoolVar(&o.allFileSystems, "all-file-systems", false, "include all mounted file systems")
+	f.BoolVar(&o.skipLostAndFound, "skip-lost-and-found", false, "skip lost+found directories")
+	f.IntVar(&o.chunkSizeKiB, "chunk-size", 4096, "average chunk size in KiB (64..4096, power of two)")
+	return cmd
+}
+
+func hostName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	return h
+}
+
+func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.Writer) error {
+	var specs []backup.Spec
+	for _, a := range args {
+		s, err := backup.ParseSpec(a)
+		if err != nil {
+			return usageError{err}
+		}
+		specs = append(specs, s)
+	}
+	ns, err := o.repo.namespace()
+	if err != nil {
+		return usageError{err}
+	}
+	bt, err := core.ParseBackupType(o.backupType)
+	if err != nil {
+		return usageError{err}
+	}
+	id := o.backupID
+	if id == "" {
+		id = hostName()
+	}
+	if !core.ValidBackupID(id) {
+		return usageError{fmt.Errorf("invalid backup id %q", id)}
+	}
+	t := o.backupTime
+	if t == 0 {
+		t = time.Now().Unix()
+	}
+	for _, s := range specs {
+		if err := s.Check(); err != nil {
+			return err
+		}
+	}
+	repo, err := o.repo.open(true)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+
+	snap := core.Snapshot{Group: core.Group{Type: bt, ID: id}, Time: t}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	if ns.IsRoot() {
+		fmt.Fprintf(stderr, "Starting backup: %s\n", snap)
+	} else {
+		fmt.Fprintf(stderr, "Starting backup: %s:%s\n", ns, snap)
+	}
+	fmt.Fprintf(stderr, "Client name: %s\n", hostName())
+	fmt.Fprintf(stderr, "Starting backup protocol: %s\n", time.Now().Format(time.ANSIC))
+	pr := &backupPrinter{w: stderr, last: time.Now()}
+	res, err := backup.Run(ctx, backup.Options{
+		Repo: repo, Namespace: ns, Snapshot: snap, Specs: specs,
+		Excludes: o.excludes, IncludeDevs: o.includeDevs,
+		AllFileSystems: o.allFileSystems, SkipLostAndFound: o.skipLostAndFound,
+		ChunkSize: o.chunkSizeKiB << 10, Events: pr.event,
+	})
+	if err != nil {
+		return err
+	}
+	tot := res.Totals
+	secs := res.Duration.Seconds()
+	fmt.Fprintf(stderr, "Uploaded %d chunks in %d seconds (%.0f MB/s).\n", tot.ChunksNew, int(secs+0.5), float64(tot.BytesRead)/secs/1e6)
+	fmt.Fprintf(stderr, "Duration: %.2fs\n", secs)
+	fmt.Fprintf(stderr, "End Time: %s\n", time.Now().Format(time.RFC3339))
+	return nil
+}
+
+// backupPrinter prints backup events as upstream's lines on stderr.
+type backupPrinter struct {
+	w    io.Writer
+	last time.Time
+}
+
+func (p *backupPrinter) event(ev core.Event) {
+	switch ev.Kind {
+	case core.EventInfo, core.EventWarning:
+		fmt.Fprintln(p.w, ev.Message)
+	case core.EventProgress:
+		// Upstream reports long uploads once a minute.
+		if time.Since(p.last) >= time.Minute {
+			p.last = time.Now()
+			g := ev.Progress
+			fmt.Fprintf(p.w, "processed %s in %s, uploaded %s\n", humanByte(g.BytesRead), g.Elapsed.Round(time.Second), humanByte(g.BytesNew))
+		}
+	case core.EventArchiveDone:
+		g := ev.Progress
+		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(g.Archive, ".didx"), ".fidx"), ".blob")
+		secs := g.Elapsed.Seconds()
+		avg := float64(g.BytesNew)
+		if secs > 0 {
+			avg /= secs
+		}
+		fmt.Fprintf(p.w, "%s: had to backup %s of %s (compressed %s) in %.2f s (average %s/s)\n",
+			name, humanByte(g.BytesNew), humanByte(g.BytesRead), humanByte(g.BytesWritten), secs, humanByte(uint64(avg)))
+		if g.BytesReused > 0 && g.BytesRead > 1<<20 {
+			fmt.Fprintf(p.w, "%s: backup was done incrementally, reused %s (%.1f%%)\n",
+				name, humanByte(g.BytesReused), float64(g.BytesReused)*100/float64(g.BytesRead))
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+
+	"cairn/core"
+	"cairn/core/restore"
+)
+
+func newRestoreCmd() *cobra.Command {
+	var rf repoFlags
+	var patterns []string
+	var allowExisting, overwrite bool
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT ARCHIVE TARGET",
+		Short: "Restore an archive of a snapshot (TARGET - writes to stdout)",
+		Long: `Restore one archive. SNAPSHOT is TYPE/ID/TIME, or TYPE/ID for the group's
+newest snapshot. A .pxar archive is extracted into the TARGET directory; an
+image or blob is written to the TARGET file; index.json - prints the manifest.
+
+Exit codes: 0 restored; 1 the restore failed (a corrupt chunk is named by its
+digest); 2 bad usage.`,
+		Args: exactArgs(3, "SNAPSHOT ARCHIVE TARGET"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, err := rf.namespace()
+			if err != nil {
+				return usageError{err}
+			}
+			if _, _, err := core.ParseGroupOrSnapshot(args[0]); err != nil {
+				return usageError{err}
+			}
+			repo, err := rf.open(false)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			stderr := cmd.ErrOrStderr()
+			return restore.Run(ctx, restore.Options{
+				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
+				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting, Overwrite: overwrite,
+				Events: func(ev core.Event) {
+					if ev.Kind == core.EventInfo || ev.Kind == core.EventWarning {
+						fmt.Fprintln(stderr, ev.Message)
+					}
+				},
+			})
+		},
+	}
+	rf.add(cmd, true)
+	f := cmd.Flags()
+	f.StringArrayVar(&patterns, "pattern", nil, "restore only entries matching this pattern (repeatable)")
+	f.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow restoring into existing directories")
+	f.BoolVar(&overwrite, "overwrite", false, "overwrite existing files, symlinks and hardlinks")
+	return cmd
+}

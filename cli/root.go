@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in the command line itself.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// newRoot builds the command tree.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cairn",
+		Short:         "Fast, deduplicated, encrypted backups, compatible with Proxmox Backup Server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newBackupCmd(),
+		newRestoreCmd(),
+		newListCmd(),
+		newSnapshotCmd(),
+		newNamespaceCmd(),
+		newCatalogCmd(),
+		newPxarCmd(),
+	)
+	return root
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute() int {
+	root := newRoot()
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(os.Stderr, "Error: %s\n", msg)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// exactArgs is cobra.ExactArgs with a usage error naming what is expected.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s expects %s, got %d argument(s)", cmd.CommandPath(), names, len(args))}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,327 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"cairn/core"
+	"cairn/core/blob"
+	"cairn/core/catalog"
+	"cairn/core/manifest"
+	"cairn/pxar"
+	"cairn/pxar/pattern"
+)
+
+// Chunk sizes (formats.md 5.1, 5.4).
+const (
+	DefaultChunkSize = 4 << 20
+	CatalogChunkSize = 512 << 10
+)
+
+// Options describe one backup run.
+type Options struct {
+	Repo             core.Repository
+	Namespace        core.Namespace
+	Snapshot         core.Snapshot
+	Owner            string
+	Specs            []Spec
+	Excludes         []string // --exclude patterns, in order
+	IncludeDevs      []string // --include-dev paths
+	AllFileSystems   bool
+	SkipLostAndFound bool
+	ChunkSize        int // average dynamic / fixed chunk size; 0 = 4 MiB
+	Workers          int // 0 = GOMAXPROCS
+	Events           core.Sink
+}
+
+// Result sums up a finished backup.
+type Result struct {
+	Snapshot core.Snapshot
+	Totals   core.Progress
+	Duration time.Duration
+}
+
+// Prepared is a validated backup: everything that can be checked before a
+// byte is written to the datastore.
+type prepared struct {
+	excludes    []*pattern.Pattern
+	includeDevs []uint64
+}
+
+func prepare(o *Options) (*prepared, error) {
+	if len(o.Specs) == 0 {
+		return nil, fmt.Errorf("no backup specification given")
+	}
+	seen := map[string]bool{}
+	for _, s := range o.Specs {
+		if seen[s.StoredName()] {
+			return nil, fmt.Errorf("got target twice: '%s'", s.Name)
+		}
+		seen[s.StoredName()] = true
+		if err := s.Check(); err != nil {
+			return nil, err
+		}
+	}
+	if !core.ValidBackupID(o.Snapshot.ID) {
+		return nil, fmt.Errorf("invalid backup id %q", o.Snapshot.ID)
+	}
+	p := &prepared{}
+	for _, e := range o.Excludes {
+		pat, err := pattern.Parse(e)
+		if err != nil {
+			return nil, fmt.Errorf("invalid exclude pattern %q: %w", e, err)
+		}
+		p.excludes = append(p.excludes, pat)
+	}
+	if o.AllFileSystems && len(o.IncludeDevs) > 0 {
+		return nil, fmt.Errorf("--all-file-systems and --include-dev are mutually exclusive")
+	}
+	for _, d := range o.IncludeDevs {
+		var st unix.Stat_t
+		if err := unix.Stat(d, &st); err != nil {
+			return nil, fmt.Errorf("include-dev %q: %w", d, err)
+		}
+		p.includeDevs = append(p.includeDevs, st.Dev)
+	}
+	switch o.ChunkSize {
+	case 0:
+		o.ChunkSize = DefaultChunkSize
+	case 64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20:
+	default:
+		return nil, fmt.Errorf("invalid chunk size %d KiB (one of 64, 128, 256, 512, 1024, 2048, 4096)", o.ChunkSize>>10)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	return p, nil
+}
+
+// Run makes one snapshot from the specs. On any error the unfinished snapshot
+// is removed and nothing of it stays visible.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	p, err := prepare(&o)
+	if err != nil {
+		return nil, err
+	}
+	w, err := o.Repo.StartBackup(ctx, core.BackupOptions{Namespace: o.Namespace, Snapshot: o.Snapshot, Owner: o.Owner})
+	if err != nil {
+		return nil, err
+	}
+	st := &stats{}
+	stop := startTicker(o.Events, st, start)
+	res, err := run(ctx, &o, p, w, st)
+	stop()
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	res.Totals = st.snapshot()
+	res.Totals.Elapsed = res.Duration
+	return res, nil
+}
+
+// startTicker emits progress about ten times a second until stopped.
+func startTicker(sink core.Sink, st *stats, start time.Time) func() {
+	if sink == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				pr := st.snapshot()
+				pr.Elapsed = time.Since(start)
+				sink.Emit(core.Event{Kind: core.EventProgress, Progress: pr})
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *stats) (*Result, error) {
+	m := &manifest.Manifest{BackupType: string(o.Snapshot.Type), BackupID: o.Snapshot.ID, BackupTime: o.Snapshot.Time, Unprotected: map[string]any{}}
+
+	// The catalog spans all pxar archives of the snapshot.
+	var cat *catalog.Writer
+	var catStream *dynamicStream
+	var catUp *uploader
+	for _, s := range o.Specs {
+		if s.Type == "pxar" && cat == nil {
+			catUp = newUploader(w, nil, &stats{}, 1)
+			catStream = newDynamicStream(catUp, CatalogChunkSize, nil)
+			var err error
+			if cat, err = catalog.NewWriter(catStream); err != nil {
+				return nil, err
+			}
+		}
+	}
+	abortCatalog := func() {
+		if catUp != nil {
+			catUp.close()
+		}
+	}
+
+	for _, s := range o.Specs {
+		if err := ctx.Err(); err != nil {
+			abortCatalog()
+			return nil, err
+		}
+		f, err := backupOne(ctx, o, p, w, st, s, cat)
+		if err != nil {
+			abortCatalog()
+			return nil, err
+		}
+		m.Files = append(m.Files, *f)
+	}
+
+	if cat != nil {
+		err := cat.Finish()
+		if err == nil {
+			err = catStream.finish()
+		}
+		if cerr := catUp.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %w", err)
+		}
+		idx := catStream.index()
+		data := idx.Encode()
+		if err := w.WriteFile("catalog.pcat1.didx", data); err != nil {
+			return nil, err
+		}
+		csum := idx.Csum()
+		m.Files = append(m.Files, manifest.File{Filename: "catalog.pcat1.didx", CryptMode: "none", Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
+		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%d bytes)", idx.Size())})
+	}
+
+	data, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	mb, err := blob.Encode(data, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Finish(mb); err != nil {
+		return nil, err
+	}
+	return &Result{Snapshot: w.Snapshot()}, nil
+}
+
+// backupOne writes one archive and returns its manifest entry.
+func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec, cat *catalog.Writer) (*manifest.File, error) {
+	name := s.StoredName()
+	st := total
+	before := total.snapshot()
+	began := time.Now()
+	done := func(size uint64, csum [32]byte) *manifest.File {
+		pr := diffProgress(st.snapshot(), before)
+		pr.Archive = name
+		pr.Elapsed = time.Since(began)
+		o.Events.Emit(core.Event{Kind: core.EventArchiveDone, Progress: pr})
+		return &manifest.File{Filename: name, CryptMode: "none", Size: size, Csum: fmt.Sprintf("%x", csum[:])}
+	}
+	repo := o.Repo.Name()
+	switch s.Type {
+	case "pxar":
+		o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, repo, name))
+		up := newUploader(w, nil, st, o.Workers)
+		ds := newDynamicStream(up, o.ChunkSize, st)
+		if err := cat.StartDirectory([]byte(name)); err != nil {
+			up.close()
+			return nil, err
+		}
+		err := pxar.Create(ds, s.Path, pxar.CreateOptions{
+			Excludes:         p.excludes,
+			SkipLostAndFound: o.SkipLostAndFound,
+			AllFileSystems:   o.AllFileSystems,
+			IncludeDevs:      p.includeDevs,
+			Catalog:          cat,
+			OnWarning:        func(msg string) { o.Events.Warn(msg) },
+			OnEntry: func(path string) {
+				st.files.Add(1)
+				st.path.Store(&path)
+			},
+		})
+		if err == nil {
+			err = cat.EndDirectory()
+		}
+		if err == nil {
+			err = ds.finish()
+		}
+		if cerr := up.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		idx := ds.index()
+		if err := w.WriteFile(name, idx.Encode()); err != nil {
+			return nil, err
+		}
+		return done(idx.Size(), idx.Csum()), nil
+	case "img":
+		o.Events.Info(fmt.Sprintf("Upload image '%s' to '%s' as %s", s.Path, repo, name))
+		up := newUploader(w, nil, st, o.Workers)
+		idx, err := imageStream(up, st, s.Path, o.ChunkSize)
+		if cerr := up.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		if err := w.WriteFile(name, idx.Encode()); err != nil {
+			return nil, err
+		}
+		return done(idx.Size(), idx.Csum()), nil
+	default:
+		o.Events.Info(fmt.Sprintf("Upload config file '%s' to '%s' as %s", s.Path, repo, name))
+		data, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		if len(data) > blob.MaxSize {
+			return nil, fmt.Errorf("backup %s: %q is larger than %d bytes", s.Name, s.Path, blob.MaxSize)
+		}
+		enc, err := blob.Encode(data, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.WriteFile(name, enc); err != nil {
+			return nil, err
+		}
+		st.bytesRead.Add(uint64(len(data)))
+		return done(uint64(len(enc)), sha256Sum(enc)), nil
+	}
+}
+
+// diffProgress gives the counters accumulated between two snapshots.
+func diffProgress(a, b core.Progress) core.Progress {
+	return core.Progress{
+		Path:         a.Path,
+		BytesRead:    a.BytesRead - b.BytesRead,
+		BytesNew:     a.BytesNew - b.BytesNew,
+		BytesWritten: a.BytesWritten - b.BytesWritten,
+		BytesReused:  a.BytesReused - b.BytesReused,
+		ChunksNew:    a.ChunksNew - b.ChunksNew,
+		ChunksReused: a.ChunksReused - b.ChunksReused,
+		Files:        a.Files - b.Files,
+	}
+}

@@ -1,0 +1,90 @@
+package backup
+
+import (
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"cairn/core/chunker"
+	"cairn/core/index"
+)
+
+// dynamicStream is an io.Writer that cuts what it is given into chunks with
+// the buzhash chunker and hands them to the uploader, building a .didx.
+type dynamicStream struct {
+	up      *uploader
+	chunker *chunker.Chunker
+	avg     int
+	buf     []byte
+	offset  uint64
+	stats   *stats // counts stream bytes when set
+
+	mu      sync.Mutex
+	ends    []uint64
+	digests [][32]byte
+}
+
+func newDynamicStream(up *uploader, avg int, st *stats) *dynamicStream {
+	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: getBuf(avg * 2), stats: st}
+}
+
+func (s *dynamicStream) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		cut := s.chunker.Scan(p)
+		if cut == 0 {
+			s.buf = append(s.buf, p...)
+			break
+		}
+		s.buf = append(s.buf, p[:cut]...)
+		p = p[cut:]
+		if err := s.emit(); err != nil {
+			return n - len(p), err
+		}
+	}
+	if s.stats != nil {
+		s.stats.bytesRead.Add(uint64(n))
+	}
+	return n, nil
+}
+
+func (s *dynamicStream) emit() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	data := s.buf
+	s.buf = getBuf(s.avg * 2)
+	s.offset += uint64(len(data))
+	s.mu.Lock()
+	i := len(s.ends)
+	s.ends = append(s.ends, s.offset)
+	s.digests = append(s.digests, [32]byte{})
+	s.mu.Unlock()
+	return s.up.submit(data, func(d [32]byte) {
+		s.mu.Lock()
+		s.digests[i] = d
+		s.mu.Unlock()
+	})
+}
+
+// finish cuts the last chunk. The index is complete once the uploader has
+// been closed.
+func (s *dynamicStream) finish() error { return s.emit() }
+
+// index returns the finished index; call after the uploader is drained.
+func (s *dynamicStream) index() *index.Dynamic {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &index.Dynamic{UUID: newUUID(), Ctime: time.Now().Unix(), Ends: s.ends, Digests: s.digests}
+}
+
+func newUUID() [16]byte {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		panic(fmt.Sprintf("random source failed: %v", err))
+	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return u
+}

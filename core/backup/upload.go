@@ -1,0 +1,142 @@
+package backup
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+
+	"cairn/core"
+	"cairn/core/blob"
+)
+
+// stats are the pipeline's counters, updated from the worker goroutines.
+type stats struct {
+	bytesRead    atomic.Uint64
+	bytesNew     atomic.Uint64
+	bytesWritten atomic.Uint64
+	bytesReused  atomic.Uint64
+	chunksNew    atomic.Uint64
+	chunksReused atomic.Uint64
+	files        atomic.Uint64
+	path         atomic.Pointer[string]
+}
+
+func (s *stats) snapshot() core.Progress {
+	p := core.Progress{
+		BytesRead:    s.bytesRead.Load(),
+		BytesNew:     s.bytesNew.Load(),
+		BytesWritten: s.bytesWritten.Load(),
+		BytesReused:  s.bytesReused.Load(),
+		ChunksNew:    s.chunksNew.Load(),
+		ChunksReused: s.chunksReused.Load(),
+		Files:        s.files.Load(),
+	}
+	if cur := s.path.Load(); cur != nil {
+		p.Path = *cur
+	}
+	return p
+}
+
+// job is one chunk on its way to the store; done receives its digest.
+type job struct {
+	data []byte
+	done func(digest [32]byte)
+}
+
+// uploader hashes, encodes and stores chunks on a pool of goroutines. The
+// job queue is short, so memory stays bounded by a few chunks per worker.
+type uploader struct {
+	w      core.BackupWriter
+	cipher blob.Cipher
+	stats  *stats
+	jobs   chan job
+	wg     sync.WaitGroup
+
+	errMu sync.Mutex
+	err   error
+}
+
+func newUploader(w core.BackupWriter, cipher blob.Cipher, st *stats, workers int) *uploader {
+	u := &uploader{w: w, cipher: cipher, stats: st, jobs: make(chan job, workers)}
+	for i := 0; i < workers; i++ {
+		u.wg.Add(1)
+		go u.work()
+	}
+	return u
+}
+
+func (u *uploader) work() {
+	defer u.wg.Done()
+	for j := range u.jobs {
+		if u.failed() != nil {
+			j.done([32]byte{})
+			putBuf(j.data)
+			continue
+		}
+		digest := sha256.Sum256(j.data)
+		size := uint64(len(j.data))
+		reused, encoded, err := u.w.UploadChunk(digest, size, func() ([]byte, error) {
+			return blob.Encode(j.data, true, u.cipher)
+		})
+		if err != nil {
+			u.fail(err)
+		} else if reused {
+			u.stats.chunksReused.Add(1)
+			u.stats.bytesReused.Add(size)
+		} else {
+			u.stats.chunksNew.Add(1)
+			u.stats.bytesNew.Add(size)
+			u.stats.bytesWritten.Add(uint64(encoded))
+		}
+		j.done(digest)
+		putBuf(j.data)
+	}
+}
+
+func (u *uploader) fail(err error) {
+	u.errMu.Lock()
+	if u.err == nil {
+		u.err = err
+	}
+	u.errMu.Unlock()
+}
+
+func (u *uploader) failed() error {
+	u.errMu.Lock()
+	defer u.errMu.Unlock()
+	return u.err
+}
+
+// submit queues a chunk; it blocks while the workers are busy.
+func (u *uploader) submit(data []byte, done func([32]byte)) error {
+	if err := u.failed(); err != nil {
+		putBuf(data)
+		return err
+	}
+	u.jobs <- job{data: data, done: done}
+	return nil
+}
+
+// close waits for every queued chunk and returns the first error.
+func (u *uploader) close() error {
+	close(u.jobs)
+	u.wg.Wait()
+	return u.failed()
+}
+
+var bufPool sync.Pool
+
+// getBuf returns an empty buffer with room for a typical chunk.
+func getBuf(capacity int) []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok && cap(*b) >= capacity {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, capacity)
+}
+
+func putBuf(b []byte) {
+	b = b[:0]
+	bufPool.Put(&b)
+}
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

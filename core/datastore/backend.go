@@ -1,0 +1,217 @@
+package datastore
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Backend stores a datastore's bytes: chunk files by digest and snapshot
+// files by slash path relative to the datastore root. The engine only talks
+// to a datastore through this interface, so an object-store backend can
+// replace the directory one.
+type Backend interface {
+	// InsertChunk stores an encoded chunk unless one with that digest exists.
+	InsertChunk(digest [32]byte, blob []byte) (existed bool, err error)
+	// TouchChunk marks a chunk as in use (its atime, for GC) and reports
+	// whether it exists.
+	TouchChunk(digest [32]byte) (exists bool, err error)
+	// ReadChunk returns an encoded chunk.
+	ReadChunk(digest [32]byte) ([]byte, error)
+	// ReadFile, WriteFile (atomic and durable), Remove, RemoveAll, Mkdir and
+	// ReadDir work on snapshot files and directories.
+	ReadFile(path string) ([]byte, error)
+	WriteFile(path string, data []byte) error
+	Mkdir(path string, exclusive bool) error
+	ReadDir(path string) ([]fs.DirEntry, error)
+	Stat(path string) (fs.FileInfo, error)
+	Remove(path string) error
+	RemoveAll(path string) error
+	// Sync makes everything written so far durable.
+	Sync() error
+}
+
+// dirBackend is the plain-directory backend: upstream's layout on a local
+// file system.
+type dirBackend struct {
+	root string
+	seq  atomic.Uint64
+}
+
+// chunkPath is .chunks/<first two bytes as 4 hex digits>/<digest hex> (formats.md 3.2).
+func chunkPath(root string, digest [32]byte) string {
+	h := hex.EncodeToString(digest[:])
+	return filepath.Join(root, ".chunks", h[:4], h)
+}
+
+func (b *dirBackend) abs(p string) (string, error) {
+	clean := filepath.Clean("/" + p)
+	if clean == "/" && p != "" && p != "." && p != "/" {
+		return "", fmt.Errorf("invalid datastore path %q", p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("invalid datastore path %q", p)
+		}
+	}
+	return filepath.Join(b.root, clean), nil
+}
+
+func (b *dirBackend) tmpName(final string) string {
+	return fmt.Sprintf("%s.tmp_%d_%d", final, os.Getpid(), b.seq.Add(1))
+}
+
+// writeDurable writes data to a temp name, fsyncs it and renames it into place.
+func (b *dirBackend) writeDurable(final string, data []byte) error {
+	tmp := b.tmpName(final)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
+	p := chunkPath(b.root, digest)
+	if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+		touch(p)
+		return true, nil
+	}
+	if err := b.writeDurable(p, blob); err != nil {
+		return false, fmt.Errorf("store chunk %x: %w", digest, err)
+	}
+	return false, nil
+}
+
+// touch sets a chunk's atime to now, leaving mtime alone, as GC's mark phase does.
+func touch(p string) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_OMIT}}
+	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0)
+}
+
+func (b *dirBackend) TouchChunk(digest [32]byte) (bool, error) {
+	p := chunkPath(b.root, digest)
+	err := touch(p)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("touch chunk %x: %w", digest, err)
+	}
+	return true, nil
+}
+
+func (b *dirBackend) ReadChunk(digest [32]byte) ([]byte, error) {
+	data, err := os.ReadFile(chunkPath(b.root, digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("chunk %x is missing from the datastore: %w", digest, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %x: %w", digest, err)
+	}
+	return data, nil
+}
+
+func (b *dirBackend) ReadFile(p string) ([]byte, error) {
+	a, err := b.abs(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(a)
+}
+
+func (b *dirBackend) WriteFile(p string, data []byte) error {
+	a, err := b.abs(p)
+	if err != nil {
+		return err
+	}
+	return b.writeDurable(a, data)
+}
+
+func (b *dirBackend) Mkdir(p string, exclusive bool) error {
+	a, err := b.abs(p)
+	if err != nil {
+		return err
+	}
+	if exclusive {
+		return os.Mkdir(a, 0o755)
+	}
+	return os.MkdirAll(a, 0o755)
+}
+
+func (b *dirBackend) ReadDir(p string) ([]fs.DirEntry, error) {
+	a, err := b.abs(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadDir(a)
+}
+
+func (b *dirBackend) Stat(p string) (fs.FileInfo, error) {
+	a, err := b.abs(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(a)
+}
+
+func (b *dirBackend) Remove(p string) error {
+	a, err := b.abs(p)
+	if err != nil {
+		return err
+	}
+	return os.Remove(a)
+}
+
+func (b *dirBackend) RemoveAll(p string) error {
+	a, err := b.abs(p)
+	if err != nil {
+		return err
+	}
+	if a == b.root {
+		return fmt.Errorf("refusing to remove the datastore root")
+	}
+	return os.RemoveAll(a)
+}
+
+func (b *dirBackend) Sync() error {
+	f, err := os.Open(b.root)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+// syncDir makes a rename inside dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+var _ = time.Now

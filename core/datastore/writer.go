@@ -1,0 +1,249 @@
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"cairn/core"
+)
+
+// backupWriter writes one new snapshot into the local datastore.
+type backupWriter struct {
+	ds       *Datastore
+	ns       core.Namespace
+	snap     core.Snapshot
+	dir      string // snapshot path relative to the root
+	prev     *core.Snapshot
+	unlock   []func()
+	mu       sync.Mutex
+	done     bool
+	finished bool
+}
+
+// StartBackup creates the group (recording its owner) if needed, locks it so
+// two backups can't interleave, and creates the snapshot directory, which
+// stays unfinished until Finish writes the manifest.
+func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (core.BackupWriter, error) {
+	ns, s := opts.Namespace, opts.Snapshot
+	if err := d.requireNamespace(ns); err != nil {
+		return nil, err
+	}
+	owner := opts.Owner
+	if owner == "" {
+		owner = d.owner
+	}
+	gp := groupPath(ns, s.Group)
+	if err := d.backend.Mkdir(path.Join(nsPath(ns), string(s.Type)), false); err != nil {
+		return nil, err
+	}
+	created := false
+	if err := d.backend.Mkdir(gp, true); err == nil {
+		created = true
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create backup group %s: %w", s.Group, err)
+	}
+	if created {
+		if err := d.writeOwner(gp, owner); err != nil {
+			return nil, err
+		}
+	}
+	w := &backupWriter{ds: d, ns: ns, snap: s, dir: snapshotPath(ns, s)}
+	unlockGroup, err := lockDir(d.root, gp, true)
+	if err != nil {
+		return nil, fmt.Errorf("backup group %s is locked by another backup or operation: %w", s.Group, core.ErrLocked)
+	}
+	w.unlock = append(w.unlock, unlockGroup)
+	if cur := d.readOwner(ns, s.Group); cur != "" && cur != owner {
+		w.release()
+		return nil, fmt.Errorf("backup owner check failed (%s != %s): group %s belongs to another owner", owner, cur, s.Group)
+	}
+	unlockStore, err := lockDir(d.root, ".lock", false)
+	if err != nil {
+		w.release()
+		return nil, fmt.Errorf("chunk store is locked (garbage collection running?): %w", err)
+	}
+	w.unlock = append(w.unlock, unlockStore)
+	last, ok, err := d.LastFinished(ns, s.Group)
+	if err != nil {
+		w.release()
+		return nil, err
+	}
+	if ok {
+		if s.Time <= last.Time {
+			w.release()
+			return nil, fmt.Errorf("backup time %s is not newer than the last snapshot %s", s.TimeString(), last)
+		}
+		w.prev = &last
+	}
+	if err := d.backend.Mkdir(w.dir, true); err != nil {
+		w.release()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("snapshot %s %w", s, core.ErrExists)
+		}
+		return nil, fmt.Errorf("create snapshot %s: %w", s, err)
+	}
+	unlockSnap, err := lockDir(d.root, w.dir, true)
+	if err == nil {
+		w.unlock = append(w.unlock, unlockSnap)
+	}
+	return w, nil
+}
+
+// writeOwner records the group owner, create-exclusive (formats.md 9.1).
+func (d *Datastore) writeOwner(gp, owner string) error {
+	p := filepath.Join(d.root, gp, OwnerName)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(owner + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (w *backupWriter) release() {
+	for i := len(w.unlock) - 1; i >= 0; i-- {
+		w.unlock[i]()
+	}
+	w.unlock = nil
+}
+
+func (w *backupWriter) Snapshot() core.Snapshot { return w.snap }
+
+func (w *backupWriter) Previous() (core.SnapshotReader, error) {
+	if w.prev == nil {
+		return nil, nil
+	}
+	return &snapshotReader{ds: w.ds, ns: w.ns, snap: *w.prev, dir: snapshotPath(w.ns, *w.prev)}, nil
+}
+
+func (w *backupWriter) UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (bool, int, error) {
+	if ok, err := w.ds.backend.TouchChunk(digest); err != nil {
+		return false, 0, err
+	} else if ok {
+		return true, 0, nil
+	}
+	data, err := encode()
+	if err != nil {
+		return false, 0, err
+	}
+	existed, err := w.ds.backend.InsertChunk(digest, data)
+	return existed, len(data), err
+}
+
+func validFileName(name string) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("invalid snapshot file name %q", name)
+	}
+	return nil
+}
+
+func (w *backupWriter) WriteFile(name string, data []byte) error {
+	if err := validFileName(name); err != nil {
+		return err
+	}
+	if name == ManifestName {
+		return fmt.Errorf("the manifest is written by Finish")
+	}
+	return w.ds.backend.WriteFile(path.Join(w.dir, name), data)
+}
+
+// Finish makes all chunks durable first, then writes the manifest: only then
+// does the snapshot count as finished.
+func (w *backupWriter) Finish(manifestBlob []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return fmt.Errorf("backup already closed")
+	}
+	if err := w.ds.backend.Sync(); err != nil {
+		return fmt.Errorf("sync datastore: %w", err)
+	}
+	if err := w.ds.backend.WriteFile(path.Join(w.dir, ManifestName), manifestBlob); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	if err := syncDir(filepath.Join(w.ds.root, w.dir)); err != nil {
+		return err
+	}
+	w.done, w.finished = true, true
+	w.release()
+	return nil
+}
+
+func (w *backupWriter) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.done = true
+	err := w.ds.backend.RemoveAll(w.dir)
+	w.release()
+	return err
+}
+
+// snapshotReader reads a snapshot of the local datastore.
+type snapshotReader struct {
+	ds     *Datastore
+	ns     core.Namespace
+	snap   core.Snapshot
+	dir    string
+	unlock func()
+}
+
+// OpenSnapshot opens a finished snapshot for reading.
+func (d *Datastore) OpenSnapshot(ctx context.Context, ns core.Namespace, s core.Snapshot) (core.SnapshotReader, error) {
+	if err := d.requireSnapshot(ns, s); err != nil {
+		return nil, err
+	}
+	if !d.isFinished(ns, s) {
+		return nil, fmt.Errorf("snapshot %s is not finished (backup running or aborted)", s)
+	}
+	r := &snapshotReader{ds: d, ns: ns, snap: s, dir: snapshotPath(ns, s)}
+	if u, err := lockDir(d.root, r.dir, false); err == nil {
+		r.unlock = u
+	}
+	return r, nil
+}
+
+func (r *snapshotReader) Snapshot() core.Snapshot { return r.snap }
+
+func (r *snapshotReader) ReadFile(name string) ([]byte, error) {
+	if err := validFileName(name); err != nil {
+		return nil, err
+	}
+	b, err := r.ds.backend.ReadFile(path.Join(r.dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file %q not found in snapshot %s: %w", name, r.snap, core.ErrNotFound)
+	}
+	return b, err
+}
+
+func (r *snapshotReader) ReadChunk(digest [32]byte) ([]byte, error) {
+	return r.ds.backend.ReadChunk(digest)
+}
+
+func (r *snapshotReader) Close() error {
+	if r.unlock != nil {
+		r.unlock()
+		r.unlock = nil
+	}
+	return nil
+}
+
+var _ core.Repository = (*Datastore)(nil)

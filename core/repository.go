@@ -1,0 +1,110 @@
+package core
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrExists    = errors.New("already exists")
+	ErrProtected = errors.New("snapshot is protected")
+	ErrLocked    = errors.New("locked by another operation")
+	ErrCorrupt   = errors.New("corrupt data")
+)
+
+// FileInfo is one file of a snapshot as listed (protocol.md 5.4).
+type FileInfo struct {
+	Filename  string `json:"filename"`
+	CryptMode string `json:"crypt-mode,omitempty"`
+	Size      uint64 `json:"size,omitempty"`
+}
+
+// SnapshotInfo is one item of a snapshot listing (protocol.md 5.4).
+type SnapshotInfo struct {
+	Snapshot     Snapshot
+	Files        []FileInfo
+	Size         uint64
+	HasSize      bool
+	Owner        string
+	Protected    bool
+	Comment      string
+	Fingerprint  string
+	Verification *VerifyState
+	Finished     bool
+}
+
+// VerifyState is the last verification result of a snapshot.
+type VerifyState struct {
+	State string `json:"state"`
+	UPID  string `json:"upid"`
+}
+
+// GroupInfo is one item of a group listing (protocol.md 5.4).
+type GroupInfo struct {
+	Group       Group
+	LastBackup  int64
+	BackupCount int
+	Files       []string
+	Owner       string
+	Comment     string
+}
+
+// BackupOptions describe a new snapshot.
+type BackupOptions struct {
+	Namespace Namespace
+	Snapshot  Snapshot
+	// Owner is the auth id recorded for a new group.
+	Owner string
+}
+
+// Repository is a datastore as the client sees it: local (a path, opened
+// in-process) or remote (a server). All methods may be called from several
+// goroutines unless stated otherwise.
+type Repository interface {
+	// Name is the repository as the user gave it, for messages.
+	Name() string
+	ListNamespaces(parent Namespace, maxDepth int) ([]Namespace, error)
+	CreateNamespace(ns Namespace) error
+	DeleteNamespace(ns Namespace, deleteGroups bool) error
+	ListGroups(ns Namespace) ([]GroupInfo, error)
+	// ListSnapshots lists the snapshots of one group, or of all groups when group is nil.
+	ListSnapshots(ns Namespace, group *Group) ([]SnapshotInfo, error)
+	ForgetSnapshot(ns Namespace, snap Snapshot) error
+	// StartBackup opens a new snapshot for writing; the caller must Finish or Abort it.
+	StartBackup(ctx context.Context, opts BackupOptions) (BackupWriter, error)
+	// OpenSnapshot opens a finished snapshot for reading.
+	OpenSnapshot(ctx context.Context, ns Namespace, snap Snapshot) (SnapshotReader, error)
+	Close() error
+}
+
+// BackupWriter receives one snapshot's chunks, indexes and blobs. UploadChunk
+// may be called from several goroutines; the other methods from one.
+type BackupWriter interface {
+	// Snapshot is the snapshot being written.
+	Snapshot() Snapshot
+	// Previous returns the group's last finished snapshot, if any, as the
+	// incremental base.
+	Previous() (SnapshotReader, error)
+	// UploadChunk stores a chunk unless the store already has it; encode is
+	// called only when the encoded blob is really needed. reused reports that
+	// nothing had to be written.
+	UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (reused bool, encodedSize int, err error)
+	// WriteFile stores an index or blob file of the snapshot atomically.
+	WriteFile(name string, data []byte) error
+	// Finish stores the manifest blob, which makes the snapshot finished.
+	Finish(manifestBlob []byte) error
+	// Abort removes everything written so far.
+	Abort() error
+}
+
+// SnapshotReader reads one finished snapshot.
+type SnapshotReader interface {
+	Snapshot() Snapshot
+	// ReadFile returns the raw bytes of an index, blob or the manifest blob.
+	ReadFile(name string) ([]byte, error)
+	// ReadChunk returns a chunk's raw (encoded) blob bytes.
+	ReadChunk(digest [32]byte) ([]byte, error)
+	Close() error
+}

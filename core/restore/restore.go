@@ -1,0 +1,150 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"cairn/core"
+	"cairn/core/manifest"
+	"cairn/pxar"
+	"cairn/pxar/pattern"
+)
+
+// Options describe one restore.
+type Options struct {
+	Repo              core.Repository
+	Namespace         core.Namespace
+	Snapshot          string // "type/id/time" or a group for its newest snapshot
+	Archive           string // as the user named it, e.g. root.pxar or index.json
+	Target            string // directory or file; "-" for Stdout
+	Stdout            io.Writer
+	Patterns          []string
+	AllowExistingDirs bool
+	Overwrite         bool
+	Events            core.Sink
+}
+
+// Run restores one archive.
+func Run(ctx context.Context, o Options) error {
+	var pats pattern.List
+	for _, p := range o.Patterns {
+		pat, err := pattern.Parse(p)
+		if err != nil {
+			return fmt.Errorf("invalid pattern %q: %w", p, err)
+		}
+		pats = append(pats, pat)
+	}
+	if len(pats) > 0 && o.Target == "-" {
+		return fmt.Errorf("--pattern cannot be used when restoring to stdout")
+	}
+	snap, err := ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot)
+	if err != nil {
+		return err
+	}
+	s, err := Open(ctx, o.Repo, o.Namespace, snap)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	name := manifest.ArchiveFileName(o.Archive)
+	if name == "index.json.blob" {
+		// The manifest: the seed prints it as JSON (DESIGN.md decision).
+		data, err := manifestJSON(s)
+		if err != nil {
+			return err
+		}
+		return writeOut(o, data)
+	}
+	switch {
+	case strings.HasSuffix(name, ".blob"):
+		data, err := s.Blob(name)
+		if err != nil {
+			return err
+		}
+		return writeOut(o, data)
+	case strings.HasSuffix(name, ".fidx"):
+		idx, _, err := s.Index(name)
+		if err != nil {
+			return err
+		}
+		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
+		defer cr.Close()
+		return copyOut(o, cr)
+	case strings.HasSuffix(name, ".pxar.didx"):
+		idx, _, err := s.Index(name)
+		if err != nil {
+			return err
+		}
+		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
+		defer cr.Close()
+		if o.Target == "-" {
+			_, err := io.Copy(o.Stdout, cr)
+			return err
+		}
+		return pxar.Extract(cr, o.Target, pxar.ExtractOptions{
+			AllowExistingDirs: o.AllowExistingDirs,
+			Overwrite:         o.Overwrite,
+			Patterns:          pats,
+			OnWarning:         func(msg string) { o.Events.Warn(msg) },
+		})
+	case strings.HasSuffix(name, ".didx"):
+		idx, _, err := s.Index(name)
+		if err != nil {
+			return err
+		}
+		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
+		defer cr.Close()
+		return copyOut(o, cr)
+	}
+	return fmt.Errorf("don't know how to restore archive %q", o.Archive)
+}
+
+func manifestJSON(s *Snapshot) ([]byte, error) {
+	data, err := s.Manifest.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// writeOut writes a decoded blob to stdout or to a new file (never over an
+// existing one unless --overwrite).
+func writeOut(o Options, data []byte) error {
+	if o.Target == "-" {
+		_, err := o.Stdout.Write(data)
+		return err
+	}
+	return copyOut(o, bytes.NewReader(data))
+}
+
+func copyOut(o Options, r io.Reader) error {
+	if o.Target == "-" {
+		_, err := io.Copy(o.Stdout, r)
+		return err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if o.Overwrite {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(o.Target, flags, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore target %q: %w", o.Target, err)
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(o.Target)
+		return err
+	}
+	return nil
+}
