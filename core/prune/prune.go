@@ -1,0 +1,186 @@
+package prune
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"cairn/core"
+)
+
+// Options are the keep-* counts; 0 means the rule is not set.
+type Options struct {
+	KeepLast, KeepHourly, KeepDaily, KeepWeekly, KeepMonthly, KeepYearly int
+}
+
+// KeepsAll reports that no rule is set: then prune keeps everything.
+func (o Options) KeepsAll() bool {
+	return o.KeepLast <= 0 && o.KeepHourly <= 0 && o.KeepDaily <= 0 && o.KeepWeekly <= 0 && o.KeepMonthly <= 0 && o.KeepYearly <= 0
+}
+
+// Validate refuses negative counts.
+func (o Options) Validate() error {
+	for name, v := range map[string]int{"keep-last": o.KeepLast, "keep-hourly": o.KeepHourly, "keep-daily": o.KeepDaily,
+		"keep-weekly": o.KeepWeekly, "keep-monthly": o.KeepMonthly, "keep-yearly": o.KeepYearly} {
+		if v < 0 {
+			return fmt.Errorf("invalid --%s %d: must be at least 1", name, v)
+		}
+	}
+	return nil
+}
+
+// String renders the options as upstream's task log does ("--keep-last 2 ...").
+func (o Options) String() string {
+	var parts []string
+	for _, r := range o.rules() {
+		parts = append(parts, fmt.Sprintf("--%s %d", r.name, r.count))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Mark is a snapshot's fate (protocol.md 7.1).
+type Mark int
+
+// The marks, as upstream prints them.
+const (
+	Remove Mark = iota
+	Keep
+	KeepPartial
+	Protected
+)
+
+func (m Mark) String() string {
+	return [...]string{"remove", "keep", "keep-partial", "protected"}[m]
+}
+
+// Kept reports whether a snapshot with this mark stays.
+func (m Mark) Kept() bool { return m != Remove }
+
+// Snapshot is what the selection needs to know of one snapshot.
+type Snapshot struct {
+	Snapshot  core.Snapshot
+	Finished  bool
+	Protected bool
+}
+
+// Result is one snapshot's decision.
+type Result struct {
+	Snapshot
+	Mark Mark
+}
+
+type rule struct {
+	name  string
+	count int
+	key   func(t time.Time) string
+}
+
+// rules in the fixed upstream order: last, hourly, daily, weekly, monthly, yearly.
+func (o Options) rules() []rule {
+	all := []rule{
+		{"keep-last", o.KeepLast, nil},
+		{"keep-hourly", o.KeepHourly, func(t time.Time) string { return t.Format("2006/01/02/15") }},
+		{"keep-daily", o.KeepDaily, func(t time.Time) string { return t.Format("2006/01/02") }},
+		{"keep-weekly", o.KeepWeekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d/%02d", y, w) }},
+		{"keep-monthly", o.KeepMonthly, func(t time.Time) string { return t.Format("2006/01") }},
+		{"keep-yearly", o.KeepYearly, func(t time.Time) string { return t.Format("2006") }},
+	}
+	var out []rule
+	for _, r := range all {
+		if r.count > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Select marks every snapshot of one group. Buckets are computed in loc
+// (the local time zone for the CLI). The result is oldest first, as the API
+// returns it.
+func Select(list []Snapshot, o Options, loc *time.Location) []Result {
+	res := make([]Result, len(list))
+	for i, s := range list {
+		res[i] = Result{Snapshot: s}
+	}
+	sort.SliceStable(res, func(i, j int) bool { return res[i].Snapshot.Snapshot.Time > res[j].Snapshot.Snapshot.Time })
+	if o.KeepsAll() {
+		for i := range res {
+			res[i].Mark = Keep
+			if res[i].Protected {
+				res[i].Mark = Protected
+			}
+		}
+		reverse(res)
+		return res
+	}
+	marked := make([]bool, len(res))
+
+	// Unfinished snapshots: only the newest, and only if no finished one is newer.
+	mayKeepPartial := true
+	for i := range res {
+		if res[i].Finished {
+			mayKeepPartial = false
+			continue
+		}
+		if mayKeepPartial {
+			res[i].Mark = KeepPartial
+		} else {
+			res[i].Mark = Remove
+		}
+		marked[i] = true
+		mayKeepPartial = false
+	}
+
+	for _, r := range o.rules() {
+		key := r.key
+		if key == nil {
+			key = func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+		}
+		keyOf := func(i int) string { return key(time.Unix(res[i].Snapshot.Snapshot.Time, 0).In(loc)) }
+		covered := map[string]bool{}
+		for i := range res {
+			if marked[i] && res[i].Mark == Keep {
+				covered[keyOf(i)] = true
+			}
+		}
+		selected := map[string]bool{}
+		for i := range res {
+			if marked[i] {
+				continue
+			}
+			if res[i].Protected {
+				res[i].Mark, marked[i] = Protected, true
+				continue
+			}
+			k := keyOf(i)
+			if covered[k] {
+				continue
+			}
+			if !selected[k] {
+				if len(selected) >= r.count {
+					break
+				}
+				selected[k] = true
+				res[i].Mark, marked[i] = Keep, true
+			} else {
+				res[i].Mark, marked[i] = Remove, true
+			}
+		}
+	}
+	for i := range res {
+		if res[i].Protected {
+			res[i].Mark = Protected
+		} else if !marked[i] {
+			res[i].Mark = Remove
+		}
+	}
+	reverse(res)
+	return res
+}
+
+func reverse(r []Result) {
+	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+		r[i], r[j] = r[j], r[i]
+	}
+}
