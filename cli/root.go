@@ -38,6 +38,10 @@ func newRoot() *cobra.Command {
 		newNamespaceCmd(),
 		newCatalogCmd(),
 		newPxarCmd(),
+		newPruneCmd(),
+		newGCCmd(),
+		newVerifyCmd(),
+		newGroupCmd(),
 	)
 	return root
 }

@@ -12,7 +12,7 @@ import (
 
 func newSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "snapshot", Aliases: []string{"snapshots"}, Short: "List and manage snapshots"}
-	cmd.AddCommand(newSnapshotListCmd(), newSnapshotFilesCmd(), newSnapshotForgetCmd())
+	cmd.AddCommand(newSnapshotListCmd(), newSnapshotFilesCmd(), newSnapshotForgetCmd(), newProtectedCmd())
 	return cmd
 }
 
@@ -78,15 +78,7 @@ func newSnapshotFilesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			snap, err := core.ParseSnapshot(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
+			repo, ns, snap, err := snapshotArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}
@@ -119,15 +111,7 @@ func newSnapshotForgetCmd() *cobra.Command {
 		Short: "Delete a snapshot (its chunks stay until garbage collection)",
 		Args:  exactArgs(1, "SNAPSHOT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			snap, err := core.ParseSnapshot(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
+			repo, ns, snap, err := snapshotArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}

@@ -72,6 +72,19 @@ type Repository interface {
 	// ListSnapshots lists the snapshots of one group, or of all groups when group is nil.
 	ListSnapshots(ns Namespace, group *Group) ([]SnapshotInfo, error)
 	ForgetSnapshot(ns Namespace, snap Snapshot) error
+	// SetProtected sets or clears a snapshot's protection against prune and forget.
+	SetProtected(ns Namespace, snap Snapshot, protected bool) error
+	// DeleteGroup removes a group's unprotected snapshots (and the group when
+	// nothing protected remains); it reports how many went and stayed.
+	DeleteGroup(ns Namespace, group Group) (removed, kept int, err error)
+	// Prune applies a retention policy to one group; dryRun only reports.
+	// The result is oldest first.
+	Prune(ns Namespace, group Group, opts KeepOptions, dryRun bool) ([]PruneResult, error)
+	// GarbageCollect removes chunks no index needs any more.
+	GarbageCollect(ctx context.Context, events Sink) (*GCStatus, error)
+	// Verify checks the chunks of one snapshot, one group (snap nil) or every
+	// snapshot of ns and below (both nil), recording each snapshot's state.
+	Verify(ctx context.Context, ns Namespace, group *Group, snap *Snapshot, events Sink) (*VerifyReport, error)
 	// StartBackup opens a new snapshot for writing; the caller must Finish or Abort it.
 	StartBackup(ctx context.Context, opts BackupOptions) (BackupWriter, error)
 	// OpenSnapshot opens a finished snapshot for reading.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -213,5 +212,3 @@ func syncDir(dir string) error {
 	defer f.Close()
 	return f.Sync()
 }
-
-var _ = time.Now

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"cairn/core"
 	"cairn/core/blob"
@@ -275,4 +279,36 @@ func (d *Datastore) deleteGroup(ns core.Namespace, g core.Group) (kept bool, err
 		return true, nil
 	}
 	return false, d.backend.RemoveAll(groupPath(ns, g))
+}
+
+// updateManifest changes a finished snapshot's unprotected manifest data
+// (verify state, notes) under the manifest lock, re-encodes it and replaces
+// it atomically; the signed part stays as it is (formats.md 6.5).
+func (d *Datastore) updateManifest(ns core.Namespace, s core.Snapshot, change func(unprotected map[string]any)) error {
+	dir := snapshotPath(ns, s)
+	lock, err := os.OpenFile(filepath.Join(d.root, dir, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	m, _, err := d.ReadManifest(ns, s)
+	if err != nil {
+		return err
+	}
+	if m.Unprotected == nil {
+		m.Unprotected = map[string]any{}
+	}
+	change(m.Unprotected)
+	data, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	b, err := blob.Encode(data, true, nil)
+	if err != nil {
+		return err
+	}
+	return d.backend.WriteFile(path.Join(dir, ManifestName), b)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"cairn/core"
 )
@@ -70,6 +71,12 @@ func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (c
 		return nil, fmt.Errorf("chunk store is locked (garbage collection running?): %w", err)
 	}
 	w.unlock = append(w.unlock, unlockStore)
+	unregister, err := d.registerWriter(time.Now())
+	if err != nil {
+		w.release()
+		return nil, fmt.Errorf("register backup writer: %w", err)
+	}
+	w.unlock = append(w.unlock, unregister)
 	last, ok, err := d.LastFinished(ns, s.Group)
 	if err != nil {
 		w.release()

@@ -3,41 +3,10 @@ package prune
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"cairn/core"
 )
-
-// Options are the keep-* counts; 0 means the rule is not set.
-type Options struct {
-	KeepLast, KeepHourly, KeepDaily, KeepWeekly, KeepMonthly, KeepYearly int
-}
-
-// KeepsAll reports that no rule is set: then prune keeps everything.
-func (o Options) KeepsAll() bool {
-	return o.KeepLast <= 0 && o.KeepHourly <= 0 && o.KeepDaily <= 0 && o.KeepWeekly <= 0 && o.KeepMonthly <= 0 && o.KeepYearly <= 0
-}
-
-// Validate refuses negative counts.
-func (o Options) Validate() error {
-	for name, v := range map[string]int{"keep-last": o.KeepLast, "keep-hourly": o.KeepHourly, "keep-daily": o.KeepDaily,
-		"keep-weekly": o.KeepWeekly, "keep-monthly": o.KeepMonthly, "keep-yearly": o.KeepYearly} {
-		if v < 0 {
-			return fmt.Errorf("invalid --%s %d: must be at least 1", name, v)
-		}
-	}
-	return nil
-}
-
-// String renders the options as upstream's task log does ("--keep-last 2 ...").
-func (o Options) String() string {
-	var parts []string
-	for _, r := range o.rules() {
-		parts = append(parts, fmt.Sprintf("--%s %d", r.name, r.count))
-	}
-	return strings.Join(parts, " ")
-}
 
 // Mark is a snapshot's fate (protocol.md 7.1).
 type Mark int
@@ -77,7 +46,7 @@ type rule struct {
 }
 
 // rules in the fixed upstream order: last, hourly, daily, weekly, monthly, yearly.
-func (o Options) rules() []rule {
+func rules(o core.KeepOptions) []rule {
 	all := []rule{
 		{"keep-last", o.KeepLast, nil},
 		{"keep-hourly", o.KeepHourly, func(t time.Time) string { return t.Format("2006/01/02/15") }},
@@ -98,7 +67,7 @@ func (o Options) rules() []rule {
 // Select marks every snapshot of one group. Buckets are computed in loc
 // (the local time zone for the CLI). The result is oldest first, as the API
 // returns it.
-func Select(list []Snapshot, o Options, loc *time.Location) []Result {
+func Select(list []Snapshot, o core.KeepOptions, loc *time.Location) []Result {
 	res := make([]Result, len(list))
 	for i, s := range list {
 		res[i] = Result{Snapshot: s}
@@ -132,7 +101,7 @@ func Select(list []Snapshot, o Options, loc *time.Location) []Result {
 		mayKeepPartial = false
 	}
 
-	for _, r := range o.rules() {
+	for _, r := range rules(o) {
 		key := r.key
 		if key == nil {
 			key = func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -183,4 +152,13 @@ func reverse(r []Result) {
 	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
 		r[i], r[j] = r[j], r[i]
 	}
+}
+
+// Results converts decisions into the API's PruneResult list.
+func Results(res []Result) []core.PruneResult {
+	out := make([]core.PruneResult, len(res))
+	for i, r := range res {
+		out[i] = core.PruneResult{Snapshot: r.Snapshot.Snapshot, Keep: r.Mark.Kept(), Protected: r.Mark == Protected, Mark: r.Mark.String()}
+	}
+	return out
 }

@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"cairn/cli/format"
+	"cairn/core"
+)
+
+func newPruneCmd() *cobra.Command {
+	var rf repoFlags
+	var of outputFlag
+	var keep core.KeepOptions
+	var dryRun, quiet bool
+	cmd := &cobra.Command{
+		Use:   "prune GROUP",
+		Short: "Remove the snapshots of a group that the keep options don't keep",
+		Long: `Apply a retention policy to one backup group. The options are applied in
+the order last, hourly, daily, weekly, monthly, yearly; each only considers
+snapshots no earlier option kept. Protected snapshots are never removed.
+Without any keep option nothing is removed.
+
+Exit codes: 0 done; 1 a snapshot could not be removed; 2 bad usage.`,
+		Args: exactArgs(1, "GROUP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := of.options()
+			if err != nil {
+				return err
+			}
+			ns, err := rf.namespace()
+			if err != nil {
+				return usageError{err}
+			}
+			g, err := core.ParseGroup(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if err := keep.Validate(); err != nil {
+				return usageError{err}
+			}
+			repo, err := rf.open(false)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			res, err := repo.Prune(ns, g, keep, dryRun)
+			if res == nil && err != nil {
+				return err
+			}
+			if perr := printPrune(res, opts, ns, quiet); perr != nil {
+				return perr
+			}
+			return err
+		},
+	}
+	rf.add(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	f.IntVar(&keep.KeepLast, "keep-last", 0, "keep the last N snapshots")
+	f.IntVar(&keep.KeepHourly, "keep-hourly", 0, "keep the newest snapshot of each of the last N hours with backups")
+	f.IntVar(&keep.KeepDaily, "keep-daily", 0, "keep the newest snapshot of each of the last N days with backups")
+	f.IntVar(&keep.KeepWeekly, "keep-weekly", 0, "keep the newest snapshot of each of the last N ISO weeks with backups")
+	f.IntVar(&keep.KeepMonthly, "keep-monthly", 0, "keep the newest snapshot of each of the last N months with backups")
+	f.IntVar(&keep.KeepYearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years with backups")
+	f.BoolVar(&dryRun, "dry-run", false, "only show what prune would do")
+	f.BoolVar(&quiet, "quiet", false, "only list the snapshots that are removed")
+	return cmd
+}
+
+// printPrune shows the seed's table (snapshot, keep as 1/0, newest first) or
+// upstream's PruneResult list as JSON (oldest first).
+func printPrune(res []core.PruneResult, opts format.Options, ns core.Namespace, quiet bool) error {
+	items := []map[string]any{}
+	for _, r := range res {
+		if quiet && r.Keep {
+			continue
+		}
+		m := map[string]any{"backup-type": string(r.Snapshot.Type), "backup-id": r.Snapshot.ID,
+			"backup-time": r.Snapshot.Time, "keep": r.Keep, "protected": r.Protected}
+		if !ns.IsRoot() {
+			m["ns"] = string(ns)
+		}
+		items = append(items, m)
+	}
+	if opts.Format != format.Text {
+		return format.Render(stdout, opts, items, nil)
+	}
+	sort.SliceStable(items, func(i, j int) bool { return asInt64(items[i]["backup-time"]) > asInt64(items[j]["backup-time"]) })
+	return format.Render(stdout, opts, items, []format.Column{
+		{Key: "backup-id", Header: "snapshot", Render: snapshotColumn},
+		{Key: "keep", Header: "keep", RightAlign: true, Render: func(v any, _ map[string]any) string {
+			if b, _ := v.(bool); b {
+				return "1"
+			}
+			return "0"
+		}},
+	})
+}
+
+func newGCCmd() *cobra.Command {
+	var rf repoFlags
+	var of outputFlag
+	cmd := &cobra.Command{
+		Use:   "garbage-collect",
+		Short: "Remove chunks no snapshot needs any more (after a grace period of 24h 5m)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := of.options()
+			if err != nil {
+				return err
+			}
+			repo, err := rf.open(false)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			text := opts.Format == format.Text
+			st, err := repo.GarbageCollect(cmd.Context(), func(ev core.Event) {
+				if text && (ev.Kind == core.EventInfo || ev.Kind == core.EventWarning) {
+					fmt.Fprintln(stdout, ev.Message)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if !text {
+				return format.Render(stdout, opts, st, nil)
+			}
+			printGCStats(st)
+			return nil
+		},
+	}
+	rf.add(cmd, false)
+	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	return cmd
+}
+
+// printGCStats prints the seed's statistics with its labels (DESIGN.md).
+func printGCStats(st *core.GCStatus) {
+	fmt.Fprintf(stdout, "Removed bytes: %d\n", st.RemovedBytes)
+	fmt.Fprintf(stdout, "Removed chunks: %d\n", st.RemovedChunks)
+	fmt.Fprintf(stdout, "Pending removals: %d bytes (in %d chunks)\n", st.PendingBytes, st.PendingChunks)
+	if st.RemovedBad > 0 {
+		fmt.Fprintf(stdout, "Removed bad chunks: %d\n", st.RemovedBad)
+	}
+	if st.StillBad > 0 {
+		fmt.Fprintf(stdout, "Leftover bad chunks: %d\n", st.StillBad)
+	}
+	fmt.Fprintf(stdout, "Original data bytes: %d\n", st.IndexDataBytes)
+	if st.IndexDataBytes > 0 {
+		fmt.Fprintf(stdout, "Disk bytes: %d (%d %%)\n", st.DiskBytes, st.DiskBytes*100/st.IndexDataBytes)
+	} else {
+		fmt.Fprintf(stdout, "Disk bytes: %d\n", st.DiskBytes)
+	}
+	fmt.Fprintf(stdout, "Disk chunks: %d\n", st.DiskChunks)
+	if st.DiskChunks > 0 {
+		fmt.Fprintf(stdout, "Average chunk size: %d\n", st.DiskBytes/st.DiskChunks)
+	}
+}

@@ -1,0 +1,268 @@
+package datastore
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"cairn/core"
+	"cairn/core/index"
+)
+
+// GCCutoff is how long an unreferenced chunk survives: 24 h 5 min
+// (protocol.md 8.2), so relatime mounts still see phase 1's touches.
+const GCCutoff = 24*time.Hour + 5*time.Minute
+
+const gcLockName = ".gc-lock"
+
+// GarbageCollect marks every chunk an index references (atime), then removes
+// chunk files whose atime is older than the cutoff, or older than the oldest
+// running backup minus five minutes. Only one GC runs at a time.
+func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core.GCStatus, error) {
+	lock, err := os.OpenFile(filepath.Join(d.root, gcLockName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("garbage collection already running on this datastore: %w", core.ErrLocked)
+	}
+	start := time.Now()
+	st := &core.GCStatus{UPID: core.NewUPID("garbage_collection", filepath.Base(d.root), d.owner, start)}
+	events.Info(fmt.Sprintf("starting garbage collection on store %s", filepath.Base(d.root)))
+
+	minAtime := start.Add(-GCCutoff)
+	oldest := start
+	if w, ok := d.oldestWriter(); ok {
+		oldest = w
+		if w.Add(-5 * time.Minute).Before(minAtime) {
+			minAtime = w.Add(-5 * time.Minute)
+		}
+		events.Info(fmt.Sprintf("Oldest backup writer started at %s, extending minimum access time to %s",
+			w.UTC().Format(time.RFC3339), minAtime.UTC().Format(time.RFC3339)))
+	}
+
+	events.Info("Start GC phase1 (mark used chunks)")
+	if err := d.markUsedChunks(ctx, st, events); err != nil {
+		return nil, err
+	}
+	events.Info("Start GC phase2 (sweep unused chunks)")
+	if err := d.sweepUnusedChunks(ctx, st, minAtime, oldest, events); err != nil {
+		return nil, err
+	}
+	if err := d.backend.WriteFile(".gc-status", gcStatusJSON(st)); err != nil {
+		events.Warn(fmt.Sprintf("could not save .gc-status: %v", err))
+	}
+	return st, nil
+}
+
+// listIndexFiles finds every .fidx/.didx below the root, skipping dot entries
+// (.chunks, locks) as upstream does.
+func (d *Datastore) listIndexFiles() ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if p != d.root && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() && (strings.HasSuffix(e.Name(), ".didx") || strings.HasSuffix(e.Name(), ".fidx")) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// markUsedChunks touches every chunk referenced by any index (protocol.md 8.3).
+func (d *Datastore) markUsedChunks(ctx context.Context, st *core.GCStatus, events core.Sink) error {
+	files, err := d.listIndexFiles()
+	if err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	// Recently touched digests: dedup across snapshots without unbounded memory.
+	seen := map[[32]byte]struct{}{}
+	const seenMax = 1 << 20
+	lastPct := -1
+	for i, p := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // vanished (forgotten meanwhile)
+		}
+		if err != nil {
+			return err
+		}
+		idx, err := index.Open(data)
+		if err != nil {
+			return fmt.Errorf("garbage collection stopped: index %q is corrupt: %w", p, err)
+		}
+		st.IndexFileCount++
+		st.IndexDataBytes += idx.Size()
+		for c := 0; c < idx.Count(); c++ {
+			dg := idx.ChunkDigest(c)
+			if _, ok := seen[dg]; ok {
+				continue
+			}
+			if len(seen) >= seenMax {
+				clear(seen)
+			}
+			seen[dg] = struct{}{}
+			ok, err := d.backend.TouchChunk(dg)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				d.touchBadCopies(dg)
+				events.Warn(fmt.Sprintf("warning: unable to access non-existent chunk %x, required by %q", dg, p))
+			}
+		}
+		if pct := (i + 1) * 100 / len(files); pct != lastPct {
+			lastPct = pct
+			events.Info(fmt.Sprintf("marked %d%% (%d of %d index files)", pct, i+1, len(files)))
+		}
+	}
+	return nil
+}
+
+func (d *Datastore) touchBadCopies(dg [32]byte) {
+	base := chunkPath(d.root, dg)
+	for n := 0; n < 10; n++ {
+		touch(fmt.Sprintf("%s.%d.bad", base, n))
+	}
+}
+
+// isChunkName accepts 64 hex digits, optionally followed by ".N.bad".
+func isChunkName(name string) (bad bool, ok bool) {
+	if len(name) < 64 {
+		return false, false
+	}
+	if _, err := hex.DecodeString(name[:64]); err != nil {
+		return false, false
+	}
+	rest := name[64:]
+	if rest == "" {
+		return false, true
+	}
+	if len(rest) == 6 && rest[0] == '.' && rest[1] >= '0' && rest[1] <= '9' && rest[2:] == ".bad" {
+		return true, true
+	}
+	return false, false
+}
+
+// sweepUnusedChunks removes chunk files not touched since minAtime
+// (protocol.md 8.4). A chunk is first renamed aside and its atime checked
+// again, so a backup in another process that touched it meanwhile keeps it.
+func (d *Datastore) sweepUnusedChunks(ctx context.Context, st *core.GCStatus, minAtime, oldest time.Time, events core.Sink) error {
+	const hexdigits = "0123456789abcdef"
+	var count uint64
+	lastPct := -1
+	for i := 0; i < 65536; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pre := string([]byte{hexdigits[i>>12], hexdigits[i>>8&15], hexdigits[i>>4&15], hexdigits[i&15]})
+		dir := filepath.Join(d.root, ".chunks", pre)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			bad, ok := isChunkName(e.Name())
+			if !ok {
+				continue
+			}
+			count++
+			d.sweepOne(filepath.Join(dir, e.Name()), bad, st, minAtime, oldest)
+		}
+		if pct := (i + 1) * 100 / 65536; pct != lastPct && pct > 0 {
+			lastPct = pct
+			events.Info(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, count))
+		}
+	}
+	return nil
+}
+
+func atimeOf(p string) (time.Time, int64, bool) {
+	var s syscall.Stat_t
+	if err := syscall.Lstat(p, &s); err != nil {
+		return time.Time{}, 0, false
+	}
+	return time.Unix(s.Atim.Sec, s.Atim.Nsec), s.Size, true
+}
+
+func (d *Datastore) sweepOne(p string, bad bool, st *core.GCStatus, minAtime, oldest time.Time) {
+	atime, size, ok := atimeOf(p)
+	if !ok {
+		return
+	}
+	switch {
+	case atime.Before(minAtime):
+		aside := p + ".gc-sweep"
+		if err := os.Rename(p, aside); err != nil {
+			return
+		}
+		if again, _, ok := atimeOf(aside); ok && !again.Before(minAtime) {
+			// Touched while we looked: put it back (unless a new copy arrived).
+			if err := os.Link(aside, p); err != nil && !errors.Is(err, fs.ErrExist) {
+				os.Rename(aside, p)
+				return
+			}
+			os.Remove(aside)
+			d.countKept(p, bad, size, st)
+			return
+		}
+		if err := os.Remove(aside); err != nil {
+			if bad {
+				st.StillBad++
+			}
+			return
+		}
+		if bad {
+			st.RemovedBad++
+		} else {
+			st.RemovedChunks++
+		}
+		st.RemovedBytes += uint64(size)
+	case atime.Before(oldest):
+		if bad {
+			st.StillBad++
+		} else {
+			st.PendingChunks++
+			st.PendingBytes += uint64(size)
+		}
+	default:
+		d.countKept(p, bad, size, st)
+	}
+}
+
+func (d *Datastore) countKept(p string, bad bool, size int64, st *core.GCStatus) {
+	if !bad {
+		st.DiskChunks++
+	}
+	st.DiskBytes += uint64(size)
+}

@@ -1,0 +1,88 @@
+package datastore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"cairn/core"
+	"cairn/core/prune"
+)
+
+// SetProtected sets or clears a snapshot's .protected marker.
+func (d *Datastore) SetProtected(ns core.Namespace, s core.Snapshot, protected bool) error {
+	if err := d.requireSnapshot(ns, s); err != nil {
+		return err
+	}
+	p := filepath.Join(d.root, snapshotPath(ns, s), ProtectedName)
+	if !protected {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("unprotect %s: %w", s, err)
+		}
+		return syncDir(filepath.Dir(p))
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("protect %s: %w", s, err)
+	}
+	f.Close()
+	return syncDir(filepath.Dir(p))
+}
+
+// Prune applies a retention policy to one group (protocol.md 7); with dryRun
+// it only reports. Buckets use the local time zone.
+func (d *Datastore) Prune(ns core.Namespace, g core.Group, opts core.KeepOptions, dryRun bool) ([]core.PruneResult, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := d.requireNamespace(ns); err != nil {
+		return nil, err
+	}
+	times, err := d.snapshotTimes(ns, g)
+	if err != nil {
+		return nil, err
+	}
+	var list []prune.Snapshot
+	for _, t := range times {
+		s := core.Snapshot{Group: g, Time: t}
+		list = append(list, prune.Snapshot{Snapshot: s, Finished: d.isFinished(ns, s), Protected: d.IsProtected(ns, s)})
+	}
+	res := prune.Results(prune.Select(list, opts, time.Local))
+	if dryRun {
+		return res, nil
+	}
+	var firstErr error
+	for _, r := range res {
+		if r.Keep {
+			continue
+		}
+		if err := d.ForgetSnapshot(ns, r.Snapshot); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("prune %s: %w", r.Snapshot, err)
+		}
+	}
+	return res, firstErr
+}
+
+// DeleteGroup removes a group's unprotected snapshots, and the group when
+// nothing protected remains. It reports how many snapshots went and stayed.
+func (d *Datastore) DeleteGroup(ns core.Namespace, g core.Group) (removed, kept int, err error) {
+	if err := d.requireNamespace(ns); err != nil {
+		return 0, 0, err
+	}
+	times, err := d.snapshotTimes(ns, g)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range times {
+		if d.IsProtected(ns, core.Snapshot{Group: g, Time: t}) {
+			kept++
+		}
+	}
+	if _, err := d.deleteGroup(ns, g); err != nil {
+		return 0, kept, err
+	}
+	return len(times) - kept, kept, nil
+}

@@ -1,0 +1,81 @@
+package datastore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Running backups register in .writers/, one file each holding the writer's
+// start time under an exclusive flock. Garbage collection reads the oldest
+// start time of the files still locked, so a backup running in another
+// process never loses a chunk it relies on (protocol.md 8.1).
+const writersDir = ".writers"
+
+var writerSeq atomic.Uint64
+
+// registerWriter records a running writer and returns its release.
+func (d *Datastore) registerWriter(start time.Time) (func(), error) {
+	dir := filepath.Join(d.root, writersDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%d-%d", os.Getpid(), writerSeq.Add(1)))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.WriteString(strconv.FormatInt(start.Unix(), 10)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { os.Remove(p); f.Close() }, nil
+}
+
+// oldestWriter returns the start of the oldest running writer, if any;
+// entries of writers that died are removed.
+func (d *Datastore) oldestWriter() (time.Time, bool) {
+	dir := filepath.Join(d.root, writersDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var oldest time.Time
+	found := false
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil {
+			// Nobody holds it: a writer that is gone.
+			os.Remove(p)
+			f.Close()
+			continue
+		}
+		b := make([]byte, 32)
+		n, _ := f.Read(b)
+		f.Close()
+		sec, err := strconv.ParseInt(strings.TrimSpace(string(b[:n])), 10, 64)
+		if err != nil {
+			// Still being written: it started just now.
+			sec = time.Now().Unix()
+		}
+		t := time.Unix(sec, 0)
+		if !found || t.Before(oldest) {
+			oldest, found = t, true
+		}
+	}
+	return oldest, found
+}
