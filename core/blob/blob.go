@@ -1,0 +1,185 @@
+// Package blob encodes and decodes DataBlobs (formats.md 2): the container of
+// every chunk and every .blob file — a magic, a CRC-32 and the payload,
+// optionally zstd-compressed and optionally AES-256-GCM encrypted.
+package blob
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Magic numbers: the first 8 bytes of SHA-256 over the names in formats.md 2.1.
+var (
+	MagicPlain         = [8]byte{66, 171, 56, 7, 190, 131, 112, 161}
+	MagicCompressed    = [8]byte{49, 185, 88, 66, 111, 182, 163, 127}
+	MagicEncrypted     = [8]byte{123, 103, 133, 190, 34, 45, 76, 240}
+	MagicEncryptedZstd = [8]byte{230, 89, 27, 191, 11, 191, 216, 11}
+)
+
+const (
+	// HeaderSize is the unencrypted header: magic and CRC.
+	HeaderSize = 12
+	// EncryptedHeaderSize adds the 16-byte IV and the 16-byte GCM tag.
+	EncryptedHeaderSize = 44
+	// MaxSize is the largest payload the encoder accepts (128 MiB).
+	MaxSize = 128 << 20
+)
+
+var (
+	// ErrCorrupt marks a blob that fails its CRC, magic or decoding.
+	ErrCorrupt = errors.New("corrupt blob")
+	// ErrNoKey is returned for an encrypted blob when no key was given.
+	ErrNoKey = errors.New("blob is encrypted, but no key was given")
+)
+
+// Cipher seals and opens blob payloads (AES-256-GCM with a 16-byte IV and
+// the tag kept apart from the ciphertext).
+type Cipher interface {
+	Seal(plain []byte) (iv, tag [16]byte, ciphertext []byte, err error)
+	Open(iv, tag [16]byte, ciphertext []byte) ([]byte, error)
+}
+
+var (
+	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(MaxSize+1), zstd.WithDecoderMaxWindow(MaxSize))
+)
+
+// Kind describes a blob's variant from its magic.
+type Kind struct{ Compressed, Encrypted bool }
+
+// KindOf reads the magic of b.
+func KindOf(b []byte) (Kind, error) {
+	if len(b) < HeaderSize {
+		return Kind{}, fmt.Errorf("%w: %d bytes is shorter than a blob header", ErrCorrupt, len(b))
+	}
+	switch [8]byte(b[:8]) {
+	case MagicPlain:
+		return Kind{}, nil
+	case MagicCompressed:
+		return Kind{Compressed: true}, nil
+	case MagicEncrypted:
+		return Kind{Encrypted: true}, nil
+	case MagicEncryptedZstd:
+		return Kind{Compressed: true, Encrypted: true}, nil
+	}
+	return Kind{}, fmt.Errorf("%w: unknown magic %x", ErrCorrupt, b[:8])
+}
+
+// Encode wraps data in a blob. Compression is kept only when it makes the
+// payload strictly smaller (PBS 3.2 rule, formats.md 2.4); c == nil means
+// no encryption.
+func Encode(data []byte, compress bool, c Cipher) ([]byte, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("blob payload of %d bytes exceeds %d", len(data), MaxSize)
+	}
+	payload, compressed := data, false
+	if compress && len(data) > 0 {
+		z := encoder.EncodeAll(data, make([]byte, 0, len(data)))
+		if len(z) < len(data) {
+			payload, compressed = z, true
+		}
+	}
+	if c == nil {
+		magic := MagicPlain
+		if compressed {
+			magic = MagicCompressed
+		}
+		out := make([]byte, HeaderSize+len(payload))
+		copy(out, magic[:])
+		copy(out[HeaderSize:], payload)
+		binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(payload))
+		return out, nil
+	}
+	iv, tag, ct, err := c.Seal(payload)
+	if err != nil {
+		return nil, err
+	}
+	magic := MagicEncrypted
+	if compressed {
+		magic = MagicEncryptedZstd
+	}
+	out := make([]byte, EncryptedHeaderSize+len(ct))
+	copy(out, magic[:])
+	copy(out[12:], iv[:])
+	copy(out[28:], tag[:])
+	copy(out[EncryptedHeaderSize:], ct)
+	binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(ct))
+	return out, nil
+}
+
+// VerifyCRC checks the magic and the CRC-32 of an encoded blob.
+func VerifyCRC(b []byte) error {
+	k, err := KindOf(b)
+	if err != nil {
+		return err
+	}
+	hdr := HeaderSize
+	if k.Encrypted {
+		hdr = EncryptedHeaderSize
+		if len(b) < hdr {
+			return fmt.Errorf("%w: encrypted blob of %d bytes is shorter than its header", ErrCorrupt, len(b))
+		}
+	}
+	want := binary.LittleEndian.Uint32(b[8:12])
+	if got := crc32.ChecksumIEEE(b[hdr:]); got != want {
+		return fmt.Errorf("%w: CRC mismatch (stored %08x, computed %08x)", ErrCorrupt, want, got)
+	}
+	return nil
+}
+
+// CRC returns the CRC-32 a blob should carry, for servers that recompute it.
+func CRC(b []byte) (uint32, error) {
+	k, err := KindOf(b)
+	if err != nil {
+		return 0, err
+	}
+	hdr := HeaderSize
+	if k.Encrypted {
+		hdr = EncryptedHeaderSize
+		if len(b) < hdr {
+			return 0, fmt.Errorf("%w: encrypted blob shorter than its header", ErrCorrupt)
+		}
+	}
+	return crc32.ChecksumIEEE(b[hdr:]), nil
+}
+
+// Decode verifies and unwraps a blob, returning the plaintext.
+func Decode(b []byte, c Cipher) ([]byte, error) {
+	if err := VerifyCRC(b); err != nil {
+		return nil, err
+	}
+	k, _ := KindOf(b)
+	payload := b[HeaderSize:]
+	if k.Encrypted {
+		if c == nil {
+			return nil, ErrNoKey
+		}
+		iv, tag := [16]byte(b[12:28]), [16]byte(b[28:44])
+		plain, err := c.Open(iv, tag, b[EncryptedHeaderSize:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: decryption failed (wrong key?): %v", ErrCorrupt, err)
+		}
+		payload = plain
+	}
+	if !k.Compressed {
+		if !k.Encrypted {
+			return bytes.Clone(payload), nil
+		}
+		return payload, nil
+	}
+	out, err := decoder.DecodeAll(payload, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+	}
+	if len(out) > MaxSize {
+		return nil, fmt.Errorf("%w: decompressed payload exceeds %d bytes", ErrCorrupt, MaxSize)
+	}
+	return out, nil
+}
