@@ -1,0 +1,445 @@
+package pxar
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"cairn/pxar/pattern"
+)
+
+// CatalogSink receives the tree as it is archived (implemented by
+// *catalog.Writer in cairn/core/catalog).
+type CatalogSink interface {
+	StartDirectory(name []byte) error
+	EndDirectory() error
+	AddFile(name []byte, size uint64, mtime int64) error
+	AddSymlink(name []byte) error
+	AddHardlink(name []byte) error
+	AddBlockDevice(name []byte) error
+	AddCharDevice(name []byte) error
+	AddFifo(name []byte) error
+	AddSocket(name []byte) error
+}
+
+// CreateOptions controls Create.
+type CreateOptions struct {
+	Excludes         []*pattern.Pattern // from --exclude, apply at root, before .pxarexclude files
+	SkipLostAndFound bool
+	AllFileSystems   bool
+	IncludeDevs      []uint64    // st_dev values of extra file systems to descend into
+	Catalog          CatalogSink // may be nil
+	OnWarning        func(msg string)
+	OnEntry          func(path string) // called with "/rel/path" per archived entry
+}
+
+const (
+	excludeFile    = ".pxarexclude"
+	excludeCLIFile = ".pxarexclude-cli"
+)
+
+type devIno struct{ dev, ino uint64 }
+
+type linkTarget struct {
+	path   string
+	offset uint64
+}
+
+type creator struct {
+	o         CreateOptions
+	enc       *Encoder
+	rootDev   uint64
+	patterns  pattern.List
+	hardlinks map[devIno]linkTarget
+	cliData   []byte // contents of the synthetic .pxarexclude-cli, nil if none
+	buf       []byte
+}
+
+// Create writes a format-version-1 archive of directory root to w. Memory use
+// is bounded by the open directories' name lists and the hardlink map.
+func Create(w io.Writer, root string, o CreateOptions) error {
+	c := &creator{o: o, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
+	c.patterns = append(c.patterns, o.Excludes...)
+	if o.SkipLostAndFound {
+		p, err := pattern.Parse("lost+found")
+		if err != nil {
+			return err
+		}
+		c.patterns = append(c.patterns, p)
+	}
+	if len(c.patterns) > 0 {
+		// Legacy archives record the command-line patterns (spec 1.10, 10.5).
+		var sb strings.Builder
+		for _, p := range c.patterns {
+			sb.WriteString(p.CLILine())
+			sb.WriteByte('\n')
+		}
+		c.cliData = []byte(sb.String())
+	}
+
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", root, err)
+	}
+	if isVirtualFS(fd) {
+		unix.Close(fd)
+		return fmt.Errorf("refusing to archive %s: it is a virtual file system", root)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("stat %s: %w", root, err)
+	}
+	c.rootDev = st.Dev
+	m, names, err := c.readDir(fd, root, &st)
+	unix.Close(fd)
+	if err != nil {
+		return err
+	}
+	if c.enc, err = NewEncoder(w, m); err != nil {
+		return err
+	}
+	if err := c.dirContents(root, "", names); err != nil {
+		return err
+	}
+	return c.enc.Finish()
+}
+
+func (c *creator) warn(format string, args ...any) {
+	if c.o.OnWarning != nil {
+		c.o.OnWarning(fmt.Sprintf(format, args...))
+	}
+}
+
+// readDir collects a directory's metadata and sorted child names, then the
+// caller closes it: descending with open fds would run out of them on deep trees.
+func (c *creator) readDir(fd int, path string, st *unix.Stat_t) (*Metadata, []string, error) {
+	m := &Metadata{Stat: statToStat(st)}
+	m.Stat.Flags = readFlags(fd)
+	if err := readXattrs(xattrSource{fd: fd}, true, m); err != nil {
+		return nil, nil, fmt.Errorf("read xattrs of %s: %w", path, err)
+	}
+	names, err := readDirNames(fd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read directory %s: %w", path, err)
+	}
+	slices.Sort(names) // Go string order is byte order, as upstream sorts
+	return m, names, nil
+}
+
+// skipContents reports whether a directory on device dev is a mount point
+// whose contents stay out of the archive (spec 1.10).
+func (c *creator) skipContents(fd int, dev uint64) bool {
+	if dev == c.rootDev {
+		return false
+	}
+	if isVirtualFS(fd) {
+		return true
+	}
+	return !c.o.AllFileSystems && !slices.Contains(c.o.IncludeDevs, dev)
+}
+
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// dirContents archives the children of the directory at path (archive-relative rel).
+func (c *creator) dirContents(path, rel string, names []string) error {
+	saved := len(c.patterns)
+	defer func() { c.patterns = c.patterns[:saved] }()
+	if slices.Contains(names, excludeFile) {
+		c.loadExcludeFile(filepath.Join(path, excludeFile), rel)
+	}
+	for _, name := range names {
+		if rel == "" && name == excludeCLIFile && c.cliData != nil {
+			continue // replaced by the synthetic file below
+		}
+		if err := c.child(path, rel, name); err != nil {
+			return err
+		}
+	}
+	if rel == "" && c.cliData != nil {
+		m := &Metadata{Stat: Stat{Mode: ModeIFREG | 0o600, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}}
+		n := []byte(excludeCLIFile)
+		if _, err := c.enc.AddFile(n, m, uint64(len(c.cliData)), strings.NewReader(string(c.cliData))); err != nil {
+			return err
+		}
+		if err := c.catalog(func(s CatalogSink) error { return s.AddFile(n, uint64(len(c.cliData)), 0) }); err != nil {
+			return err
+		}
+		c.entry(excludeCLIFile)
+	}
+	return nil
+}
+
+func (c *creator) loadExcludeFile(path, rel string) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// Upstream drops the whole file when reading fails midway.
+		c.warn("failed to read %s: %v", path, err)
+		return
+	}
+	list, err := pattern.ParseExcludeFile(data, rel)
+	if err != nil {
+		c.warn("%v", err)
+	}
+	c.patterns = append(c.patterns, list...)
+}
+
+func (c *creator) catalog(f func(CatalogSink) error) error {
+	if c.o.Catalog == nil {
+		return nil
+	}
+	return f(c.o.Catalog)
+}
+
+func (c *creator) entry(rel string) {
+	if c.o.OnEntry != nil {
+		c.o.OnEntry("/" + rel)
+	}
+}
+
+// vanished reports errors that make upstream skip an entry with a warning.
+func vanished(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES)
+}
+
+func (c *creator) child(dir, rel, name string) error {
+	path := filepath.Join(dir, name)
+	crel := joinRel(rel, name)
+	bname := []byte(name)
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if vanished(err) {
+			c.warn("skip %s: %v", path, err)
+			return nil
+		}
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	typ := st.Mode & unix.S_IFMT
+	if len(c.patterns) > 0 && c.patterns.Match(crel, typ == unix.S_IFDIR) == pattern.Exclude {
+		return nil
+	}
+	switch typ {
+	case unix.S_IFDIR:
+		return c.directory(path, crel, bname)
+	case unix.S_IFREG:
+		return c.file(path, crel, bname, &st)
+	}
+	m := &Metadata{Stat: statToStat(&st)}
+	var err error
+	switch typ {
+	case unix.S_IFLNK:
+		var target string
+		if target, err = os.Readlink(path); err != nil {
+			if vanished(err) {
+				c.warn("skip %s: %v", path, err)
+				return nil
+			}
+			return fmt.Errorf("readlink %s: %w", path, err)
+		}
+		if err = c.enc.AddSymlink(bname, m, []byte(target)); err == nil {
+			err = c.catalog(func(s CatalogSink) error { return s.AddSymlink(bname) })
+		}
+	case unix.S_IFBLK, unix.S_IFCHR:
+		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+			return fmt.Errorf("read xattrs of %s: %w", path, err)
+		}
+		if err = c.enc.AddDevice(bname, m, DeviceFromDev(st.Rdev)); err == nil {
+			if typ == unix.S_IFBLK {
+				err = c.catalog(func(s CatalogSink) error { return s.AddBlockDevice(bname) })
+			} else {
+				err = c.catalog(func(s CatalogSink) error { return s.AddCharDevice(bname) })
+			}
+		}
+	case unix.S_IFIFO:
+		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+			return fmt.Errorf("read xattrs of %s: %w", path, err)
+		}
+		if err = c.enc.AddFifo(bname, m); err == nil {
+			err = c.catalog(func(s CatalogSink) error { return s.AddFifo(bname) })
+		}
+	case unix.S_IFSOCK:
+		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+			return fmt.Errorf("read xattrs of %s: %w", path, err)
+		}
+		if err = c.enc.AddSocket(bname, m); err == nil {
+			err = c.catalog(func(s CatalogSink) error { return s.AddSocket(bname) })
+		}
+	default:
+		c.warn("skip %s: unknown file type %o", path, typ)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.entry(crel)
+	return nil
+}
+
+func (c *creator) directory(path, rel string, name []byte) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if vanished(err) {
+			c.warn("skip %s: %v", path, err)
+			return nil
+		}
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	skip := c.skipContents(fd, st.Dev)
+	var m *Metadata
+	var names []string
+	if skip {
+		m = &Metadata{Stat: statToStat(&st)}
+		m.Stat.Flags = readFlags(fd)
+		err = readXattrs(xattrSource{fd: fd}, true, m)
+	} else {
+		m, names, err = c.readDir(fd, path, &st)
+	}
+	unix.Close(fd)
+	if err != nil {
+		return err
+	}
+	if err := c.enc.CreateDirectory(name, m); err != nil {
+		return err
+	}
+	if err := c.catalog(func(s CatalogSink) error { return s.StartDirectory(name) }); err != nil {
+		return err
+	}
+	c.entry(rel)
+	if skip {
+		c.warn("skip mount point: %s", path)
+	} else if err := c.dirContents(path, rel, names); err != nil {
+		return err
+	}
+	if err := c.enc.FinishDirectory(); err != nil {
+		return err
+	}
+	return c.catalog(func(s CatalogSink) error { return s.EndDirectory() })
+}
+
+func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
+	key := devIno{lst.Dev, lst.Ino}
+	if lst.Nlink > 1 {
+		if t, ok := c.hardlinks[key]; ok {
+			if err := c.enc.AddHardlink(name, t.path, t.offset); err != nil {
+				return err
+			}
+			if err := c.catalog(func(s CatalogSink) error { return s.AddHardlink(name) }); err != nil {
+				return err
+			}
+			c.entry(rel)
+			return nil
+		}
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		if vanished(err) {
+			c.warn("skip %s: %v", path, err)
+			return nil
+		}
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	m := &Metadata{Stat: statToStat(&st)}
+	m.Stat.Flags = readFlags(fd)
+	if err := readXattrs(xattrSource{fd: fd}, false, m); err != nil {
+		return fmt.Errorf("read xattrs of %s: %w", path, err)
+	}
+	size := uint64(st.Size)
+	r := &fixedSizeReader{r: f, left: size}
+	off, err := c.enc.AddFile(name, m, size, r)
+	if err != nil {
+		return err
+	}
+	if r.short {
+		c.warn("%s: file shrank while reading, padded with zeros", path)
+	} else if n, _ := f.Read(c.buf[:1]); n > 0 {
+		c.warn("%s: file grew while reading, extra data ignored", path)
+	}
+	if st.Nlink > 1 {
+		c.hardlinks[key] = linkTarget{path: rel, offset: off}
+	}
+	if err := c.catalog(func(s CatalogSink) error { return s.AddFile(name, size, st.Mtim.Sec) }); err != nil {
+		return err
+	}
+	c.entry(rel)
+	return nil
+}
+
+// fixedSizeReader delivers exactly the size announced in the archive: a file
+// that shrank is padded with zeros (upstream does the same, spec 1.10).
+type fixedSizeReader struct {
+	r     io.Reader
+	left  uint64
+	short bool
+}
+
+func (f *fixedSizeReader) Read(p []byte) (int, error) {
+	if f.left == 0 {
+		return 0, io.EOF
+	}
+	if uint64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	if !f.short {
+		n, err := f.r.Read(p)
+		f.left -= uint64(n)
+		if err != io.EOF {
+			return n, err
+		}
+		f.short = true
+		if n > 0 {
+			return n, nil
+		}
+	}
+	clear(p)
+	f.left -= uint64(len(p))
+	return len(p), nil
+}
+
+// readDirNames lists a directory through its raw fd; wrapping the fd in an
+// os.File would hand its lifetime to the garbage collector.
+func readDirNames(fd int) ([]string, error) {
+	buf := make([]byte, 32<<10)
+	var names []string
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}

@@ -1,0 +1,289 @@
+package pxar
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"cairn/pxar/pattern"
+)
+
+// ExtractOptions controls Extract.
+type ExtractOptions struct {
+	AllowExistingDirs bool
+	Overwrite         bool
+	// Patterns, if non-empty, select what is extracted: the last matching
+	// pattern decides; entries no pattern matches inherit their directory's
+	// decision (the root starts as "not selected"), as upstream does.
+	Patterns  pattern.List
+	OnWarning func(msg string)
+}
+
+type extractDir struct {
+	path    string // file system path
+	meta    Metadata
+	matched bool
+	created bool
+}
+
+type extractor struct {
+	o      ExtractOptions
+	dest   string
+	stack  []*extractDir
+	isRoot bool
+	buf    []byte
+}
+
+// Extract reads an archive sequentially from r and recreates it under dest
+// (created if missing). Directory metadata is applied when the directory's
+// GOODBYE is reached, so files written into it cannot disturb its mtime.
+func Extract(r io.Reader, dest string, o ExtractOptions) error {
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dest, err)
+	}
+	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10)}
+	d := NewDecoder(r)
+	for {
+		e, err := d.Next()
+		if err == io.EOF {
+			if len(x.stack) != 0 {
+				return corruptf("archive ended inside a directory")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := x.entry(e); err != nil {
+			return err
+		}
+	}
+}
+
+func (x *extractor) warn(format string, args ...any) {
+	if x.o.OnWarning != nil {
+		x.o.OnWarning(fmt.Sprintf(format, args...))
+	}
+}
+
+// safeRel turns an archive path into a relative file system path, refusing
+// anything that could leave dest.
+func safeRel(p string) (string, error) {
+	rel := strings.TrimPrefix(p, "/")
+	if rel == "" {
+		return "", fmt.Errorf("pxar: empty path")
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if c == "" || c == "." || c == ".." {
+			return "", fmt.Errorf("pxar: refusing path %q: bad component %q", p, c)
+		}
+	}
+	return rel, nil
+}
+
+func (x *extractor) entry(e *Entry) error {
+	if e.Kind == KindGoodbye {
+		d := x.stack[len(x.stack)-1]
+		x.stack = x.stack[:len(x.stack)-1]
+		if d.created {
+			return x.applyMeta(d.path, &d.meta, KindDirectory)
+		}
+		return nil
+	}
+	if e.FilenameOffset < 0 { // root
+		x.stack = append(x.stack, &extractDir{path: x.dest, meta: e.Metadata, matched: len(x.o.Patterns) == 0, created: true})
+		return nil
+	}
+	if len(x.stack) == 0 {
+		return corruptf("entry %q outside the root directory", e.Path)
+	}
+	if err := checkFilename(e.Name); err != nil {
+		return err
+	}
+	rel, err := safeRel(e.Path)
+	if err != nil {
+		return err
+	}
+	parent := x.stack[len(x.stack)-1]
+	matched := parent.matched
+	if len(x.o.Patterns) > 0 {
+		switch x.o.Patterns.Match(rel, e.Kind == KindDirectory) {
+		case pattern.Include:
+			matched = true
+		case pattern.Exclude:
+			matched = false
+		}
+	}
+	path := filepath.Join(parent.path, string(e.Name))
+	if e.Kind == KindDirectory {
+		d := &extractDir{path: path, meta: e.Metadata, matched: matched}
+		x.stack = append(x.stack, d)
+		if matched {
+			return x.ensureDirs()
+		}
+		return nil
+	}
+	if !matched {
+		return nil
+	}
+	if err := x.ensureDirs(); err != nil {
+		return err
+	}
+	return x.create(e, path)
+}
+
+// ensureDirs creates the directories on the stack that do not exist yet
+// (directories are created lazily so pattern-filtered extracts stay minimal).
+func (x *extractor) ensureDirs() error {
+	for _, d := range x.stack {
+		if d.created {
+			continue
+		}
+		err := unix.Mkdir(d.path, 0o700)
+		if errors.Is(err, unix.EEXIST) {
+			var st unix.Stat_t
+			if x.o.AllowExistingDirs && unix.Lstat(d.path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create directory %s: %w", d.path, err)
+		}
+		d.created = true
+	}
+	return nil
+}
+
+// retryExisting runs create; if the target exists and Overwrite is set it
+// removes the old non-directory entry and tries once more.
+func (x *extractor) retryExisting(path string, create func() error) error {
+	err := create()
+	if !errors.Is(err, unix.EEXIST) || !x.o.Overwrite {
+		return err
+	}
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return err
+	}
+	if rerr := os.Remove(path); rerr != nil {
+		return rerr
+	}
+	return create()
+}
+
+func (x *extractor) create(e *Entry, path string) error {
+	var err error
+	switch e.Kind {
+	case KindFile:
+		if e.Contents == nil {
+			return fmt.Errorf("pxar: %s: file contents are in a separate payload stream", e.Path)
+		}
+		err = x.retryExisting(path, func() error { return x.writeFile(path, e) })
+		if err != nil {
+			return fmt.Errorf("extract %s: %w", path, err)
+		}
+	case KindSymlink:
+		err = x.retryExisting(path, func() error { return unix.Symlink(e.LinkTarget, path) })
+	case KindHardlink:
+		rel, terr := safeRel(e.LinkTarget)
+		if terr != nil {
+			return terr
+		}
+		target := filepath.Join(x.dest, rel)
+		err = x.retryExisting(path, func() error { return unix.Link(target, path) })
+		if errors.Is(err, unix.ENOENT) && len(x.o.Patterns) > 0 {
+			x.warn("skip hardlink %s: target %s was not extracted", e.Path, e.LinkTarget)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("hardlink %s -> %s: %w", path, target, err)
+		}
+		return nil // a hardlink shares its target's metadata
+	case KindDevice, KindFifo, KindSocket:
+		dev := 0
+		if e.Kind == KindDevice {
+			dev = int(unix.Mkdev(uint32(e.Device.Major), uint32(e.Device.Minor)))
+		}
+		mode := uint32(e.Stat.FileType()) | 0o600
+		err = x.retryExisting(path, func() error { return unix.Mknod(path, mode, dev) })
+		if errors.Is(err, unix.EPERM) {
+			x.warn("skip %s: creating %s nodes is not permitted", e.Path, e.Kind)
+			return nil
+		}
+	default:
+		return fmt.Errorf("pxar: cannot extract %s of kind %s", e.Path, e.Kind)
+	}
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", path, err)
+	}
+	return x.applyMeta(path, &e.Metadata, e.Kind)
+}
+
+func (x *extractor) writeFile(path string, e *Entry) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(onlyWriter{f}, e.Contents, x.buf); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// onlyWriter hides ReadFrom so CopyBuffer uses our buffer and plain writes.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// applyMeta restores ownership, xattrs, fcaps, ACLs, mode and mtime in an
+// order where no step undoes an earlier one (chown clears set-id bits and
+// capabilities, so it goes first).
+func (x *extractor) applyMeta(path string, m *Metadata, kind Kind) error {
+	st := &m.Stat
+	if x.isRoot {
+		if err := unix.Lchown(path, int(st.UID), int(st.GID)); err != nil {
+			return fmt.Errorf("chown %s: %w", path, err)
+		}
+	}
+	if kind != KindSymlink {
+		for _, xa := range m.Xattrs {
+			if err := unix.Lsetxattr(path, string(xa.Name), xa.Value, 0); err != nil {
+				x.warn("%s: cannot set xattr %s: %v", path, xa.Name, err)
+			}
+		}
+		if m.FCaps != nil {
+			if err := unix.Lsetxattr(path, xattrFCaps, m.FCaps, 0); err != nil {
+				x.warn("%s: cannot set file capabilities: %v", path, err)
+			}
+		}
+		if err := unix.Chmod(path, uint32(st.Mode&0o7777)); err != nil {
+			return fmt.Errorf("chmod %s: %w", path, err)
+		}
+		if b := accessACLXattr(&m.ACL, st.Mode); b != nil {
+			if err := unix.Lsetxattr(path, xattrACLAccess, b, 0); err != nil {
+				x.warn("%s: cannot set ACL: %v", path, err)
+			}
+		}
+		if kind == KindDirectory {
+			if b := defaultACLXattr(&m.ACL); b != nil {
+				if err := unix.Lsetxattr(path, xattrACLDefault, b, 0); err != nil {
+					x.warn("%s: cannot set default ACL: %v", path, err)
+				}
+			}
+		}
+	}
+	ts := []unix.Timespec{
+		{Nsec: unix.UTIME_NOW}, // the archive stores no atime
+		{Sec: st.MtimeSec, Nsec: int64(st.MtimeNsec)},
+	}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", path, err)
+	}
+	return nil
+}
