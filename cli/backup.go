@@ -13,7 +13,15 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/keys"
 )
+
+func cryptOf(k *loadedKey) *keys.CryptConfig {
+	if k == nil {
+		return nil
+	}
+	return k.crypt
+}
 
 type backupOptions struct {
 	repo             repoFlags
@@ -25,6 +33,7 @@ type backupOptions struct {
 	allFileSystems   bool
 	skipLostAndFound bool
 	chunkSizeKiB     int
+	crypt            cryptFlags
 }
 
 func newBackupCmd() *cobra.Command {
@@ -47,6 +56,7 @@ snapshot behind; 2 bad usage.`,
 		},
 	}
 	o.repo.add(cmd, true)
+	o.crypt.add(cmd, true)
 	f := cmd.Flags()
 	f.StringVar(&o.backupID, "backup-id", "", "backup ID (default: this host's name)")
 	f.StringVar(&o.backupType, "backup-type", "host", "backup type: host, vm or ct")
@@ -101,6 +111,26 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 			return err
 		}
 	}
+	mode, key, err := o.crypt.forBackup(stderr)
+	if err != nil {
+		return err
+	}
+	var rsaKey []byte
+	if key != nil {
+		pubPEM, err := masterPublicKey()
+		if err != nil {
+			return err
+		}
+		if pubPEM != nil {
+			pub, err := keys.ParsePublicKey(pubPEM)
+			if err != nil {
+				return fmt.Errorf("master public key %s: %w", defaultMasterPubPath(), err)
+			}
+			if rsaKey, err = keys.RSAEncryptKey(pub, key.raw, key.config.Created); err != nil {
+				return err
+			}
+		}
+	}
 	repo, err := o.repo.open(true)
 	if err != nil {
 		return err
@@ -123,6 +153,7 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 		Excludes: o.excludes, IncludeDevs: o.includeDevs,
 		AllFileSystems: o.allFileSystems, SkipLostAndFound: o.skipLostAndFound,
 		ChunkSize: o.chunkSizeKiB << 10, Events: pr.event,
+		CryptMode: mode, Crypt: cryptOf(key), RSAEncryptedKey: rsaKey,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ func newCatalogCmd() *cobra.Command {
 
 func newCatalogDumpCmd() *cobra.Command {
 	var rf repoFlags
+	var cf cryptFlags
 	cmd := &cobra.Command{
 		Use:   "dump SNAPSHOT",
 		Short: "Print every entry of a snapshot's catalog",
@@ -45,6 +46,10 @@ func newCatalogDumpCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
+			load, explicit := cf.loader()
+			if err := s.Unlock(load, explicit); err != nil {
+				return err
+			}
 			data, err := s.ReadAll(ctx, "catalog.pcat1.didx")
 			if err != nil {
 				return err
@@ -61,5 +66,6 @@ func newCatalogDumpCmd() *cobra.Command {
 		},
 	}
 	rf.add(cmd, true)
+	cf.add(cmd, false)
 	return cmd
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/spf13/cobra"
 	"io"
 	"os"
 	"sort"
@@ -126,3 +127,22 @@ func asInt64(v any) int64 {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
+
+func (o *outputFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.value, "output-format", "", "output format: text, json or json-pretty")
+}
+
+// renderKeyValue prints one object: JSON as is, text as a Name/Value table
+// in the given key order (absent keys skipped).
+func renderKeyValue(opts format.Options, obj map[string]any, order []string) error {
+	if opts.Format != format.Text {
+		return format.Render(stdout, opts, obj, nil)
+	}
+	var cols []format.Column
+	for _, k := range order {
+		if _, ok := obj[k]; ok {
+			cols = append(cols, format.Column{Key: k, Header: k})
+		}
+	}
+	return format.Render(stdout, opts, obj, cols)
+}

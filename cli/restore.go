@@ -13,6 +13,7 @@ import (
 
 func newRestoreCmd() *cobra.Command {
 	var rf repoFlags
+	var cf cryptFlags
 	var patterns []string
 	var allowExisting, overwrite bool
 	cmd := &cobra.Command{
@@ -41,8 +42,10 @@ digest); 2 bad usage.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
+			load, explicit := cf.loader()
 			return restore.Run(ctx, restore.Options{
 				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
+				Key: load, KeyExplicit: explicit,
 				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting, Overwrite: overwrite,
 				Events: func(ev core.Event) {
 					if ev.Kind == core.EventInfo || ev.Kind == core.EventWarning {
@@ -53,6 +56,7 @@ digest); 2 bad usage.`,
 		},
 	}
 	rf.add(cmd, true)
+	cf.add(cmd, false)
 	f := cmd.Flags()
 	f.StringArrayVar(&patterns, "pattern", nil, "restore only entries matching this pattern (repeatable)")
 	f.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow restoring into existing directories")

@@ -43,6 +43,7 @@ func newRoot() *cobra.Command {
 		newGCCmd(),
 		newVerifyCmd(),
 		newGroupCmd(),
+		newKeyCmd(),
 	)
 	return root
 }
@@ -67,6 +68,16 @@ func Execute() int {
 func exactArgs(n int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
+			return usageError{fmt.Errorf("%s expects %s, got %d argument(s)", cmd.CommandPath(), names, len(args))}
+		}
+		return nil
+	}
+}
+
+// rangeArgs accepts between lo and hi positional arguments.
+func rangeArgs(lo, hi int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
 			return usageError{fmt.Errorf("%s expects %s, got %d argument(s)", cmd.CommandPath(), names, len(args))}
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 	"cairn/core/blob"
 	"cairn/core/catalog"
 	"cairn/core/manifest"
+	"cairn/keys"
 	"cairn/pxar"
 	"cairn/pxar/pattern"
 )
@@ -37,7 +38,14 @@ type Options struct {
 	SkipLostAndFound bool
 	ChunkSize        int // average dynamic / fixed chunk size; 0 = 4 MiB
 	Workers          int // 0 = GOMAXPROCS
-	Events           core.Sink
+	// Crypt is the key for encrypt and sign-only modes; CryptMode is
+	// "none" (or ""), "encrypt" or "sign-only".
+	Crypt     *keys.CryptConfig
+	CryptMode string
+	// RSAEncryptedKey, when set, is stored as rsa-encrypted.key.blob so
+	// the key can be recovered with the master key (formats.md 8.5).
+	RSAEncryptedKey []byte
+	Events          core.Sink
 }
 
 // Result sums up a finished backup.
@@ -96,10 +104,29 @@ func prepare(o *Options) (*prepared, error) {
 	default:
 		return nil, fmt.Errorf("invalid chunk size %d KiB (one of 64, 128, 256, 512, 1024, 2048, 4096)", o.ChunkSize>>10)
 	}
+	switch o.CryptMode {
+	case "", "none":
+		o.CryptMode = "none"
+	case "encrypt", "sign-only":
+		if o.Crypt == nil {
+			return nil, fmt.Errorf("crypt mode %s needs an encryption key", o.CryptMode)
+		}
+	default:
+		return nil, fmt.Errorf("invalid crypt mode %q (none, encrypt or sign-only)", o.CryptMode)
+	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	return p, nil
+}
+
+// encrypter is the key chunks and blobs are sealed with, nil unless the mode
+// is encrypt.
+func (o *Options) encrypter() *keys.CryptConfig {
+	if o.CryptMode == "encrypt" {
+		return o.Crypt
+	}
+	return nil
 }
 
 // Run makes one snapshot from the specs. On any error the unfinished snapshot
@@ -163,7 +190,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	var catUp *uploader
 	for _, s := range o.Specs {
 		if s.Type == "pxar" && cat == nil {
-			catUp = newUploader(w, nil, &stats{}, 1)
+			catUp = newUploader(w, o.encrypter(), &stats{}, 1)
 			catStream = newDynamicStream(catUp, CatalogChunkSize, nil)
 			var err error
 			if cat, err = catalog.NewWriter(catStream); err != nil {
@@ -207,10 +234,27 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 			return nil, err
 		}
 		csum := idx.Csum()
-		m.Files = append(m.Files, manifest.File{Filename: "catalog.pcat1.didx", CryptMode: "none", Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
+		m.Files = append(m.Files, manifest.File{Filename: "catalog.pcat1.didx", CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
 		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%d bytes)", idx.Size())})
 	}
 
+	if len(o.RSAEncryptedKey) > 0 {
+		// Stored plain: the payload is already RSA-encrypted (formats.md 2.7).
+		kb, err := blob.Encode(o.RSAEncryptedKey, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.WriteFile("rsa-encrypted.key.blob", kb); err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, manifest.File{Filename: "rsa-encrypted.key.blob", CryptMode: "none", Size: uint64(len(kb)), Csum: fmt.Sprintf("%x", sha256Sum(kb))})
+	}
+	if o.Crypt != nil && o.CryptMode != "none" {
+		m.Unprotected["key-fingerprint"] = o.Crypt.Fingerprint().String()
+		if err := m.Sign(o.Crypt.IDKey()); err != nil {
+			return nil, err
+		}
+	}
 	data, err := m.Encode()
 	if err != nil {
 		return nil, err
@@ -236,13 +280,13 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		pr.Archive = name
 		pr.Elapsed = time.Since(began)
 		o.Events.Emit(core.Event{Kind: core.EventArchiveDone, Progress: pr})
-		return &manifest.File{Filename: name, CryptMode: "none", Size: size, Csum: fmt.Sprintf("%x", csum[:])}
+		return &manifest.File{Filename: name, CryptMode: o.CryptMode, Size: size, Csum: fmt.Sprintf("%x", csum[:])}
 	}
 	repo := o.Repo.Name()
 	switch s.Type {
 	case "pxar":
 		o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, repo, name))
-		up := newUploader(w, nil, st, o.Workers)
+		up := newUploader(w, o.encrypter(), st, o.Workers)
 		ds := newDynamicStream(up, o.ChunkSize, st)
 		if err := cat.StartDirectory([]byte(name)); err != nil {
 			up.close()
@@ -279,7 +323,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		return done(idx.Size(), idx.Csum()), nil
 	case "img":
 		o.Events.Info(fmt.Sprintf("Upload image '%s' to '%s' as %s", s.Path, repo, name))
-		up := newUploader(w, nil, st, o.Workers)
+		up := newUploader(w, o.encrypter(), st, o.Workers)
 		idx, err := imageStream(up, st, s.Path, o.ChunkSize)
 		if cerr := up.close(); err == nil {
 			err = cerr
@@ -300,7 +344,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		if len(data) > blob.MaxSize {
 			return nil, fmt.Errorf("backup %s: %q is larger than %d bytes", s.Name, s.Path, blob.MaxSize)
 		}
-		enc, err := blob.Encode(data, true, nil)
+		enc, err := blob.Encode(data, true, cipherOf(o.encrypter()))
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/blob"
+	"cairn/keys"
 )
 
 // stats are the pipeline's counters, updated from the worker goroutines.
@@ -46,18 +47,18 @@ type job struct {
 // uploader hashes, encodes and stores chunks on a pool of goroutines. The
 // job queue is short, so memory stays bounded by a few chunks per worker.
 type uploader struct {
-	w      core.BackupWriter
-	cipher blob.Cipher
-	stats  *stats
-	jobs   chan job
-	wg     sync.WaitGroup
+	w     core.BackupWriter
+	crypt *keys.CryptConfig // nil: plain chunks
+	stats *stats
+	jobs  chan job
+	wg    sync.WaitGroup
 
 	errMu sync.Mutex
 	err   error
 }
 
-func newUploader(w core.BackupWriter, cipher blob.Cipher, st *stats, workers int) *uploader {
-	u := &uploader{w: w, cipher: cipher, stats: st, jobs: make(chan job, workers)}
+func newUploader(w core.BackupWriter, crypt *keys.CryptConfig, st *stats, workers int) *uploader {
+	u := &uploader{w: w, crypt: crypt, stats: st, jobs: make(chan job, workers)}
 	for i := 0; i < workers; i++ {
 		u.wg.Add(1)
 		go u.work()
@@ -73,10 +74,10 @@ func (u *uploader) work() {
 			putBuf(j.data)
 			continue
 		}
-		digest := sha256.Sum256(j.data)
+		digest := chunkDigest(u.crypt, j.data)
 		size := uint64(len(j.data))
 		reused, encoded, err := u.w.UploadChunk(digest, size, func() ([]byte, error) {
-			return blob.Encode(j.data, true, u.cipher)
+			return blob.Encode(j.data, true, cipherOf(u.crypt))
 		})
 		if err != nil {
 			u.fail(err)
@@ -140,3 +141,20 @@ func putBuf(b []byte) {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// chunkDigest names a chunk: SHA-256 of the plaintext, keyed when encrypted
+// (formats.md 3.1).
+func chunkDigest(c *keys.CryptConfig, data []byte) [32]byte {
+	if c != nil {
+		return c.Digest(data)
+	}
+	return sha256.Sum256(data)
+}
+
+// cipherOf avoids handing a typed nil to blob.Encode.
+func cipherOf(c *keys.CryptConfig) blob.Cipher {
+	if c == nil {
+		return nil
+	}
+	return c
+}

@@ -9,6 +9,7 @@ import (
 	"cairn/core"
 	"cairn/core/blob"
 	"cairn/core/index"
+	"cairn/keys"
 )
 
 // result is one fetched and verified chunk.
@@ -28,7 +29,8 @@ type ChunkReader struct {
 }
 
 // NewChunkReader starts reading idx from r.
-func NewChunkReader(ctx context.Context, r core.SnapshotReader, idx index.Index, cipher blob.Cipher, ahead int) *ChunkReader {
+// A nil crypt means the chunks are plain.
+func NewChunkReader(ctx context.Context, r core.SnapshotReader, idx index.Index, crypt *keys.CryptConfig, ahead int) *ChunkReader {
 	if ahead < 1 {
 		ahead = 1
 	}
@@ -45,23 +47,31 @@ func NewChunkReader(ctx context.Context, r core.SnapshotReader, idx index.Index,
 			}
 			start, end := idx.ChunkRange(i)
 			digest := idx.ChunkDigest(i)
-			go func() { ch <- fetchChunk(r, digest, end-start, cipher) }()
+			go func() { ch <- fetchChunk(r, digest, end-start, crypt) }()
 		}
 	}()
 	return cr
 }
 
 // FetchChunk reads one chunk, decodes it and checks digest and size.
-func fetchChunk(r core.SnapshotReader, digest [32]byte, size uint64, cipher blob.Cipher) result {
+func fetchChunk(r core.SnapshotReader, digest [32]byte, size uint64, crypt *keys.CryptConfig) result {
 	raw, err := r.ReadChunk(digest)
 	if err != nil {
 		return result{err: err}
 	}
-	data, err := blob.Decode(raw, cipher)
+	var ci blob.Cipher
+	if crypt != nil {
+		ci = crypt
+	}
+	data, err := blob.Decode(raw, ci)
 	if err != nil {
 		return result{err: fmt.Errorf("chunk %x is corrupt: %v: %w", digest, err, core.ErrCorrupt)}
 	}
-	if cipher == nil && sha256.Sum256(data) != digest {
+	want := sha256.Sum256(data)
+	if crypt != nil {
+		want = crypt.Digest(data)
+	}
+	if want != digest {
 		return result{err: fmt.Errorf("chunk %x is corrupt: digest mismatch: %w", digest, core.ErrCorrupt)}
 	}
 	if uint64(len(data)) != size {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"cairn/core"
 	"cairn/core/manifest"
+	"cairn/keys"
 	"cairn/pxar"
 	"cairn/pxar/pattern"
 )
@@ -26,6 +28,10 @@ type Options struct {
 	AllowExistingDirs bool
 	Overwrite         bool
 	Events            core.Sink
+	// Key loads the encryption key; KeyExplicit says the user named one
+	// (--keyfile), so it is used even for unencrypted snapshots.
+	Key         func() (*keys.CryptConfig, error)
+	KeyExplicit bool
 }
 
 // Run restores one archive.
@@ -51,6 +57,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer s.Close()
 
+	if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
+		return err
+	}
 	name := manifest.ArchiveFileName(o.Archive)
 	if name == "index.json.blob" {
 		// The manifest: the seed prints it as JSON (DESIGN.md decision).
@@ -68,19 +77,17 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return writeOut(o, data)
 	case strings.HasSuffix(name, ".fidx"):
-		idx, _, err := s.Index(name)
+		cr, _, err := s.Stream(ctx, name)
 		if err != nil {
 			return err
 		}
-		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
 		defer cr.Close()
 		return copyOut(o, cr)
 	case strings.HasSuffix(name, ".pxar.didx"):
-		idx, _, err := s.Index(name)
+		cr, _, err := s.Stream(ctx, name)
 		if err != nil {
 			return err
 		}
-		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
 		defer cr.Close()
 		if o.Target == "-" {
 			_, err := io.Copy(o.Stdout, cr)
@@ -93,11 +100,10 @@ func Run(ctx context.Context, o Options) error {
 			OnWarning:         func(msg string) { o.Events.Warn(msg) },
 		})
 	case strings.HasSuffix(name, ".didx"):
-		idx, _, err := s.Index(name)
+		cr, _, err := s.Stream(ctx, name)
 		if err != nil {
 			return err
 		}
-		cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
 		defer cr.Close()
 		return copyOut(o, cr)
 	}
@@ -127,15 +133,21 @@ func copyOut(o Options, r io.Reader) error {
 		_, err := io.Copy(o.Stdout, r)
 		return err
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if o.Overwrite {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if !o.Overwrite {
+		if _, err := os.Lstat(o.Target); err == nil {
+			return fmt.Errorf("restore target %q already exists (use --overwrite)", o.Target)
+		}
 	}
-	f, err := os.OpenFile(o.Target, flags, 0o600)
+	// A temp name and a rename: a failed restore leaves no partial file.
+	f, err := os.CreateTemp(filepath.Dir(o.Target), "."+filepath.Base(o.Target)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("restore target %q: %w", o.Target, err)
 	}
+	defer os.Remove(f.Name())
 	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -143,8 +155,14 @@ func copyOut(o Options, r io.Reader) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(o.Target)
 		return err
 	}
-	return nil
+	if !o.Overwrite {
+		// Link refuses to replace a target that appeared meanwhile.
+		if err := os.Link(f.Name(), o.Target); err != nil {
+			return fmt.Errorf("restore target %q: %w", o.Target, err)
+		}
+		return nil
+	}
+	return os.Rename(f.Name(), o.Target)
 }

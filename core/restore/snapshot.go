@@ -11,6 +11,7 @@ import (
 	"cairn/core/blob"
 	"cairn/core/index"
 	"cairn/core/manifest"
+	"cairn/keys"
 )
 
 // ResolveSnapshot turns "type/id/time" or "type/id" (the group's newest
@@ -45,7 +46,86 @@ type Snapshot struct {
 	Reader      core.SnapshotReader
 	Manifest    *manifest.Manifest
 	ManifestRaw []byte // the blob as stored
-	Cipher      blob.Cipher
+	// Crypt is the key, once UseKey accepted it.
+	Crypt *keys.CryptConfig
+}
+
+// KeyFingerprint is the fingerprint the manifest records, "" if none.
+func (s *Snapshot) KeyFingerprint() string {
+	fp, _ := s.Manifest.Unprotected["key-fingerprint"].(string)
+	return fp
+}
+
+// NeedsKey tells whether any file of the snapshot is encrypted.
+func (s *Snapshot) NeedsKey() bool {
+	for _, f := range s.Manifest.Files {
+		if f.CryptMode == "encrypt" {
+			return true
+		}
+	}
+	return false
+}
+
+// UseKey checks that c is the key the snapshot was made with and verifies
+// the manifest signature with it.
+func (s *Snapshot) UseKey(c *keys.CryptConfig) error {
+	if fp := s.KeyFingerprint(); fp != "" {
+		want, err := keys.ParseFingerprint(fp)
+		if err != nil {
+			return fmt.Errorf("manifest of %s: %w", s.Reader.Snapshot(), err)
+		}
+		if want != c.Fingerprint() {
+			return fmt.Errorf("wrong key - manifest's key %s does not match provided key %s", want.Short(), c.Fingerprint().Short())
+		}
+	}
+	if s.Manifest.Signature != "" {
+		if err := s.Manifest.Verify(c.IDKey()); err != nil {
+			return fmt.Errorf("manifest of %s: signature check failed (tampered manifest or wrong key): %w", s.Reader.Snapshot(), core.ErrCorrupt)
+		}
+	}
+	s.Crypt = c
+	return nil
+}
+
+// Unlock loads and checks the key when one was named, or when the snapshot
+// was made with one. load may be nil when no key is available at all.
+func (s *Snapshot) Unlock(load func() (*keys.CryptConfig, error), explicit bool) error {
+	if load == nil || (!explicit && s.KeyFingerprint() == "" && !s.NeedsKey()) {
+		return nil
+	}
+	c, err := load()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
+	return s.UseKey(c)
+}
+
+// cryptFor gives the key a file's chunks are sealed with, or a clear error
+// when the file is encrypted and no key was given.
+func (s *Snapshot) cryptFor(f *manifest.File) (*keys.CryptConfig, error) {
+	if f.CryptMode != "encrypt" {
+		return nil, nil
+	}
+	if s.Crypt == nil {
+		return nil, fmt.Errorf("archive '%s' is encrypted - missing key (use --keyfile or create the default key)", f.Filename)
+	}
+	return s.Crypt, nil
+}
+
+// Stream opens a chunk reader over an index file of the snapshot.
+func (s *Snapshot) Stream(ctx context.Context, name string) (*ChunkReader, index.Index, error) {
+	idx, f, err := s.Index(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.cryptFor(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewChunkReader(ctx, s.Reader, idx, c, 4), idx, nil
 }
 
 // Open opens a snapshot and loads its manifest.
@@ -119,7 +199,15 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 	if fmt.Sprintf("%x", sum[:]) != f.Csum || uint64(len(raw)) != f.Size {
 		return nil, fmt.Errorf("blob %s does not match the manifest (checksum or size differ): %w", name, core.ErrCorrupt)
 	}
-	data, err := blob.Decode(raw, s.Cipher)
+	c, err := s.cryptFor(f)
+	if err != nil {
+		return nil, err
+	}
+	var ci blob.Cipher
+	if c != nil {
+		ci = c
+	}
+	data, err := blob.Decode(raw, ci)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", name, err)
 	}
@@ -128,11 +216,10 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 
 // ReadAll reads a whole dynamic or fixed stream into memory (catalogs).
 func (s *Snapshot) ReadAll(ctx context.Context, name string) ([]byte, error) {
-	idx, _, err := s.Index(name)
+	cr, _, err := s.Stream(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	cr := NewChunkReader(ctx, s.Reader, idx, s.Cipher, 4)
 	defer cr.Close()
 	return io.ReadAll(cr)
 }
