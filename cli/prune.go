@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -140,23 +142,26 @@ func newGCCmd() *cobra.Command {
 
 // printGCStats prints the seed's statistics with its labels (DESIGN.md).
 func printGCStats(st *core.GCStatus) {
-	fmt.Fprintf(stdout, "Removed bytes: %d\n", st.RemovedBytes)
-	fmt.Fprintf(stdout, "Removed chunks: %d\n", st.RemovedChunks)
-	fmt.Fprintf(stdout, "Pending removals: %d bytes (in %d chunks)\n", st.PendingBytes, st.PendingChunks)
+	// One write: a reader like grep -q that stops early must not cut it.
+	var b strings.Builder
+	fmt.Fprintf(&b, "Removed bytes: %d\n", st.RemovedBytes)
+	fmt.Fprintf(&b, "Removed chunks: %d\n", st.RemovedChunks)
+	fmt.Fprintf(&b, "Pending removals: %d bytes (in %d chunks)\n", st.PendingBytes, st.PendingChunks)
 	if st.RemovedBad > 0 {
-		fmt.Fprintf(stdout, "Removed bad chunks: %d\n", st.RemovedBad)
+		fmt.Fprintf(&b, "Removed bad chunks: %d\n", st.RemovedBad)
 	}
 	if st.StillBad > 0 {
-		fmt.Fprintf(stdout, "Leftover bad chunks: %d\n", st.StillBad)
+		fmt.Fprintf(&b, "Leftover bad chunks: %d\n", st.StillBad)
 	}
-	fmt.Fprintf(stdout, "Original data bytes: %d\n", st.IndexDataBytes)
+	fmt.Fprintf(&b, "Original data bytes: %d\n", st.IndexDataBytes)
 	if st.IndexDataBytes > 0 {
-		fmt.Fprintf(stdout, "Disk bytes: %d (%d %%)\n", st.DiskBytes, st.DiskBytes*100/st.IndexDataBytes)
+		fmt.Fprintf(&b, "Disk bytes: %d (%d %%)\n", st.DiskBytes, st.DiskBytes*100/st.IndexDataBytes)
 	} else {
-		fmt.Fprintf(stdout, "Disk bytes: %d\n", st.DiskBytes)
+		fmt.Fprintf(&b, "Disk bytes: %d\n", st.DiskBytes)
 	}
-	fmt.Fprintf(stdout, "Disk chunks: %d\n", st.DiskChunks)
+	fmt.Fprintf(&b, "Disk chunks: %d\n", st.DiskChunks)
 	if st.DiskChunks > 0 {
-		fmt.Fprintf(stdout, "Average chunk size: %d\n", st.DiskBytes/st.DiskChunks)
+		fmt.Fprintf(&b, "Average chunk size: %d\n", st.DiskBytes/st.DiskChunks)
 	}
+	io.WriteString(stdout, b.String())
 }

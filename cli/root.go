@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -50,9 +52,12 @@ func newRoot() *cobra.Command {
 
 // Execute runs the command line and returns the process exit code.
 func Execute() int {
+	// A reader that stops early (grep -q, head) is not a failure: writes
+	// then return EPIPE instead of killing the process.
+	signal.Ignore(syscall.SIGPIPE)
 	root := newRoot()
 	err := root.ExecuteContext(context.Background())
-	if err == nil {
+	if err == nil || errors.Is(err, syscall.EPIPE) {
 		return 0
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")

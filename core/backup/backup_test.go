@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"bytes"
+	"cairn/internal/testutil"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -85,7 +86,7 @@ func describe(t testing.TB, dir string) string {
 
 func openStore(t testing.TB) *datastore.Datastore {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "store")
+	dir := filepath.Join(testutil.TempDir(t), "store")
 	if err := datastore.Create(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestSecondBackupReusesChunks(t *testing.T) {
 }
 
 func TestImageRoundTrip(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.TempDir(t)
 	img := make([]byte, 9000000)
 	rand.Read(img)
 	os.WriteFile(filepath.Join(dir, "disk.raw"), img, 0o644)

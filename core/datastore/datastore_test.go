@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"cairn/internal/testutil"
 	"context"
 	"errors"
 	"os"
@@ -14,7 +15,7 @@ import (
 
 func newStore(t *testing.T) *Datastore {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "store")
+	dir := filepath.Join(testutil.TempDir(t), "store")
 	if err := Create(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,17 @@ func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core
 	st := &core.GCStatus{UPID: core.NewUPID("garbage_collection", filepath.Base(d.root), d.owner, start)}
 	events.Info(fmt.Sprintf("starting garbage collection on store %s", filepath.Base(d.root)))
 
-	minAtime := start.Add(-GCCutoff)
-	oldest := start
+	// The kernel stamps atimes from a coarse clock that may lag time.Now by
+	// milliseconds; take the start from that same clock, by touching the
+	// lock file, so a chunk marked after the start never looks older.
+	startSec := start
+	if err := touch(lock.Name()); err == nil {
+		if at, _, ok := atimeOf(lock.Name()); ok {
+			startSec = at
+		}
+	}
+	minAtime := startSec.Add(-GCCutoff)
+	oldest := startSec
 	if w, ok := d.oldestWriter(); ok {
 		oldest = w
 		if w.Add(-5 * time.Minute).Before(minAtime) {
