@@ -137,7 +137,11 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	}
 	defer repo.Close()
 
-	snap := core.Snapshot{Group: core.Group{Type: bt, ID: id}, Time: t}
+	group := core.Group{Type: bt, ID: id}
+	if o.backupTime == 0 {
+		t = nextBackupTime(repo, ns, group)
+	}
+	snap := core.Snapshot{Group: group, Time: t}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if ns.IsRoot() {
@@ -198,4 +202,24 @@ func (p *backupPrinter) event(ev core.Event) {
 				name, humanByte(g.BytesReused), float64(g.BytesReused)*100/float64(g.BytesRead))
 		}
 	}
+}
+
+// nextBackupTime is now, unless the group's newest snapshot is from this
+// very second (two quick backups): snapshot times are whole seconds and must
+// grow, so wait for the next second rather than fail.
+func nextBackupTime(repo core.Repository, ns core.Namespace, g core.Group) int64 {
+	now := time.Now().Unix()
+	list, err := repo.ListSnapshots(ns, &g)
+	if err != nil {
+		return now
+	}
+	var last int64
+	for _, s := range list {
+		last = max(last, s.Snapshot.Time)
+	}
+	if last >= now && last-now < 3 {
+		time.Sleep(time.Until(time.Unix(last+1, 0)))
+		return max(time.Now().Unix(), last+1)
+	}
+	return now
 }
