@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -17,6 +18,9 @@ const (
 	exitFailure = 1
 	exitUsage   = 2
 )
+
+// defaultMemoryLimit is the soft heap limit of a cairn process.
+const defaultMemoryLimit = 160 << 20
 
 // usageError marks errors in the command line itself.
 type usageError struct{ err error }
@@ -55,6 +59,12 @@ func Execute() int {
 	// A reader that stops early (grep -q, head) is not a failure: writes
 	// then return EPIPE instead of killing the process.
 	signal.Ignore(syscall.SIGPIPE)
+	// Chunks are megabytes and short-lived: a soft heap limit makes the GC
+	// collect them before the heap doubles, keeping memory flat. GOMEMLIMIT
+	// overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	root := newRoot()
 	err := root.ExecuteContext(context.Background())
 	if err == nil || errors.Is(err, syscall.EPIPE) {

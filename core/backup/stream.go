@@ -26,7 +26,9 @@ type dynamicStream struct {
 }
 
 func newDynamicStream(up *uploader, avg int, st *stats) *dynamicStream {
-	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: getBuf(avg * 2), stats: st}
+	// One fill buffer as large as the largest chunk, reused: chunks leave it
+	// as exact-size copies, so in-flight memory follows real chunk sizes.
+	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: make([]byte, 0, avg*4), stats: st}
 }
 
 func (s *dynamicStream) Write(p []byte) (int, error) {
@@ -53,8 +55,8 @@ func (s *dynamicStream) emit() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	data := s.buf
-	s.buf = getBuf(s.avg * 2)
+	data := append(make([]byte, 0, len(s.buf)), s.buf...)
+	s.buf = s.buf[:0]
 	s.offset += uint64(len(data))
 	s.mu.Lock()
 	i := len(s.ends)

@@ -79,23 +79,28 @@ func Encode(data []byte, compress bool, c Cipher) ([]byte, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("blob payload of %d bytes exceeds %d", len(data), MaxSize)
 	}
+	if c == nil {
+		// Compress straight behind the header: one buffer per blob.
+		out := make([]byte, HeaderSize, HeaderSize+len(data))
+		magic := MagicPlain
+		if compress && len(data) > 0 {
+			if z := encoder.EncodeAll(data, out); len(z) < HeaderSize+len(data) {
+				out, magic = z, MagicCompressed
+			}
+		}
+		if magic == MagicPlain {
+			out = append(out[:HeaderSize], data...)
+		}
+		copy(out, magic[:])
+		binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(out[HeaderSize:]))
+		return out, nil
+	}
 	payload, compressed := data, false
 	if compress && len(data) > 0 {
 		z := encoder.EncodeAll(data, make([]byte, 0, len(data)))
 		if len(z) < len(data) {
 			payload, compressed = z, true
 		}
-	}
-	if c == nil {
-		magic := MagicPlain
-		if compressed {
-			magic = MagicCompressed
-		}
-		out := make([]byte, HeaderSize+len(payload))
-		copy(out, magic[:])
-		copy(out[HeaderSize:], payload)
-		binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(payload))
-		return out, nil
 	}
 	iv, tag, ct, err := c.Seal(payload)
 	if err != nil {
