@@ -10,6 +10,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/restore"
+	"cairn/keys"
 )
 
 // benchData is the dataset the benchmarks back up: CAIRN_BENCH_DATA (made by
@@ -41,6 +42,26 @@ func BenchmarkBackup(b *testing.B) {
 		ds := openStore(b)
 		b.StartTimer()
 		_, err := backup.Run(context.Background(), backup.Options{Repo: ds,
+			Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}, Specs: []backup.Spec{sp}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBackupEncrypted is BenchmarkBackup with AES-256-GCM and keyed
+// digests: compare the two to see what encryption costs.
+func BenchmarkBackupEncrypted(b *testing.B) {
+	dir, total := benchData(b)
+	sp, _ := backup.ParseSpec("data.pxar:" + dir)
+	key, _ := keys.NewKey()
+	cc, _ := keys.NewCryptConfig(key)
+	b.SetBytes(total)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ds := openStore(b)
+		b.StartTimer()
+		_, err := backup.Run(context.Background(), backup.Options{Repo: ds, Crypt: cc, CryptMode: "encrypt",
 			Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}, Specs: []backup.Spec{sp}})
 		if err != nil {
 			b.Fatal(err)
