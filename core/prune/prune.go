@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"cairn/core"
@@ -37,6 +38,9 @@ type Snapshot struct {
 type Result struct {
 	Snapshot
 	Mark Mark
+	// Rule names what decided: last, hourly, daily, weekly, monthly,
+	// yearly, partial, protected, or "" for snapshots no rule kept.
+	Rule string
 }
 
 type rule struct {
@@ -93,9 +97,9 @@ func Select(list []Snapshot, o core.KeepOptions, loc *time.Location) []Result {
 			continue
 		}
 		if mayKeepPartial {
-			res[i].Mark = KeepPartial
+			res[i].Mark, res[i].Rule = KeepPartial, "partial"
 		} else {
-			res[i].Mark = Remove
+			res[i].Mark, res[i].Rule = Remove, "partial"
 		}
 		marked[i] = true
 		mayKeepPartial = false
@@ -119,7 +123,7 @@ func Select(list []Snapshot, o core.KeepOptions, loc *time.Location) []Result {
 				continue
 			}
 			if res[i].Protected {
-				res[i].Mark, marked[i] = Protected, true
+				res[i].Mark, marked[i], res[i].Rule = Protected, true, "protected"
 				continue
 			}
 			k := keyOf(i)
@@ -131,15 +135,16 @@ func Select(list []Snapshot, o core.KeepOptions, loc *time.Location) []Result {
 					break
 				}
 				selected[k] = true
-				res[i].Mark, marked[i] = Keep, true
+				res[i].Mark, marked[i], res[i].Rule = Keep, true, strings.TrimPrefix(r.name, "keep-")
 			} else {
-				res[i].Mark, marked[i] = Remove, true
+				// Another snapshot already holds this bucket.
+				res[i].Mark, marked[i], res[i].Rule = Remove, true, strings.TrimPrefix(r.name, "keep-")
 			}
 		}
 	}
 	for i := range res {
 		if res[i].Protected {
-			res[i].Mark = Protected
+			res[i].Mark, res[i].Rule = Protected, "protected"
 		} else if !marked[i] {
 			res[i].Mark = Remove
 		}

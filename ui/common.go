@@ -1,0 +1,39 @@
+package ui
+
+import (
+	"github.com/charmbracelet/bubbles/help"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"cairn/core"
+	"cairn/keys"
+)
+
+// View is one screen. The root keeps a stack of them: enter pushes, esc pops.
+type View interface {
+	tea.Model
+	// SetSize gives the view the area below the header and above the status line.
+	SetSize(width, height int)
+	help.KeyMap
+	// Title is this view's part of the breadcrumb.
+	Title() string
+}
+
+// Capturer is implemented by views that are typing text (a prompt or a
+// search): the root then leaves q, ? and esc to them.
+type Capturer interface {
+	Capturing() bool
+}
+
+// Common is the state every view shares: one struct, no globals.
+type Common struct {
+	Repo     core.Repository
+	RepoName string
+	Keys     *KeyMap
+	Styles   *Styles
+	// Key loads the encryption key when a snapshot needs one; nil when no
+	// key is configured. KeyExplicit says the user named it.
+	Key         func() (*keys.CryptConfig, error)
+	KeyExplicit bool
+	// Owner is recorded for groups the UI's backups create.
+	Owner string
+}

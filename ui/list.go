@@ -1,0 +1,378 @@
+package ui
+
+import (
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/sahilm/fuzzy"
+)
+
+// Column describes one column of a List; Width 0 takes the remaining space.
+type Column struct {
+	Title string
+	Width int
+	Right bool
+}
+
+// Row is one line of a List. Cells[0] is what the filter matches.
+type Row struct {
+	Cells []string
+	Data  any
+	// Dir draws the first cell in the directory style.
+	Dir bool
+	// Dim draws the row in the dim style.
+	Dim bool
+}
+
+// List is a scrolling table with a cursor and an incremental fuzzy filter
+// (sahilm/fuzzy) on the first column.
+type List struct {
+	c       *Common
+	cols    []Column
+	rows    []Row
+	visible []int
+	matched map[int][]int
+	cursor  int
+	offset  int
+	width   int
+	height  int
+
+	filtering bool
+	input     textinput.Model
+	saved     int // cursor before the filter opened
+
+	// IsMarked, when set, draws a mark before rows it reports.
+	IsMarked func(Row) bool
+	// Empty is shown when there are no rows.
+	Empty string
+}
+
+// NewList makes a list with the given columns.
+func NewList(c *Common, cols []Column) *List {
+	in := textinput.New()
+	in.Prompt = "/"
+	return &List{c: c, cols: cols, input: in, Empty: "(empty)"}
+}
+
+// SetSize sets the area the list draws in (header row included).
+func (l *List) SetSize(w, h int) { l.width, l.height = w, h; l.clamp() }
+
+// SetRows replaces the rows, keeping the cursor on the same first cell.
+func (l *List) SetRows(rows []Row) {
+	cur := ""
+	if r, ok := l.Selected(); ok {
+		cur = r.Cells[0]
+	}
+	l.rows = rows
+	l.refilter()
+	if cur != "" {
+		l.SelectWhere(func(r Row) bool { return r.Cells[0] == cur })
+	}
+	l.clamp()
+}
+
+// Rows returns all rows.
+func (l *List) Rows() []Row { return l.rows }
+
+// Len is the number of visible rows.
+func (l *List) Len() int { return len(l.visible) }
+
+// Cursor is the index of the selected row among the visible ones.
+func (l *List) Cursor() int { return l.cursor }
+
+// Selected returns the row under the cursor.
+func (l *List) Selected() (Row, bool) {
+	if l.cursor < 0 || l.cursor >= len(l.visible) {
+		return Row{}, false
+	}
+	return l.rows[l.visible[l.cursor]], true
+}
+
+// SelectWhere moves the cursor to the first visible row f accepts.
+func (l *List) SelectWhere(f func(Row) bool) bool {
+	for i, idx := range l.visible {
+		if f(l.rows[idx]) {
+			l.cursor = i
+			l.clamp()
+			return true
+		}
+	}
+	return false
+}
+
+// Filtering reports whether the filter input is open.
+func (l *List) Filtering() bool { return l.filtering }
+
+// Filter returns the current filter text.
+func (l *List) Filter() string { return l.input.Value() }
+
+func (l *List) refilter() {
+	l.visible = l.visible[:0]
+	l.matched = nil
+	q := l.input.Value()
+	if !l.filtering || q == "" {
+		for i := range l.rows {
+			l.visible = append(l.visible, i)
+		}
+		return
+	}
+	keys := make([]string, len(l.rows))
+	for i, r := range l.rows {
+		keys[i] = r.Cells[0]
+	}
+	l.matched = map[int][]int{}
+	for _, m := range fuzzy.Find(q, keys) {
+		l.visible = append(l.visible, m.Index)
+		l.matched[m.Index] = m.MatchedIndexes
+	}
+	l.cursor = 0
+}
+
+func (l *List) pageRows() int { return max(l.height-1-l.filterLines(), 1) }
+
+func (l *List) filterLines() int {
+	if l.filtering {
+		return 1
+	}
+	return 0
+}
+
+func (l *List) clamp() {
+	if l.cursor >= len(l.visible) {
+		l.cursor = len(l.visible) - 1
+	}
+	if l.cursor < 0 {
+		l.cursor = 0
+	}
+	n := l.pageRows()
+	if l.cursor < l.offset {
+		l.offset = l.cursor
+	}
+	if l.cursor >= l.offset+n {
+		l.offset = l.cursor - n + 1
+	}
+	if l.offset < 0 {
+		l.offset = 0
+	}
+}
+
+// Update handles navigation and the filter. handled is false for keys the
+// list does not use, so the view can act on them.
+func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return false, nil
+	}
+	k := l.c.Keys
+	if l.filtering {
+		switch {
+		case km.Type == tea.KeyEnter:
+			// Keep the match selected, show the whole list again.
+			sel, ok := l.Selected()
+			l.filtering = false
+			l.input.Blur()
+			l.refilter()
+			if ok {
+				l.SelectWhere(func(r Row) bool { return sameRow(r, sel) })
+			}
+			return true, nil
+		case km.Type == tea.KeyEsc:
+			l.filtering = false
+			l.input.Blur()
+			l.refilter()
+			l.cursor = l.saved
+			l.clamp()
+			return true, nil
+		case km.Type == tea.KeyUp || km.Type == tea.KeyDown:
+			if km.Type == tea.KeyUp {
+				l.cursor--
+			} else {
+				l.cursor++
+			}
+			l.clamp()
+			return true, nil
+		case key.Matches(km, k.Clear):
+			l.input.SetValue("")
+			l.refilter()
+			return true, nil
+		}
+		var c tea.Cmd
+		l.input, c = l.input.Update(km)
+		l.refilter()
+		l.clamp()
+		return true, c
+	}
+	switch {
+	case key.Matches(km, k.Find):
+		l.filtering = true
+		l.saved = l.cursor
+		l.input.SetValue("")
+		l.input.Focus()
+		l.refilter()
+		return true, textinput.Blink
+	case key.Matches(km, k.Up):
+		l.cursor--
+	case key.Matches(km, k.Down):
+		l.cursor++
+	case key.Matches(km, k.PageUp):
+		l.cursor -= l.pageRows()
+	case key.Matches(km, k.PageDown):
+		l.cursor += l.pageRows()
+	case key.Matches(km, k.Home):
+		l.cursor = 0
+	case key.Matches(km, k.End):
+		l.cursor = len(l.visible) - 1
+	default:
+		return false, nil
+	}
+	l.clamp()
+	return true, nil
+}
+
+func sameRow(a, b Row) bool {
+	if len(a.Cells) != len(b.Cells) {
+		return false
+	}
+	for i := range a.Cells {
+		if a.Cells[i] != b.Cells[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// widths resolves column widths for the current size.
+func (l *List) widths() []int {
+	w := make([]int, len(l.cols))
+	used, flex := 0, -1
+	for i, c := range l.cols {
+		if c.Width == 0 && flex < 0 {
+			flex = i
+			continue
+		}
+		w[i] = c.Width
+		used += c.Width + 1
+	}
+	mark := 0
+	if l.IsMarked != nil {
+		mark = 2
+	}
+	if flex >= 0 {
+		w[flex] = max(l.width-used-mark, 8)
+	}
+	return w
+}
+
+// View draws the header row, the visible rows and the filter input.
+func (l *List) View() string {
+	s := l.c.Styles
+	w := l.widths()
+	var b strings.Builder
+	prefix := ""
+	if l.IsMarked != nil {
+		prefix = "  "
+	}
+	var head []string
+	for i, c := range l.cols {
+		if c.Right {
+			head = append(head, PadLeft(c.Title, w[i]))
+		} else {
+			head = append(head, Pad(c.Title, w[i]))
+		}
+	}
+	b.WriteString(s.Title.Render(prefix + strings.Join(head, " ")))
+	n := l.pageRows()
+	if len(l.visible) == 0 {
+		b.WriteString("\n" + s.Dim.Render(l.Empty))
+	}
+	for i := l.offset; i < len(l.visible) && i < l.offset+n; i++ {
+		idx := l.visible[i]
+		r := l.rows[idx]
+		var cells []string
+		for ci, c := range l.cols {
+			text := ""
+			if ci < len(r.Cells) {
+				text = r.Cells[ci]
+			}
+			if c.Right {
+				cells = append(cells, PadLeft(text, w[ci]))
+				continue
+			}
+			cell := Pad(text, w[ci])
+			if ci == 0 && i != l.cursor {
+				cell = l.styleFirst(cell, r, l.matched[idx])
+			}
+			cells = append(cells, cell)
+		}
+		mark := prefix
+		if l.IsMarked != nil && l.IsMarked(r) {
+			mark = s.Marked.Render("✓ ")
+		}
+		line := strings.Join(cells, " ")
+		switch {
+		case i == l.cursor:
+			line = s.Selected.Render(line)
+		case r.Dim:
+			line = s.Dim.Render(line)
+		}
+		b.WriteString("\n" + mark + line)
+	}
+	if l.filtering {
+		for i := len(l.visible) - l.offset; i < n; i++ {
+			if i >= 0 {
+				b.WriteString("\n")
+			}
+		}
+		b.WriteString("\n" + l.input.View())
+	}
+	return b.String()
+}
+
+// styleFirst highlights matched characters and directories in a padded cell.
+func (l *List) styleFirst(cell string, r Row, matched []int) string {
+	s := l.c.Styles
+	base := s.Normal
+	if r.Dir {
+		base = s.Dir
+	}
+	if len(matched) == 0 {
+		return base.Render(cell)
+	}
+	return Highlight(cell, matched, base, s.Match)
+}
+
+// Highlight draws the runes of s at the given positions in the match style.
+func Highlight(s string, positions []int, base, match interface{ Render(...string) string }) string {
+	set := map[int]bool{}
+	for _, p := range positions {
+		set[p] = true
+	}
+	var b strings.Builder
+	var run []rune
+	inMatch := false
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if inMatch {
+			b.WriteString(match.Render(string(run)))
+		} else {
+			b.WriteString(base.Render(string(run)))
+		}
+		run = run[:0]
+	}
+	i := 0
+	for _, r := range s {
+		m := set[i]
+		if m != inMatch {
+			flush()
+			inMatch = m
+		}
+		run = append(run, r)
+		i++
+	}
+	flush()
+	return b.String()
+}
