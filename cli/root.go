@@ -37,6 +37,21 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	// Bare `cairn` on a terminal opens the UI; elsewhere it prints help.
+	tui := &tuiOptions{}
+	tui.add(root)
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unknown command %q for \"cairn\" (see 'cairn --help')", args[0])}
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if !isTerminal() {
+			return cmd.Help()
+		}
+		return runTUI(tui)
+	}
 	root.AddCommand(
 		newBackupCmd(),
 		newRestoreCmd(),
@@ -50,6 +65,7 @@ func newRoot() *cobra.Command {
 		newVerifyCmd(),
 		newGroupCmd(),
 		newKeyCmd(),
+		newTUICmd(),
 	)
 	return root
 }

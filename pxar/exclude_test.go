@@ -92,9 +92,9 @@ func (r *recorder) AddSocket(n []byte) error                  { return r.add("so
 func TestExtractPatterns(t *testing.T) {
 	f, err := os.ReadFile(filepath.Join("testdata", "special.pxar"))
 	must(t, err)
-	inc, err := pattern.Parse("!/sub")
+	inc, err := pattern.Parse("/sub")
 	must(t, err)
-	exc, err := pattern.Parse("first-of-pair")
+	exc, err := pattern.Parse("!first-of-pair")
 	must(t, err)
 	dest := t.TempDir()
 	var warns []string

@@ -29,6 +29,9 @@ type extractDir struct {
 	meta    Metadata
 	matched bool
 	created bool
+	// keepMeta leaves a directory's metadata alone: the restore target
+	// existed before, so it is the user's, not the archive's.
+	keepMeta bool
 }
 
 type extractor struct {
@@ -37,16 +40,31 @@ type extractor struct {
 	stack  []*extractDir
 	isRoot bool
 	buf    []byte
+	// destExisted: the target directory was there before the extract.
+	destExisted bool
 }
 
 // Extract reads an archive sequentially from r and recreates it under dest
 // (created if missing). Directory metadata is applied when the directory's
 // GOODBYE is reached, so files written into it cannot disturb its mtime.
+//
+// A non-empty existing dest is refused unless AllowExistingDirs is set, as upstream
+// does; its own metadata is then left as it was, unless Overwrite is set.
 func Extract(r io.Reader, dest string, o ExtractOptions) error {
+	existed := false
+	if st, err := os.Stat(dest); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("restore target %s exists and is not a directory", dest)
+		}
+		if ents, _ := os.ReadDir(dest); len(ents) > 0 && !o.AllowExistingDirs {
+			return fmt.Errorf("restore target %s already exists and is not empty (allow existing directories to restore into it)", dest)
+		}
+		existed = true
+	}
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dest, err)
 	}
-	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10)}
+	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}
 	d := NewDecoder(r)
 	for {
 		e, err := d.Next()
@@ -90,13 +108,13 @@ func (x *extractor) entry(e *Entry) error {
 	if e.Kind == KindGoodbye {
 		d := x.stack[len(x.stack)-1]
 		x.stack = x.stack[:len(x.stack)-1]
-		if d.created {
+		if d.created && !d.keepMeta {
 			return x.applyMeta(d.path, &d.meta, KindDirectory)
 		}
 		return nil
 	}
 	if e.FilenameOffset < 0 { // root
-		x.stack = append(x.stack, &extractDir{path: x.dest, meta: e.Metadata, matched: len(x.o.Patterns) == 0, created: true})
+		x.stack = append(x.stack, &extractDir{path: x.dest, meta: e.Metadata, matched: len(x.o.Patterns) == 0, created: true, keepMeta: x.destExisted && !x.o.Overwrite})
 		return nil
 	}
 	if len(x.stack) == 0 {
@@ -112,10 +130,13 @@ func (x *extractor) entry(e *Entry) error {
 	parent := x.stack[len(x.stack)-1]
 	matched := parent.matched
 	if len(x.o.Patterns) > 0 {
+		// Restore patterns select: a plain pattern includes, "!" excludes
+		// (upstream parses them with MatchType::Include as the default),
+		// the reverse of how the pattern package types exclusion lines.
 		switch x.o.Patterns.Match(rel, e.Kind == KindDirectory) {
-		case pattern.Include:
-			matched = true
 		case pattern.Exclude:
+			matched = true
+		case pattern.Include:
 			matched = false
 		}
 	}

@@ -1,0 +1,241 @@
+package views
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"cairn/core"
+	"cairn/core/manifest"
+	"cairn/core/restore"
+	"cairn/ui"
+)
+
+// archive is one file of a snapshot as the archive list shows it.
+type archive struct {
+	file manifest.File
+	name string // without .didx/.fidx/.blob
+	kind string // pxar, img, blob, didx
+}
+
+// archivesLoadedMsg carries a snapshot's manifest.
+type archivesLoadedMsg struct {
+	snap     core.Snapshot
+	archives []archive
+	err      error
+}
+
+// Archives lists the archives of one snapshot: pxar first, then images and
+// blobs, with sizes. A pxar archive opens as a catalog tree.
+type Archives struct {
+	c       *ui.Common
+	ns      core.Namespace
+	snap    core.SnapshotInfo
+	list    *ui.List
+	loading bool
+	prompt  *ui.Prompt
+	pending archive
+	job     *restoreJob
+	width   int
+	height  int
+}
+
+// NewArchives opens the archive list of a finished snapshot.
+func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives {
+	l := ui.NewList(c, []ui.Column{{Title: "archive"}, {Title: "type", Width: 5}, {Title: "crypt", Width: 9}, {Title: "size", Width: 10, Right: true}})
+	l.Empty = "no archives"
+	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, prompt: ui.NewPrompt(c)}
+}
+
+func kindOf(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".pxar.didx"):
+		return "pxar"
+	case strings.HasSuffix(name, ".img.fidx"):
+		return "img"
+	case strings.HasSuffix(name, ".blob"):
+		return "blob"
+	}
+	return "data"
+}
+
+var kindOrder = map[string]int{"pxar": 0, "img": 1, "blob": 2, "data": 3}
+
+// openSnapshot opens a snapshot and unlocks it with the key when needed.
+func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap core.Snapshot) (*restore.Snapshot, error) {
+	s, err := restore.Open(ctx, c.Repo, ns, snap)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Unlock(c.Key, c.KeyExplicit); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Init loads the manifest.
+func (v *Archives) Init() tea.Cmd {
+	c, ns, snap := v.c, v.ns, v.snap.Snapshot
+	return func() tea.Msg {
+		s, err := restore.Open(context.Background(), c.Repo, ns, snap)
+		if err != nil {
+			return archivesLoadedMsg{snap: snap, err: err}
+		}
+		defer s.Close()
+		var out []archive
+		for _, f := range s.Manifest.Files {
+			if f.Filename == "catalog.pcat1.didx" {
+				continue
+			}
+			name := f.Filename
+			for _, ext := range []string{".didx", ".fidx", ".blob"} {
+				name = strings.TrimSuffix(name, ext)
+			}
+			out = append(out, archive{file: f, name: name, kind: kindOf(f.Filename)})
+		}
+		sort.SliceStable(out, func(i, j int) bool {
+			if kindOrder[out[i].kind] != kindOrder[out[j].kind] {
+				return kindOrder[out[i].kind] < kindOrder[out[j].kind]
+			}
+			return out[i].name < out[j].name
+		})
+		return archivesLoadedMsg{snap: snap, archives: out}
+	}
+}
+
+// Update handles keys and loaded data.
+func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case archivesLoadedMsg:
+		if msg.snap != v.snap.Snapshot {
+			return v, nil
+		}
+		v.loading = false
+		if msg.err != nil {
+			return v, ui.Error(msg.err)
+		}
+		rows := make([]ui.Row, len(msg.archives))
+		for i, a := range msg.archives {
+			rows[i] = ui.Row{Cells: []string{a.name, a.kind, a.file.CryptMode, size(a.file.Size)}, Data: a, Dir: a.kind == "pxar"}
+		}
+		v.list.SetRows(rows)
+		return v, nil
+	case restoreProgressMsg, restoreDoneMsg:
+		if v.job == nil {
+			return v, nil
+		}
+		done, cmd := v.job.update(msg)
+		if done {
+			v.job = nil
+			v.layout()
+		}
+		return v, cmd
+	case tea.KeyMsg:
+		defer v.layout()
+		if v.prompt.Active() {
+			res, cmd := v.prompt.Update(msg)
+			if res == ui.PromptConfirmed {
+				return v, v.startRestore(v.prompt.Value())
+			}
+			return v, cmd
+		}
+		if v.job != nil && key.Matches(msg, v.c.Keys.Back) {
+			v.job.cancel()
+			return v, nil
+		}
+		if handled, cmd := v.list.Update(msg); handled {
+			return v, cmd
+		}
+		k := v.c.Keys
+		row, ok := v.list.Selected()
+		switch {
+		case key.Matches(msg, k.Back):
+			return v, ui.Pop()
+		case key.Matches(msg, k.Open):
+			if !ok {
+				return v, nil
+			}
+			a := row.Data.(archive)
+			if a.kind == "pxar" {
+				return v, ui.Push(NewTree(v.c, v.ns, v.snap.Snapshot, a.file.Filename))
+			}
+			return v, v.askRestore(a)
+		case key.Matches(msg, k.Restore):
+			if ok {
+				return v, v.askRestore(row.Data.(archive))
+			}
+		}
+	}
+	return v, nil
+}
+
+func (v *Archives) askRestore(a archive) tea.Cmd {
+	v.pending = a
+	label := "Restore " + a.name + " to file:"
+	if a.kind == "pxar" {
+		label = "Restore all of " + a.name + " to directory:"
+	}
+	return v.prompt.Open(label, defaultTarget(v.snap.Snapshot, a.name))
+}
+
+func (v *Archives) startRestore(target string) tea.Cmd {
+	if target == "" {
+		return ui.Status("restore cancelled: no target")
+	}
+	j := newRestoreJob(v.c, v.ns, v.snap.Snapshot, v.pending.file.Filename, target, nil)
+	v.job = j
+	return j.start()
+}
+
+// Capturing reports whether text is being typed.
+func (v *Archives) Capturing() bool { return v.list.Filtering() || v.prompt.Active() }
+
+// View draws the list, a prompt or a running restore.
+func (v *Archives) View() string {
+	if v.loading {
+		return v.c.Styles.Dim.Render("loading manifest…")
+	}
+	out := v.list.View()
+	if v.prompt.Active() {
+		out += "\n\n" + v.prompt.View()
+	}
+	if v.job != nil {
+		out += "\n\n" + v.job.view()
+	}
+	return out
+}
+
+// SetSize sets the area.
+func (v *Archives) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.layout()
+	v.prompt.SetWidth(w)
+}
+
+// layout gives the list what the prompt or a running restore leave.
+func (v *Archives) layout() {
+	h := v.height
+	if v.prompt.Active() || v.job != nil {
+		h -= 7
+	}
+	v.list.SetSize(v.width, max(h, 3))
+}
+
+// Title is the snapshot time.
+func (v *Archives) Title() string { return v.snap.Snapshot.TimeString() }
+
+// ShortHelp lists the main keys.
+func (v *Archives) ShortHelp() []key.Binding {
+	k := v.c.Keys
+	return []key.Binding{k.Open, k.Back, k.Find, k.Restore}
+}
+
+// FullHelp lists every key of the screen.
+func (v *Archives) FullHelp() [][]key.Binding {
+	k := v.c.Keys
+	return [][]key.Binding{{k.Up, k.Down, k.Home, k.End}, {k.Open, k.Back, k.Find, k.Restore}}
+}

@@ -1,0 +1,25 @@
+package views
+
+import (
+	"fmt"
+	"time"
+
+	"cairn/cli/format"
+)
+
+// when renders an epoch time for lists, in local time.
+func when(t int64) string {
+	if t == 0 {
+		return "-"
+	}
+	return time.Unix(t, 0).Local().Format("2006-01-02 15:04:05")
+}
+
+func size(n uint64) string { return format.HumanByte(n) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,429 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/mattn/go-runewidth"
+
+	"cairn/core"
+	"cairn/ui"
+)
+
+// gcResult is what GarbageCollect returned.
+type gcResult struct {
+	st  *core.GCStatus
+	err error
+}
+
+// gcProgressMsg carries the engine events that arrived since the last one
+// (at least one), and the result once the run ended. run tags the run so a
+// message of an earlier run is dropped.
+type gcProgressMsg struct {
+	owner  *GC
+	run    int
+	events []core.Event
+	done   *gcResult
+}
+
+// gcTickMsg redraws the elapsed time of a running collection.
+type gcTickMsg struct {
+	owner *GC
+	run   int
+}
+
+// gcState is where the screen is.
+type gcState int
+
+const (
+	gcIdle gcState = iota
+	gcRunning
+	gcFinished
+	gcFailed
+	gcCancelled
+)
+
+const (
+	gcEventBuffer = 64  // events the engine may be ahead of the screen
+	gcBatch       = 256 // events one message carries at most
+	gcLogKeep     = 200 // log lines kept for the screen
+)
+
+// gcLine is one line of the task log.
+type gcLine struct {
+	text string
+	warn bool
+	// progress lines replace the previous progress line of the same phase
+	// instead of piling up.
+	progress bool
+}
+
+// GC runs a garbage collection on an explicit key and draws it: phase,
+// progress bar, the last log lines, elapsed time and, at the end, the
+// statistics with the CLI's labels. It starts on enter or y rather than on
+// opening, so arriving at the screen by mistake costs nothing; esc while it
+// runs cancels it, which is safe (GC only removes chunks after marking).
+type GC struct {
+	c             *ui.Common
+	width, height int
+
+	state      gcState
+	run        int
+	cancel     context.CancelFunc
+	cancelling bool
+	events     <-chan core.Event
+	result     <-chan gcResult
+
+	phase int // 0 before phase 1, then 1 (mark) or 2 (sweep)
+	pct   int
+	log   []gcLine
+	stats *core.GCStatus
+	err   error
+
+	start, end time.Time
+	// now and tickEvery are seams for tests: a fixed clock, and no ticker.
+	now       func() time.Time
+	tickEvery time.Duration
+}
+
+// NewGC makes the garbage collection screen.
+func NewGC(c *ui.Common) *GC {
+	return &GC{c: c, width: 80, height: 20, now: time.Now, tickEvery: time.Second}
+}
+
+// Init does nothing: the collection starts on a key.
+func (g *GC) Init() tea.Cmd { return nil }
+
+// startCmd runs GarbageCollect in a goroutine. Its sink hands events to a
+// buffered channel and gives up once the run is cancelled, so a cancelled
+// engine never blocks on a screen that stopped listening.
+func (g *GC) startCmd() tea.Cmd {
+	g.run++
+	g.state, g.cancelling, g.phase, g.pct, g.log, g.stats, g.err = gcRunning, false, 0, 0, nil, nil, nil
+	g.start, g.end = g.now(), time.Time{}
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan core.Event, gcEventBuffer)
+	result := make(chan gcResult, 1)
+	g.cancel, g.events, g.result = cancel, events, result
+	repo := g.c.Repo
+	go func() {
+		defer close(events)
+		st, err := repo.GarbageCollect(ctx, func(ev core.Event) {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+			}
+		})
+		result <- gcResult{st: st, err: err}
+	}()
+	return tea.Batch(ui.Status("garbage collection started"), g.waitCmd(), g.tickCmd())
+}
+
+// waitCmd receives the next events (STYLE.md "Engine → UI progress"): one
+// blocking receive, then whatever else is already queued, so a burst of
+// warnings costs one redraw, not hundreds.
+func (g *GC) waitCmd() tea.Cmd {
+	owner, run, events, result := g, g.run, g.events, g.result
+	return func() tea.Msg {
+		msg := gcProgressMsg{owner: owner, run: run}
+		ev, ok := <-events
+		for ok {
+			msg.events = append(msg.events, ev)
+			if len(msg.events) == gcBatch {
+				return msg
+			}
+			select {
+			case ev, ok = <-events:
+			default:
+				return msg
+			}
+		}
+		r := <-result
+		msg.done = &r
+		return msg
+	}
+}
+
+func (g *GC) tickCmd() tea.Cmd {
+	if g.tickEvery <= 0 {
+		return nil
+	}
+	owner, run := g, g.run
+	return tea.Tick(g.tickEvery, func(time.Time) tea.Msg { return gcTickMsg{owner: owner, run: run} })
+}
+
+// Update handles progress, ticks and keys.
+func (g *GC) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case gcProgressMsg:
+		if msg.owner != g || msg.run != g.run || g.state != gcRunning {
+			return g, nil
+		}
+		for _, ev := range msg.events {
+			g.apply(ev)
+		}
+		if msg.done != nil {
+			return g, g.finish(*msg.done)
+		}
+		return g, g.waitCmd()
+	case gcTickMsg:
+		if msg.owner != g || msg.run != g.run || g.state != gcRunning {
+			return g, nil
+		}
+		return g, g.tickCmd()
+	case tea.KeyMsg:
+		return g, g.handleKey(msg)
+	}
+	return g, nil
+}
+
+func (g *GC) handleKey(km tea.KeyMsg) tea.Cmd {
+	k := g.c.Keys
+	if g.state == gcRunning {
+		if key.Matches(km, k.Cancel) && !g.cancelling {
+			g.cancelling = true
+			g.cancel()
+			return ui.Status("cancelling garbage collection…")
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(km, k.Open), key.Matches(km, k.Confirm):
+		return g.startCmd()
+	case key.Matches(km, k.Back):
+		return ui.Pop()
+	}
+	return nil
+}
+
+// apply reads one engine event: the phase from the "Start GC phase" lines,
+// the bar from "marked N%" (phase 1) and "percentage done: N" (phase 2).
+func (g *GC) apply(ev core.Event) {
+	if ev.Kind != core.EventInfo && ev.Kind != core.EventWarning {
+		return
+	}
+	line := gcLine{text: ev.Message, warn: ev.Kind == core.EventWarning}
+	msg := ev.Message
+	switch {
+	case strings.HasPrefix(msg, "Start GC phase1"):
+		g.phase, g.pct = 1, 0
+	case strings.HasPrefix(msg, "Start GC phase2"):
+		g.phase, g.pct = 2, 0
+	case strings.HasPrefix(msg, "percentage done: "):
+		g.pct, line.progress = gcPercent(strings.TrimPrefix(msg, "percentage done: "), g.pct), true
+	case strings.HasPrefix(msg, "marked ") && strings.Contains(msg, "%"):
+		g.pct, line.progress = gcPercent(strings.TrimPrefix(msg, "marked "), g.pct), true
+	}
+	if n := len(g.log); line.progress && n > 0 && g.log[n-1].progress {
+		g.log[n-1] = line
+		return
+	}
+	g.log = append(g.log, line)
+	if len(g.log) > gcLogKeep {
+		g.log = append(g.log[:0], g.log[len(g.log)-gcLogKeep:]...)
+	}
+}
+
+// gcPercent reads the number s starts with; a line it cannot read keeps old.
+func gcPercent(s string, old int) int {
+	end := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(s)
+	}
+	n, err := strconv.Atoi(s[:end])
+	if err != nil {
+		return old
+	}
+	return min(max(n, 0), 100)
+}
+
+func (g *GC) finish(r gcResult) tea.Cmd {
+	g.end = g.now()
+	g.cancel()
+	g.cancelling = false
+	switch {
+	case r.err == nil && r.st != nil:
+		g.state, g.stats, g.pct = gcFinished, r.st, 100
+		return ui.Status(fmt.Sprintf("garbage collection done: removed %d chunks (%d bytes)", r.st.RemovedChunks, r.st.RemovedBytes))
+	case errors.Is(r.err, context.Canceled):
+		g.state = gcCancelled
+		return ui.Status("garbage collection cancelled")
+	default:
+		if r.err == nil {
+			r.err = errors.New("no statistics returned")
+		}
+		g.state, g.err = gcFailed, fmt.Errorf("garbage collection: %w", r.err)
+		return ui.Error(g.err)
+	}
+}
+
+// State names where the screen is: idle, running, cancelling, done, failed, cancelled.
+func (g *GC) State() string {
+	if g.state == gcRunning && g.cancelling {
+		return "cancelling"
+	}
+	return [...]string{"idle", "running", "done", "failed", "cancelled"}[g.state]
+}
+
+// Stats is the result of the last finished run, nil before.
+func (g *GC) Stats() *core.GCStatus { return g.stats }
+
+// SetSize sets the area the view draws in.
+func (g *GC) SetSize(w, h int) { g.width, g.height = w, h }
+
+// Title is the breadcrumb part.
+func (g *GC) Title() string { return "garbage collection" }
+
+func (g *GC) startKey() key.Binding {
+	k := g.c.Keys
+	desc := "start"
+	if g.state != gcIdle {
+		desc = "run again"
+	}
+	return key.NewBinding(key.WithKeys(append(k.Open.Keys(), k.Confirm.Keys()...)...),
+		key.WithHelp(k.Open.Help().Key+"/"+k.Confirm.Help().Key, desc))
+}
+
+// ShortHelp is the one-line hint.
+func (g *GC) ShortHelp() []key.Binding {
+	if g.state == gcRunning {
+		c := g.c.Keys.Cancel
+		c.SetEnabled(!g.cancelling)
+		return []key.Binding{c}
+	}
+	return []key.Binding{g.startKey(), g.c.Keys.Back}
+}
+
+// FullHelp lists every key of the view.
+func (g *GC) FullHelp() [][]key.Binding {
+	k := g.c.Keys
+	return [][]key.Binding{{g.startKey(), pruneHelp(k.Cancel, "cancel a running collection"), k.Back}}
+}
+
+// View draws the state, phase and bar, the statistics when done, and the
+// tail of the log in what height is left.
+func (g *GC) View() string {
+	s := g.c.Styles
+	if g.state == gcIdle {
+		return strings.Join([]string{
+			s.Title.Render("Garbage collection"),
+			"Removes chunks that no snapshot's index references any more.",
+			s.Dim.Render("Chunks of backups still running are kept; cancelling with esc is safe."),
+			"",
+			s.Warn.Render("press enter/y to start"),
+		}, "\n")
+	}
+	lines := []string{g.headLine(), g.phaseLine(), g.bar()}
+	switch {
+	case g.state == gcFailed:
+		lines = append(lines, "", s.Error.Render(g.err.Error()))
+	case g.stats != nil:
+		lines = append(lines, "", s.Title.Render("Statistics"))
+		lines = append(lines, gcStatLines(g.stats)...)
+	}
+	lines = append(lines, "", s.Title.Render("Log"))
+	room := g.height - len(lines)
+	if room <= 0 {
+		return strings.Join(lines[:max(g.height, 1)], "\n")
+	}
+	tail := g.log[max(len(g.log)-room, 0):]
+	for _, l := range tail {
+		text := gcClip(l.text, g.width)
+		if l.warn {
+			text = s.Warn.Render(text)
+		}
+		lines = append(lines, text)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (g *GC) headLine() string {
+	s := g.c.Styles
+	end := g.end
+	if g.state == gcRunning {
+		end = g.now()
+	}
+	elapsed := "elapsed " + gcDuration(end.Sub(g.start))
+	switch g.state {
+	case gcRunning:
+		if g.cancelling {
+			return s.Warn.Render("cancelling…") + s.Dim.Render(" · "+elapsed)
+		}
+		return s.Title.Render("running") + s.Dim.Render(" · "+elapsed+" · esc cancels")
+	case gcFinished:
+		return s.OK.Render("done") + s.Dim.Render(" · "+elapsed) + s.Dim.Render(gcUPID(g.stats))
+	case gcCancelled:
+		return s.Warn.Render("cancelled") + s.Dim.Render(" · "+elapsed+" · enter/y runs it again")
+	}
+	return s.Error.Render("failed") + s.Dim.Render(" · "+elapsed+" · enter/y runs it again")
+}
+
+func gcUPID(st *core.GCStatus) string {
+	if st == nil || st.UPID == "" {
+		return ""
+	}
+	return " · " + st.UPID
+}
+
+func (g *GC) phaseLine() string {
+	switch g.phase {
+	case 1:
+		return "phase 1 of 2: mark used chunks"
+	case 2:
+		return "phase 2 of 2: sweep unused chunks"
+	}
+	return "starting…"
+}
+
+// bar draws the current phase's percentage.
+func (g *GC) bar() string {
+	s := g.c.Styles
+	w := min(max(g.width-6, 10), 50)
+	full := g.pct * w / 100
+	return s.BarFull.Render(strings.Repeat("█", full)) + s.BarEmpty.Render(strings.Repeat("░", w-full)) +
+		fmt.Sprintf(" %3d%%", g.pct)
+}
+
+// gcStatLines are the CLI's statistics (cli/prune.go printGCStats), with
+// the seed's labels that DESIGN.md fixes.
+func gcStatLines(st *core.GCStatus) []string {
+	out := []string{
+		fmt.Sprintf("Removed bytes: %d", st.RemovedBytes),
+		fmt.Sprintf("Removed chunks: %d", st.RemovedChunks),
+		fmt.Sprintf("Pending removals: %d bytes (in %d chunks)", st.PendingBytes, st.PendingChunks),
+	}
+	if st.RemovedBad > 0 {
+		out = append(out, fmt.Sprintf("Removed bad chunks: %d", st.RemovedBad))
+	}
+	if st.StillBad > 0 {
+		out = append(out, fmt.Sprintf("Leftover bad chunks: %d", st.StillBad))
+	}
+	out = append(out, fmt.Sprintf("Original data bytes: %d", st.IndexDataBytes))
+	if st.IndexDataBytes > 0 {
+		out = append(out, fmt.Sprintf("Disk bytes: %d (%d %%)", st.DiskBytes, st.DiskBytes*100/st.IndexDataBytes))
+	} else {
+		out = append(out, fmt.Sprintf("Disk bytes: %d", st.DiskBytes))
+	}
+	out = append(out, fmt.Sprintf("Disk chunks: %d", st.DiskChunks))
+	if st.DiskChunks > 0 {
+		out = append(out, fmt.Sprintf("Average chunk size: %d", st.DiskBytes/st.DiskChunks))
+	}
+	return out
+}
+
+// gcDuration is d in whole seconds: "0s", "42s", "1m5s".
+func gcDuration(d time.Duration) string { return max(d, 0).Round(time.Second).String() }
+
+// gcClip cuts plain text to w cells.
+func gcClip(s string, w int) string {
+	if w <= 0 || runewidth.StringWidth(s) <= w {
+		return s
+	}
+	return runewidth.Truncate(s, w, "…")
+}

@@ -1,0 +1,248 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"cairn/core"
+	"cairn/core/catalog"
+	"cairn/ui"
+)
+
+// version is one snapshot's copy of a file.
+type version struct {
+	snap    core.Snapshot
+	present bool
+	size    uint64
+	mtime   int64
+	err     error
+}
+
+// historyLoadedMsg carries the versions of a file across a group.
+type historyLoadedMsg struct {
+	id       int
+	versions []version
+	err      error
+}
+
+var histories int
+
+// History lists one file's versions across the snapshots of its group,
+// read from the catalogs only, and restores any of them.
+type History struct {
+	c       *ui.Common
+	ns      core.Namespace
+	snap    core.Snapshot // where the user came from
+	archive string
+	path    string
+	id      int
+	list    *ui.List
+	loading bool
+	prompt  *ui.Prompt
+	job     *restoreJob
+	pending core.Snapshot
+	width   int
+	height  int
+}
+
+// NewHistory opens the history of an archive-relative file path.
+func NewHistory(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive, p string) *History {
+	histories++
+	l := ui.NewList(c, []ui.Column{{Title: "snapshot", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}, {Title: "change"}})
+	l.Empty = "no versions"
+	return &History{c: c, ns: ns, snap: snap, archive: archive, path: p, id: histories, list: l, loading: true, prompt: ui.NewPrompt(c)}
+}
+
+// Init reads the file's entry from every finished snapshot's catalog.
+func (v *History) Init() tea.Cmd {
+	c, ns, g, archive, p, id := v.c, v.ns, v.snap.Group, v.archive, v.path, v.id
+	return func() tea.Msg {
+		list, err := c.Repo.ListSnapshots(ns, &g)
+		if err != nil {
+			return historyLoadedMsg{id: id, err: err}
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Snapshot.Time > list[j].Snapshot.Time })
+		var out []version
+		for _, s := range list {
+			if !s.Finished {
+				continue
+			}
+			out = append(out, lookupVersion(c, ns, s.Snapshot, archive, p))
+		}
+		return historyLoadedMsg{id: id, versions: out}
+	}
+}
+
+func lookupVersion(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive, p string) version {
+	v := version{snap: snap}
+	s, err := openSnapshot(context.Background(), c, ns, snap)
+	if err != nil {
+		v.err = err
+		return v
+	}
+	defer s.Close()
+	if _, ok := s.Manifest.Lookup("catalog.pcat1.didx"); !ok {
+		return v
+	}
+	data, err := s.ReadAll(context.Background(), "catalog.pcat1.didx")
+	if err != nil {
+		v.err = err
+		return v
+	}
+	r, err := catalog.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		v.err = err
+		return v
+	}
+	e, err := r.Lookup("/" + archive + "/" + p)
+	if err != nil || e.IsDir() {
+		return v
+	}
+	v.present, v.size, v.mtime = true, e.Size, e.Mtime
+	return v
+}
+
+func (v *History) setRows(vs []version) {
+	rows := make([]ui.Row, len(vs))
+	for i, ver := range vs {
+		change := ""
+		var older *version
+		for j := i + 1; j < len(vs); j++ {
+			if vs[j].err == nil {
+				older = &vs[j]
+				break
+			}
+		}
+		switch {
+		case ver.err != nil:
+			change = "error: " + ver.err.Error()
+		case !ver.present:
+			change = "absent"
+		case older == nil || !older.present:
+			change = "new"
+		case older.size != ver.size || older.mtime != ver.mtime:
+			change = "changed"
+		default:
+			change = "unchanged"
+		}
+		sz, mt := "", ""
+		if ver.present {
+			sz, mt = size(ver.size), when(ver.mtime)
+		}
+		rows[i] = ui.Row{Cells: []string{when(ver.snap.Time), sz, mt, change}, Data: ver, Dim: !ver.present}
+	}
+	v.list.SetRows(rows)
+}
+
+// Update handles keys, the versions and a restore.
+func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case historyLoadedMsg:
+		if msg.id != v.id {
+			return v, nil
+		}
+		v.loading = false
+		if msg.err != nil {
+			return v, ui.Error(msg.err)
+		}
+		v.setRows(msg.versions)
+		v.list.SelectWhere(func(r ui.Row) bool { return r.Data.(version).snap == v.snap })
+		return v, nil
+	case restoreProgressMsg, restoreDoneMsg:
+		if v.job == nil {
+			return v, nil
+		}
+		done, cmd := v.job.update(msg)
+		if done {
+			v.job = nil
+			v.layout()
+		}
+		return v, cmd
+	case tea.KeyMsg:
+		defer v.layout()
+		if v.prompt.Active() {
+			res, cmd := v.prompt.Update(msg)
+			if res == ui.PromptConfirmed && v.prompt.Value() != "" {
+				v.job = newRestoreJob(v.c, v.ns, v.pending, v.archive, v.prompt.Value(), []string{v.path})
+				return v, v.job.start()
+			}
+			return v, cmd
+		}
+		if v.job != nil && key.Matches(msg, v.c.Keys.Back) {
+			v.job.cancel()
+			return v, nil
+		}
+		if handled, cmd := v.list.Update(msg); handled {
+			return v, cmd
+		}
+		k := v.c.Keys
+		switch {
+		case key.Matches(msg, k.Back):
+			return v, ui.Pop()
+		case key.Matches(msg, k.Open), key.Matches(msg, k.Restore):
+			row, ok := v.list.Selected()
+			if !ok || !row.Data.(version).present {
+				return v, ui.Status("this snapshot has no copy of the file")
+			}
+			v.pending = row.Data.(version).snap
+			return v, v.prompt.Open(fmt.Sprintf("Restore %s from %s to directory:", path.Base(v.path), v.pending.TimeString()), defaultTarget(v.pending, path.Base(v.path)))
+		}
+	}
+	return v, nil
+}
+
+func (v *History) layout() {
+	h := v.height - 1
+	if v.prompt.Active() || v.job != nil {
+		h -= 7
+	}
+	v.list.SetSize(v.width, max(h, 3))
+}
+
+// Capturing reports whether text is being typed.
+func (v *History) Capturing() bool { return v.list.Filtering() || v.prompt.Active() }
+
+// View draws the versions.
+func (v *History) View() string {
+	s := v.c.Styles
+	head := s.Title.Render("History of /" + v.path)
+	if v.loading {
+		return head + "\n" + s.Dim.Render("reading the catalogs of the group's snapshots…")
+	}
+	out := head + "\n" + v.list.View()
+	if v.prompt.Active() {
+		out += "\n\n" + v.prompt.View()
+	}
+	if v.job != nil {
+		out += "\n\n" + v.job.view()
+	}
+	return out
+}
+
+// SetSize sets the area.
+func (v *History) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.layout()
+	v.prompt.SetWidth(w)
+}
+
+// Title names the file.
+func (v *History) Title() string { return "history " + path.Base(v.path) }
+
+// ShortHelp lists the main keys.
+func (v *History) ShortHelp() []key.Binding {
+	k := v.c.Keys
+	return []key.Binding{k.Restore, k.Back, k.Find}
+}
+
+// FullHelp lists every key of the screen.
+func (v *History) FullHelp() [][]key.Binding {
+	k := v.c.Keys
+	return [][]key.Binding{{k.Up, k.Down, k.Home, k.End}, {k.Open, k.Restore, k.Back, k.Find}}
+}
