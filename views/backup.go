@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +65,10 @@ const backupPromptLabel = "Archive specs (name.pxar:/path …)"
 // backupQueue bounds the events waiting for the UI; progress is dropped
 // when the UI falls behind, other events are not.
 const backupQueue = 256
+
+// backupRuns numbers runs across all Backup views: the root hands
+// results to every open view, and each must know its own.
+var backupRuns atomic.Int64
 
 var backupFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
@@ -328,7 +333,7 @@ func (b *Backup) parseLine(line string) ([]backup.Spec, core.Group, error) {
 // start resets the figures and returns the commands that run the engine,
 // receive its events and scan the sources.
 func (b *Backup) start(specs []backup.Spec, g core.Group) tea.Cmd {
-	b.run++
+	b.run = int(backupRuns.Add(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.ch = make(chan tea.Msg, backupQueue)
