@@ -67,8 +67,18 @@ func newRoot() *cobra.Command {
 		newKeyCmd(),
 		newTUICmd(),
 	)
+	for _, mk := range registered {
+		root.AddCommand(mk())
+	}
 	return root
 }
+
+// registered holds commands that files add from init, so command groups
+// can be added without touching this file.
+var registered []func() *cobra.Command
+
+// register adds a command group to the tree.
+func register(mk func() *cobra.Command) { registered = append(registered, mk) }
 
 // Execute runs the command line and returns the process exit code.
 func Execute() int {
