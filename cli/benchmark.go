@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/scrypt"
+
+	"cairn/cli/format"
+	"cairn/core"
+	"cairn/core/blob"
+	"cairn/keys"
+)
+
+func init() { register(newBenchmarkCmd) }
+
+// SpeedTester is what a remote repository offers for the TLS upload test
+// (protocol.md 10: a benchmark backup session and pipelined speedtest posts).
+type SpeedTester interface {
+	SpeedTest(window time.Duration, progress io.Writer) (bytes uint64, elapsed time.Duration, err error)
+}
+
+// benchFigure is one measured speed against upstream's reference machine.
+type benchFigure struct {
+	key, label string
+	top        float64 // bytes/s on a Ryzen 7 2700X (protocol.md 10)
+	speed      float64 // bytes/s; 0 = not tested
+	tested     bool
+}
+
+func newBenchmarkCmd() *cobra.Command {
+	var rf repoFlags
+	var out outputFlag
+	var keyfile string
+	cmd := &cobra.Command{
+		Use:   "benchmark",
+		Short: "Measure hashing, compression, encryption, verification and upload speed",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := out.options()
+			if err != nil {
+				return err
+			}
+			_ = keyfile // the upload test sends plain chunk-sized bodies, as upstream does
+			stderr := cmd.ErrOrStderr()
+			figs := []*benchFigure{
+				{key: "tls", label: "TLS (maximal backup upload speed)", top: 1235e6},
+				{key: "sha256", label: "SHA256 checksum computation speed", top: 2022e6},
+				{key: "compress", label: "ZStd level 1 compression speed", top: 752e6},
+				{key: "decompress", label: "ZStd level 1 decompression speed", top: 1198e6},
+				{key: "verify", label: "Chunk verification speed", top: 758e6},
+				{key: "aes256_gcm", label: "AES256 GCM encryption speed", top: 3645e6},
+			}
+			byKey := map[string]*benchFigure{}
+			for _, f := range figs {
+				byKey[f.key] = f
+			}
+			repoValue := rf.repository
+			if repoValue == "" {
+				repoValue = os.Getenv("PBS_REPOSITORY")
+			}
+			if repoValue != "" {
+				spec, err := core.ParseRepository(repoValue)
+				if err != nil {
+					return usageError{err}
+				}
+				if spec.Local != "" {
+					// A local datastore has no TLS: measure how fast chunks
+					// reach its disk instead (write, fsync, rename).
+					store := &benchFigure{key: "store", label: "Local store (maximal chunk store speed)", top: 1235e6}
+					figs = append([]*benchFigure{store}, figs[1:]...)
+					byKey["store"] = store
+					delete(byKey, "tls")
+					sp, err := benchStore(spec.Local)
+					if err != nil {
+						return err
+					}
+					store.speed, store.tested = sp, true
+					fmt.Fprintf(stderr, "Store speed: %.2f MB/s\n", sp/1e6)
+				} else {
+					repo, err := rf.open(false)
+					if err != nil {
+						return err
+					}
+					st, ok := repo.(SpeedTester)
+					if !ok {
+						repo.Close()
+						return fmt.Errorf("repository %q does not support the upload speed test", repoValue)
+					}
+					n, el, err := st.SpeedTest(5*time.Second, stderr)
+					repo.Close()
+					if err != nil {
+						return err
+					}
+					byKey["tls"].speed, byKey["tls"].tested = float64(n)/el.Seconds(), true
+					fmt.Fprintf(stderr, "TLS speed: %.2f MB/s\n", byKey["tls"].speed/1e6)
+				}
+			}
+			data := benchData()
+			run := func(key, label string, window time.Duration, step func() int) {
+				f := byKey[key]
+				f.speed, f.tested = measure(window, step), true
+				fmt.Fprintf(stderr, "%s speed: %.2f MB/s\n", label, f.speed/1e6)
+			}
+			run("sha256", "SHA256", time.Second, func() int { sha256.Sum256(data); return len(data) })
+			var compressed []byte
+			run("compress", "Compression", 3*time.Second, func() int {
+				b, _ := blob.Encode(data, true, nil)
+				compressed = b
+				return len(data)
+			})
+			run("decompress", "Decompress", time.Second, func() int {
+				b, _ := blob.Decode(compressed, nil)
+				return len(b)
+			})
+			key, err := scrypt.Key([]byte("test"), nil, 65536, 8, 1, 32)
+			if err != nil {
+				return err
+			}
+			cc, err := keys.NewCryptConfig([32]byte(key))
+			if err != nil {
+				return err
+			}
+			run("aes256_gcm", "AES256/GCM", time.Second, func() int { cc.Seal(data); return len(data) })
+			digest := sha256.Sum256(data)
+			run("verify", "Verify", time.Second, func() int {
+				b, err := blob.Decode(compressed, nil)
+				if err != nil || sha256.Sum256(b) != digest {
+					panic("benchmark chunk does not verify")
+				}
+				return len(b)
+			})
+			return printBenchmark(opts, figs)
+		},
+	}
+	rf.add(cmd, false)
+	out.add(cmd)
+	cmd.Flags().StringVar(&keyfile, "keyfile", "", "encryption key (accepted for compatibility; the upload test sends plain data)")
+	return cmd
+}
+
+// benchData is upstream's test buffer: 1 MiB of little-endian u32 counters.
+func benchData() []byte {
+	b := make([]byte, 1<<20)
+	for i := 0; i < len(b)/4; i++ {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(i))
+	}
+	return b
+}
+
+// measure runs whole steps until the window has passed; bytes per second.
+func measure(window time.Duration, step func() int) float64 {
+	start := time.Now()
+	total := 0
+	for time.Since(start) < window {
+		total += step()
+	}
+	return float64(total) / time.Since(start).Seconds()
+}
+
+// benchStore writes 4 MiB chunk files into a scratch directory of the
+// datastore for about three seconds, as the chunk store does, and removes
+// them again.
+func benchStore(dir string) (float64, error) {
+	if _, err := os.Stat(filepath.Join(dir, ".chunks")); err != nil {
+		return 0, fmt.Errorf("%q is not a datastore: %w", dir, err)
+	}
+	scratch, err := os.MkdirTemp(dir, ".benchmark-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(scratch)
+	chunk := make([]byte, 4<<20)
+	n := 0
+	return measure(3*time.Second, func() int {
+		for i := 0; i < len(chunk)/4; i++ {
+			binary.LittleEndian.PutUint32(chunk[4*i:], uint32(i+n))
+		}
+		enc, _ := blob.Encode(chunk, false, nil)
+		tmp := filepath.Join(scratch, fmt.Sprintf("%d.tmp", n))
+		f, err := os.Create(tmp)
+		if err == nil {
+			_, err = f.Write(enc)
+			if err == nil {
+				err = f.Sync()
+			}
+			f.Close()
+		}
+		if err == nil {
+			os.Rename(tmp, filepath.Join(scratch, fmt.Sprint(n)))
+		}
+		n++
+		return len(chunk)
+	}), nil
+}
+
+func printBenchmark(opts format.Options, figs []*benchFigure) error {
+	if opts.Format != format.Text {
+		obj := map[string]any{}
+		for _, f := range figs {
+			m := map[string]any{"top": f.top}
+			if f.tested {
+				m["speed"] = f.speed
+			}
+			obj[f.key] = m
+		}
+		return format.Render(stdout, opts, obj, nil)
+	}
+	var rows []map[string]any
+	for _, f := range figs {
+		v := "not tested"
+		if f.tested {
+			v = fmt.Sprintf("%.2f MB/s (%.0f%%)", f.speed/1e6, f.speed*100/f.top)
+		}
+		rows = append(rows, map[string]any{"name": f.label, "value": v})
+	}
+	return format.Render(stdout, opts, rows, []format.Column{{Key: "name", Header: "Name"}, {Key: "value", Header: "Value"}})
+}
