@@ -39,6 +39,10 @@ timed() {
   echo -e "$tool\t$step\t$wall\t$(echo "$user + $sys" | bc)\t$rss" >>"$RES"
 }
 
+# filebytes DIR: bytes in regular files (du -b would count the 65536 chunk
+# directories of a datastore, 256 MiB of directory entries, as data)
+filebytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
+
 run_cairn() {
   local repo=$WORK/cairn-repo out=$WORK/cairn-restore
   rm -rf "$repo" "$out" "$SRC" "$WORK/cairn.key"; cp -a "$BASE" "$SRC"
@@ -50,7 +54,7 @@ run_cairn() {
   bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null
   timed cairn mutated "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench
   timed cairn restore "$C" restore host/bench data.pxar "$out" --repository "$repo" --keyfile "$WORK/cairn.key"
-  echo -e "cairn\tsize\t$(du -sb "$repo/.chunks" | cut -f1)\t0\t0" >>"$RES"
+  echo -e "cairn\tsize\t$(filebytes "$repo")\t0\t0" >>"$RES"
 }
 
 run_restic() {
@@ -62,7 +66,7 @@ run_restic() {
   bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null
   timed restic mutated restic backup --repo "$repo" "$SRC"
   timed restic restore restic restore latest --repo "$repo" --target "$out"
-  echo -e "restic\tsize\t$(du -sb "$repo" | cut -f1)\t0\t0" >>"$RES"
+  echo -e "restic\tsize\t$(filebytes "$repo")\t0\t0" >>"$RES"
 }
 
 for r in $(seq 1 "$ROUNDS"); do

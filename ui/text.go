@@ -22,7 +22,7 @@ func Pad(s string, w int) string {
 	}
 	n := runewidth.StringWidth(s)
 	if n > w {
-		return runewidth.Truncate(s, w, "…")
+		return runewidth.FillRight(runewidth.Truncate(s, w, "…"), w)
 	}
 	return s + strings.Repeat(" ", w-n)
 }

@@ -15,7 +15,8 @@ func when(t int64) string {
 	return time.Unix(t, 0).Local().Format("2006-01-02 15:04:05")
 }
 
-func size(n uint64) string { return format.HumanByte(n) }
+// size is a byte count for list columns: one decimal keeps it within ten cells.
+func size(n uint64) string { return format.HumanBytePrec(n, 1) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -205,15 +205,18 @@ func (v *Tree) subtreeSize(e catalog.Entry) uint64 {
 	return total
 }
 
-func (v *Tree) toggleMark() {
+func (v *Tree) toggleMark() tea.Cmd {
 	row, ok := v.list.Selected()
 	if !ok {
-		return
+		return nil
 	}
 	e := row.Data.(entryRow)
 	if _, ok := v.marks[e.path]; ok {
 		delete(v.marks, e.path)
-		return
+		return nil
+	}
+	if v.underMark(e.path) {
+		return ui.Status(e.path + " is already included: its directory is marked")
 	}
 	m := mark{dir: e.entry.IsDir(), size: e.entry.Size}
 	if m.dir {
@@ -226,6 +229,7 @@ func (v *Tree) toggleMark() {
 		}
 	}
 	v.marks[e.path] = m
+	return nil
 }
 
 func (v *Tree) markSummary() (int, uint64) {
@@ -342,9 +346,9 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 			return v.openDir(append(append([]string{}, v.dir...), string(row.Data.(entryRow).entry.Name)), "")
 		}
 	case key.Matches(msg, k.Mark):
-		v.toggleMark()
+		cmd := v.toggleMark()
 		v.list.Update(tea.KeyMsg{Type: tea.KeyDown})
-		return nil
+		return cmd
 	case key.Matches(msg, k.Restore):
 		n, total := v.markSummary()
 		if n == 0 {

@@ -1,0 +1,407 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/spf13/cobra"
+
+	"cairn/core/manifest"
+	"cairn/mount"
+	"cairn/pxar"
+)
+
+func init() {
+	register(newMountCmd)
+	register(newUmountCmd)
+	register(newMapCmd)
+	register(newUnmapCmd)
+}
+
+// mountNotifyEnv marks the re-executed foreground child of a background
+// mount; its value is the file descriptor to report readiness on.
+const mountNotifyEnv = "CAIRN_MOUNT_NOTIFY"
+
+// mapStateDir holds one directory per mapped image (its FUSE mount point).
+var mapStateDir = "/run/cairn/map"
+
+// daemonize re-executes the command in the foreground in a new session and
+// waits until the child reports that the file system is mounted (or why
+// it failed). The child's "OK" line may carry a message to print.
+func daemonize() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	c := exec.Command(exe, append(os.Args[1:], "--foreground")...)
+	c.Env = append(os.Environ(), mountNotifyEnv+"=3")
+	c.Stdin, c.Stdout, c.Stderr = null, null, null
+	c.ExtraFiles = []*os.File{w}
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		w.Close()
+		return err
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimRight(line, "\n")
+	if msg, ok := strings.CutPrefix(line, "OK"); ok {
+		c.Process.Release()
+		if msg = strings.TrimSpace(msg); msg != "" {
+			fmt.Fprintln(stdout, msg)
+		}
+		return nil
+	}
+	c.Wait()
+	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
+		return errors.New(msg)
+	}
+	return errors.New("the mount process ended before the file system was mounted")
+}
+
+// notifier reports the outcome of the mount to a waiting parent, if any.
+type notifier struct{ f *os.File }
+
+func newNotifier() *notifier {
+	v := os.Getenv(mountNotifyEnv)
+	if v == "" {
+		return &notifier{}
+	}
+	os.Unsetenv(mountNotifyEnv)
+	var fd int
+	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil {
+		return &notifier{}
+	}
+	return &notifier{f: os.NewFile(uintptr(fd), "notify")}
+}
+
+func (n *notifier) done(err error, msg string) {
+	if n.f == nil {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(n.f, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	} else {
+		fmt.Fprintf(n.f, "OK %s\n", msg)
+	}
+	n.f.Close()
+	n.f = nil
+}
+
+type mountFlags struct {
+	rf         repoFlags
+	cf         cryptFlags
+	foreground bool
+	debug      bool
+}
+
+func (m *mountFlags) add(cmd *cobra.Command) {
+	m.rf.add(cmd, true)
+	m.cf.add(cmd, false)
+	cmd.Flags().BoolVar(&m.foreground, "foreground", false, "stay in the foreground until unmounted (default: daemonize once mounted)")
+	cmd.Flags().BoolVar(&m.foreground, "verbose", false, "same as --foreground (upstream's name)")
+	cmd.Flags().BoolVar(&m.debug, "fuse-debug", false, "log FUSE requests (with --foreground)")
+	cmd.Flags().MarkHidden("fuse-debug")
+}
+
+// serveFS opens the snapshot, builds the file system with mk, mounts it
+// at dir and serves until unmounted or signalled. after runs once mounted
+// and returns the message to print (e.g. the loop device).
+func (m *mountFlags) serveFS(cmd *cobra.Command, snapArg, dir string,
+	mk func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error),
+	after func() (string, error)) error {
+	if !m.foreground && os.Getenv(mountNotifyEnv) == "" {
+		return daemonize()
+	}
+	n := newNotifier()
+	err := func() error {
+		// Signals are caught from the start so one arriving while mounting
+		// cannot leave a stale mount behind.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+		defer signal.Stop(sigs)
+		ctx, cancel := context.WithCancel(cmd.Context())
+		defer cancel()
+		o, err := openSnapshotForRead(ctx, &m.rf, &m.cf, snapArg)
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		root, release, err := mk(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer release()
+		srv, err := mount.Serve(dir, root, mount.Options{FsName: "cairn:" + o.snap.Reader.Snapshot().String(), Debug: m.debug})
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", dir, err)
+		}
+		if err := srv.WaitMount(); err != nil {
+			srv.Unmount()
+			return err
+		}
+		msg := ""
+		if after != nil {
+			if msg, err = after(); err != nil {
+				srv.Unmount()
+				srv.Wait()
+				return err
+			}
+		}
+		go func() {
+			for range sigs {
+				if err := srv.Unmount(); err != nil {
+					mount.Unmount(dir)
+				}
+			}
+		}()
+		if msg != "" && n.f == nil {
+			fmt.Fprintln(stdout, msg)
+		}
+		n.done(nil, msg)
+		srv.Wait()
+		return nil
+	}()
+	n.done(err, "")
+	return err
+}
+
+func newMountCmd() *cobra.Command {
+	var m mountFlags
+	cmd := &cobra.Command{
+		Use:   "mount SNAPSHOT ARCHIVE MOUNTPOINT",
+		Short: "Mount a pxar archive of a snapshot as a read-only FUSE file system",
+		Long: `Mount a .pxar archive read-only at MOUNTPOINT. Files are read on demand:
+only the chunks that are accessed are fetched and verified.
+
+The command returns once the file system is mounted and keeps serving it in
+the background; with --foreground it stays attached. Unmount with
+'cairn umount MOUNTPOINT' (or fusermount3 -u / umount).`,
+		Args: exactArgs(3, "SNAPSHOT ARCHIVE MOUNTPOINT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := manifest.ArchiveFileName(args[1])
+			switch {
+			case strings.HasSuffix(name, ".img.fidx"):
+				return usageError{errors.New("use the 'map' command to map drive images")}
+			case !strings.HasSuffix(name, ".pxar.didx"):
+				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
+			}
+			if st, err := os.Stat(args[2]); err != nil || !st.IsDir() {
+				return fmt.Errorf("mount point %s is not a directory", args[2])
+			}
+			return m.serveFS(cmd, args[0], args[2], func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
+				ra, err := o.snap.ReaderAt(ctx, name)
+				if err != nil {
+					return nil, nil, err
+				}
+				a, err := pxar.NewAccessor(ra, uint64(ra.Size()))
+				if err != nil {
+					ra.Close()
+					return nil, nil, fmt.Errorf("archive %s: %w", name, err)
+				}
+				return mount.NewPxarRoot(a), func() { ra.Close() }, nil
+			}, nil)
+		},
+	}
+	m.add(cmd)
+	return cmd
+}
+
+func newUmountCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "umount MOUNTPOINT",
+		Aliases: []string{"unmount"},
+		Short:   "Unmount an archive mounted with 'cairn mount'",
+		Args:    exactArgs(1, "MOUNTPOINT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return mount.Unmount(args[0])
+		},
+	}
+}
+
+// systemdEscape escapes a string like systemd-escape (without --path).
+func systemdEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ':', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String()
+}
+
+func newMapCmd() *cobra.Command {
+	var m mountFlags
+	cmd := &cobra.Command{
+		Use:   "map SNAPSHOT ARCHIVE [MOUNTPOINT]",
+		Short: "Expose a drive image (.img) of a snapshot read-only",
+		Long: `Expose an .img archive as a read-only file through FUSE. With MOUNTPOINT the
+image appears as MOUNTPOINT/<archive>; without, it is also attached to a free
+loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
+		Args: rangeArgs(2, 3, "SNAPSHOT ARCHIVE [MOUNTPOINT]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := manifest.ArchiveFileName(args[1])
+			switch {
+			case strings.HasSuffix(name, ".pxar.didx"):
+				return usageError{errors.New("use the 'mount' command to mount pxar archives")}
+			case !strings.HasSuffix(name, ".img.fidx"):
+				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
+			}
+			file := strings.TrimSuffix(name, ".fidx")
+			var dir string
+			var after func() (string, error)
+			if len(args) == 3 {
+				dir = args[2]
+				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+					return fmt.Errorf("mount point %s is not a directory", dir)
+				}
+			} else {
+				repo := m.rf.repository
+				if repo == "" {
+					repo = os.Getenv("PBS_REPOSITORY")
+				}
+				mapName := systemdEscape(repo + ":" + args[0] + "/" + file)
+				dir = filepath.Join(mapStateDir, mapName)
+				if m.foreground || os.Getenv(mountNotifyEnv) != "" {
+					if err := os.MkdirAll(dir, 0o700); err != nil {
+						return err
+					}
+				}
+				after = func() (string, error) {
+					c := exec.Command("losetup", "--find", "--show", "--read-only", filepath.Join(dir, file))
+					var errb strings.Builder
+					c.Stderr = &errb
+					out, err := c.Output()
+					if err != nil {
+						return "", fmt.Errorf("attach loop device: %v: %s", err, strings.TrimSpace(errb.String()))
+					}
+					return fmt.Sprintf("Image '%s' mapped on %s", mapName, strings.TrimSpace(string(out))), nil
+				}
+			}
+			return m.serveFS(cmd, args[0], dir, func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
+				ra, err := o.snap.ReaderAt(ctx, name)
+				if err != nil {
+					return nil, nil, err
+				}
+				mt := time.Unix(o.snap.Reader.Snapshot().Time, 0)
+				return mount.NewImageRoot(file, ra, mt), func() { ra.Close() }, nil
+			}, after)
+		},
+	}
+	m.add(cmd)
+	return cmd
+}
+
+// mapping is a mapped image: its state directory and loop device.
+type mapping struct {
+	name, dir, loop string
+}
+
+func listMappings() []mapping {
+	ents, _ := os.ReadDir(mapStateDir)
+	var out []mapping
+	for _, e := range ents {
+		dir := filepath.Join(mapStateDir, e.Name())
+		mp := mapping{name: e.Name(), dir: dir}
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			o, err := exec.Command("losetup", "-j", filepath.Join(dir, f.Name())).Output()
+			if err == nil {
+				if dev, _, ok := strings.Cut(string(o), ":"); ok {
+					mp.loop = dev
+				}
+			}
+		}
+		out = append(out, mp)
+	}
+	return out
+}
+
+func newUnmapCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unmap [NAME|/dev/loopN|N|MOUNTPOINT]",
+		Short: "Remove a mapping made with 'cairn map' (no argument: list mappings)",
+		Args:  rangeArgs(0, 1, "[NAME]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			maps := listMappings()
+			if len(args) == 0 {
+				any := false
+				for _, mp := range maps {
+					if mp.loop == "" {
+						// Stale: nothing attached any more.
+						mount.Unmount(mp.dir)
+						os.Remove(mp.dir)
+						continue
+					}
+					fmt.Fprintf(stdout, "%s:\t%s\n", mp.loop, mp.name)
+					any = true
+				}
+				if !any {
+					fmt.Fprintln(stdout, "Nothing mapped.")
+				}
+				return nil
+			}
+			arg := args[0]
+			if _, err := fmt.Sscanf(arg, "%d", new(int)); err == nil && !strings.ContainsAny(arg, "/") {
+				arg = "/dev/loop" + arg
+			}
+			for _, mp := range maps {
+				if mp.name == arg || (mp.loop != "" && mp.loop == arg) {
+					if mp.loop != "" {
+						if out, err := exec.Command("losetup", "-d", mp.loop).CombinedOutput(); err != nil {
+							return fmt.Errorf("detach %s: %v: %s", mp.loop, err, strings.TrimSpace(string(out)))
+						}
+					}
+					// The loop device lets go of the file asynchronously.
+					var err error
+					for range 50 {
+						if err = mount.Unmount(mp.dir); err == nil {
+							break
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+					if err != nil {
+						return err
+					}
+					os.Remove(mp.dir)
+					fmt.Fprintln(stdout, "Image unmapped")
+					return nil
+				}
+			}
+			if st, err := os.Stat(arg); err == nil && st.IsDir() {
+				if err := mount.Unmount(arg); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, "Image unmapped")
+				return nil
+			}
+			return fmt.Errorf("no mapping %q", args[0])
+		},
+	}
+}
