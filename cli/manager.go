@@ -1,0 +1,465 @@
+package cli
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"cairn/cli/format"
+
+	"cairn/core/datastore"
+	"cairn/net/server/config"
+)
+
+func init() { register(newManagerCmd) }
+
+// configDir resolves --config-dir, then CAIRN_CONFIG_DIR, then the default.
+func serverConfigDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv("CAIRN_CONFIG_DIR"); v != "" {
+		return v
+	}
+	return config.DefaultDir
+}
+
+func newManagerCmd() *cobra.Command {
+	var dirFlag string
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Set up the server: datastores, users, API tokens, ACLs, certificate",
+	}
+	cmd.PersistentFlags().StringVar(&dirFlag, "config-dir", "", "server configuration directory (env CAIRN_CONFIG_DIR, default "+config.DefaultDir+")")
+	dir := func() string { return serverConfigDir(dirFlag) }
+	cmd.AddCommand(newManagerDatastoreCmd(dir), newManagerUserCmd(dir), newManagerACLCmd(dir), newManagerCertCmd(dir))
+	return cmd
+}
+
+func printJSONOrLines(out *outputFlag, v any, lines []string) error {
+	o, err := out.options()
+	if err != nil {
+		return usageError{err}
+	}
+	switch o.Format {
+	case format.JSON:
+		b, _ := json.Marshal(v)
+		fmt.Println(string(b))
+	case format.JSONPretty:
+		b, _ := json.MarshalIndent(v, "", "  ")
+		fmt.Println(string(b))
+	default:
+		for _, l := range lines {
+			fmt.Println(l)
+		}
+	}
+	return nil
+}
+
+func newManagerDatastoreCmd(dir func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "datastore", Short: "Manage datastores"}
+	var comment string
+	create := &cobra.Command{
+		Use:   "create NAME PATH",
+		Short: "Create a datastore (the directory is made if needed)",
+		Args:  exactArgs(2, "NAME PATH"),
+		RunE: func(c *cobra.Command, args []string) error {
+			name, p := args[0], args[1]
+			if !config.ValidSafeID(name) {
+				return usageError{fmt.Errorf("invalid datastore name %q (letters, digits, '_', '.', '-')", name)}
+			}
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return err
+			}
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if old, ok := cfg.Datastores[name]; ok {
+					return fmt.Errorf("datastore '%s' already exists (at %s)", name, old.Path)
+				}
+				for n, d := range cfg.Datastores {
+					if d.Path == abs {
+						return fmt.Errorf("path %s is already used by datastore '%s'", abs, n)
+					}
+				}
+				if err := datastore.Create(abs); err != nil {
+					return err
+				}
+				cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
+				fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&comment, "comment", "", "comment")
+	out := &outputFlag{}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List datastores",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := config.Load(dir())
+			if err != nil {
+				return err
+			}
+			var items []map[string]any
+			var lines []string
+			names := sortedKeys(cfg.Datastores)
+			for _, n := range names {
+				d := cfg.Datastores[n]
+				items = append(items, map[string]any{"name": n, "path": d.Path, "comment": d.Comment})
+				lines = append(lines, fmt.Sprintf("%s\t%s\t%s", n, d.Path, d.Comment))
+			}
+			return printJSONOrLines(out, items, lines)
+		},
+	}
+	out.add(list)
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a datastore from the configuration (the data stays on disk)",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.Datastores[args[0]]; !ok {
+					return fmt.Errorf("datastore '%s' does not exist", args[0])
+				}
+				delete(cfg.Datastores, args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(create, list, remove)
+	return cmd
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// managerPassword: --password, else PBS_PASSWORD (and twins), else a prompt.
+func managerPassword(flag string, flagSet bool, userID string) (string, error) {
+	if flagSet {
+		return flag, nil
+	}
+	if pw, ok, err := secretFromEnv("PBS_PASSWORD"); err != nil {
+		return "", err
+	} else if ok {
+		return string(pw), nil
+	}
+	pw, err := promptSecret(fmt.Sprintf("Password for %q: ", userID))
+	if err != nil {
+		return "", fmt.Errorf("no password given for %s (use --password or PBS_PASSWORD): %w", userID, err)
+	}
+	return string(pw), nil
+}
+
+func newManagerUserCmd(dir func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users and API tokens"}
+	var password, comment string
+	var expire int64
+	create := &cobra.Command{
+		Use:   "create USERID",
+		Short: "Create a user (realm pbs: password stored as a salted hash)",
+		Args:  exactArgs(1, "USERID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id := args[0]
+			_, realm, err := config.ParseUserID(id)
+			if err != nil || strings.Contains(id, "!") {
+				return usageError{fmt.Errorf("invalid user id %q (expected NAME@REALM, e.g. alice@pbs)", id)}
+			}
+			u := config.User{Enable: true, Comment: comment, Expire: expire}
+			if realm == "pbs" {
+				pw, err := managerPassword(password, c.Flags().Changed("password"), id)
+				if err != nil {
+					return err
+				}
+				if len(pw) < 5 {
+					return fmt.Errorf("password for %s is too short (at least 5 characters)", id)
+				}
+				if u.Hash, err = config.HashSecret(pw); err != nil {
+					return err
+				}
+			} else if c.Flags().Changed("password") {
+				return fmt.Errorf("only users of the pbs realm have a password here")
+			}
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.Users[id]; ok {
+					return fmt.Errorf("user '%s' already exists", id)
+				}
+				cfg.Users[id] = u
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&password, "password", "", "password (else PBS_PASSWORD or a prompt)")
+	create.Flags().StringVar(&comment, "comment", "", "comment")
+	create.Flags().Int64Var(&expire, "expire", 0, "account expiry (epoch, 0 = never)")
+
+	var upPassword string
+	var enable string
+	update := &cobra.Command{
+		Use:   "update USERID",
+		Short: "Change a user's password, enable flag or comment",
+		Args:  exactArgs(1, "USERID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id := args[0]
+			var hash string
+			if c.Flags().Changed("password") {
+				h, err := config.HashSecret(upPassword)
+				if err != nil {
+					return err
+				}
+				hash = h
+			}
+			return config.Update(dir(), func(cfg *config.Config) error {
+				u, ok := cfg.Users[id]
+				if !ok {
+					return fmt.Errorf("user '%s' does not exist", id)
+				}
+				if hash != "" {
+					u.Hash = hash
+				}
+				if c.Flags().Changed("enable") {
+					u.Enable = enable == "true" || enable == "1" || enable == "yes"
+				}
+				if c.Flags().Changed("comment") {
+					u.Comment = comment
+				}
+				cfg.Users[id] = u
+				return nil
+			})
+		},
+	}
+	update.Flags().StringVar(&upPassword, "password", "", "new password")
+	update.Flags().StringVar(&enable, "enable", "", "true or false")
+	update.Flags().StringVar(&comment, "comment", "", "comment")
+
+	remove := &cobra.Command{
+		Use:   "remove USERID",
+		Short: "Remove a user, its tokens and ACL entries",
+		Args:  exactArgs(1, "USERID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id := args[0]
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.Users[id]; !ok {
+					return fmt.Errorf("user '%s' does not exist", id)
+				}
+				delete(cfg.Users, id)
+				for t := range cfg.Tokens {
+					if strings.HasPrefix(t, id+"!") {
+						delete(cfg.Tokens, t)
+					}
+				}
+				var acls []config.ACL
+				for _, a := range cfg.ACLs {
+					if a.AuthID != id && !strings.HasPrefix(a.AuthID, id+"!") {
+						acls = append(acls, a)
+					}
+				}
+				cfg.ACLs = acls
+				return nil
+			})
+		},
+	}
+	out := &outputFlag{}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := config.Load(dir())
+			if err != nil {
+				return err
+			}
+			var items []map[string]any
+			var lines []string
+			for _, id := range sortedKeys(cfg.Users) {
+				u := cfg.Users[id]
+				items = append(items, map[string]any{"userid": id, "enable": u.Enable, "expire": u.Expire, "comment": u.Comment})
+				lines = append(lines, fmt.Sprintf("%s\tenable=%v\t%s", id, u.Enable, u.Comment))
+			}
+			return printJSONOrLines(out, items, lines)
+		},
+	}
+	out.add(list)
+
+	genToken := &cobra.Command{
+		Use:   "generate-token USERID TOKENNAME",
+		Short: "Create an API token; its secret is printed once",
+		Args:  exactArgs(2, "USERID TOKENNAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, name := args[0], args[1]
+			if !config.ValidSafeID(name) {
+				return usageError{fmt.Errorf("invalid token name %q", name)}
+			}
+			tokID := id + "!" + name
+			secret := config.NewTokenSecret()
+			hash, err := config.HashSecret(secret)
+			if err != nil {
+				return err
+			}
+			if err := config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.Users[id]; !ok && id != "root@pam" {
+					return fmt.Errorf("user '%s' does not exist", id)
+				}
+				if _, ok := cfg.Tokens[tokID]; ok {
+					return fmt.Errorf("token '%s' already exists", tokID)
+				}
+				cfg.Tokens[tokID] = config.Token{Hash: hash, Enable: true, Comment: comment}
+				return nil
+			}); err != nil {
+				return err
+			}
+			return printJSONOrLines(out, map[string]any{"tokenid": tokID, "value": secret},
+				[]string{fmt.Sprintf("tokenid: %s", tokID), fmt.Sprintf("value: %s", secret)})
+		},
+	}
+	genToken.Flags().StringVar(&comment, "comment", "", "comment")
+	out.add(genToken)
+	delToken := &cobra.Command{
+		Use:   "delete-token USERID TOKENNAME",
+		Short: "Delete an API token",
+		Args:  exactArgs(2, "USERID TOKENNAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			tokID := args[0] + "!" + args[1]
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.Tokens[tokID]; !ok {
+					return fmt.Errorf("token '%s' does not exist", tokID)
+				}
+				delete(cfg.Tokens, tokID)
+				var acls []config.ACL
+				for _, a := range cfg.ACLs {
+					if a.AuthID != tokID {
+						acls = append(acls, a)
+					}
+				}
+				cfg.ACLs = acls
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(create, update, remove, list, genToken, delToken)
+	return cmd
+}
+
+func newManagerACLCmd(dir func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "acl", Short: "Manage access control lists"}
+	var authID string
+	var propagate bool
+	var del bool
+	update := &cobra.Command{
+		Use:   "update PATH ROLE --auth-id AUTHID",
+		Short: "Grant (or with --delete revoke) ROLE on PATH, e.g. /datastore/store1 DatastoreBackup",
+		Args:  exactArgs(2, "PATH ROLE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := config.CheckACLPath(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			role := args[1]
+			if _, ok := config.Roles[role]; !ok {
+				return usageError{fmt.Errorf("unknown role %q (one of %s)", role, strings.Join(config.RoleNames(), ", "))}
+			}
+			if authID == "" {
+				return usageError{fmt.Errorf("--auth-id is required")}
+			}
+			user, tok, err := config.ParseAuthID(authID)
+			if err != nil {
+				return usageError{err}
+			}
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if tok == "" {
+					if _, ok := cfg.Users[user]; !ok && user != "root@pam" {
+						return fmt.Errorf("user '%s' does not exist", user)
+					}
+				} else if _, ok := cfg.Tokens[authID]; !ok {
+					return fmt.Errorf("token '%s' does not exist", authID)
+				}
+				var acls []config.ACL
+				for _, a := range cfg.ACLs {
+					if a.Path == p && a.AuthID == authID && a.Role == role {
+						continue
+					}
+					acls = append(acls, a)
+				}
+				if !del {
+					acls = append(acls, config.ACL{Path: p, Role: role, AuthID: authID, Propagate: propagate})
+				}
+				cfg.ACLs = acls
+				return nil
+			})
+		},
+	}
+	update.Flags().StringVar(&authID, "auth-id", "", "user or token (user@realm!token)")
+	update.Flags().BoolVar(&propagate, "propagate", true, "also apply to paths below")
+	update.Flags().BoolVar(&del, "delete", false, "remove the entry instead")
+	out := &outputFlag{}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List ACL entries",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := config.Load(dir())
+			if err != nil {
+				return err
+			}
+			var lines []string
+			for _, a := range cfg.ACLs {
+				lines = append(lines, fmt.Sprintf("%s\t%s\t%s\tpropagate=%v", a.Path, a.AuthID, a.Role, a.Propagate))
+			}
+			acls := cfg.ACLs
+			if acls == nil {
+				acls = []config.ACL{}
+			}
+			return printJSONOrLines(out, acls, lines)
+		},
+	}
+	out.add(list)
+	cmd.AddCommand(update, list)
+	return cmd
+}
+
+func newManagerCertCmd(dir func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "cert", Short: "The server's TLS certificate"}
+	out := &outputFlag{}
+	info := &cobra.Command{
+		Use:   "info",
+		Short: "Show the certificate and its SHA-256 fingerprint (made if missing)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cert, err := config.Certificate(dir())
+			if err != nil {
+				return err
+			}
+			x, err := x509.ParseCertificate(cert.Certificate[0])
+			if err != nil {
+				return err
+			}
+			fp := config.Fingerprint(cert.Certificate[0])
+			v := map[string]any{"fingerprint": fp, "subject": x.Subject.String(), "issuer": x.Issuer.String(),
+				"notbefore": x.NotBefore.Unix(), "notafter": x.NotAfter.Unix(), "san": x.DNSNames,
+				"pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}))}
+			return printJSONOrLines(out, v, []string{
+				"Subject: " + x.Subject.String(),
+				"Issuer: " + x.Issuer.String(),
+				"Validity: " + x.NotBefore.UTC().Format(time.RFC3339) + " - " + x.NotAfter.UTC().Format(time.RFC3339),
+				"Fingerprint (sha256): " + fp,
+			})
+		},
+	}
+	out.add(info)
+	cmd.AddCommand(info)
+	return cmd
+}

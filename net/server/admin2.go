@@ -1,0 +1,94 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"cairn/core"
+	"cairn/core/blob"
+	"cairn/core/datastore"
+	"cairn/net/server/config"
+)
+
+// changeOwner is POST change-owner (protocol.md 5.3).
+func (h *dsReq) changeOwner() (any, error) {
+	g, err := h.p.group()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.requireNS(); err != nil {
+		return nil, err
+	}
+	newOwner, err := h.p.required("new-owner")
+	if err != nil {
+		return nil, err
+	}
+	nUser, nTok, err := config.ParseAuthID(newOwner)
+	if err != nil {
+		return nil, badRequest("parameter verification failed - 'new-owner': %v", err)
+	}
+	cur := groupOwner(h.ds, h.ns, g)
+	if cur == "" {
+		return nil, errorf(http.StatusNotFound, "backup group %s does not exist", g)
+	}
+	a := h.access(h.store, h.ns)
+	if !a.privs.Has(config.PrivDatastoreModify) {
+		if !a.privs.Has(config.PrivDatastoreBackup) {
+			return nil, permDenied(a.path, config.PrivDatastoreModify, config.PrivDatastoreBackup)
+		}
+		cUser, cTok, _ := strings.Cut(cur, "!")
+		allowed := isOwner(h.id.authID, cur) && cUser == nUser && (cTok != "" || nTok != "")
+		if !allowed {
+			return nil, errorf(http.StatusUnauthorized, "%s does not have permission to change owner of backup group '%s' to %s", h.id.authID, g, newOwner)
+		}
+	}
+	if nTok == "" {
+		if !userUsable(h.cfg, nUser, timeNow()) {
+			return nil, badRequest("user '%s' is disabled or does not exist", newOwner)
+		}
+	} else if t, ok := h.cfg.Tokens[newOwner]; !ok || !t.Enable {
+		return nil, badRequest("token '%s' is disabled or does not exist", newOwner)
+	}
+	p := filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(g.Type), g.ID, datastore.OwnerName)
+	if err := config.WriteFileAtomic(p, []byte(newOwner+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("change owner of %s failed - %w", g, err)
+	}
+	return nil, nil
+}
+
+// setNotes is PUT notes: it changes manifest.unprotected.notes under the
+// manifest lock, as the datastore does for verify states.
+func (h *dsReq) setNotes(snap core.Snapshot) error {
+	notes := h.p.str("notes")
+	dir := filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(snap.Type), snap.ID, snap.TimeString())
+	lock, err := os.OpenFile(filepath.Join(dir, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	m, _, err := h.ds.ReadManifest(h.ns, snap)
+	if err != nil {
+		return err
+	}
+	if m.Unprotected == nil {
+		m.Unprotected = map[string]any{}
+	}
+	m.Unprotected["notes"] = notes
+	data, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	b, err := blob.Encode(data, true, nil)
+	if err != nil {
+		return err
+	}
+	return config.WriteFileAtomic(filepath.Join(dir, datastore.ManifestName), b, 0o644)
+}

@@ -1,0 +1,381 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha3"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cairn/net/server/config"
+)
+
+// TicketLifetime is how long a ticket and a CSRF token are valid (protocol.md 1.3).
+const TicketLifetime = 7200
+
+const ticketPrefix = "PBS"
+
+// identity is who made a request.
+type identity struct {
+	authID string // user or token id
+	user   string // the user part
+	token  bool
+}
+
+// newTicket makes "PBS:<userid>:<HEXTIME>::<signature>" signed with the
+// Ed25519 auth key.
+func (s *Server) newTicket(userID string, now time.Time) string {
+	data := fmt.Sprintf("%s:%s:%08X", ticketPrefix, ticketEscape(userID), now.Unix())
+	sig := ed25519.Sign(s.authKey, []byte(data))
+	return data + "::" + base64.RawStdEncoding.EncodeToString(sig)
+}
+
+// ticketEscape percent-encodes control characters and ':'.
+func ticketEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || c == ':' || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// verifyTicket checks a ticket and returns its user id.
+func (s *Server) verifyTicket(ticket string, now time.Time) (string, error) {
+	parts := strings.SplitN(ticket, ":", 4)
+	if len(parts) != 4 || parts[0] != ticketPrefix || !strings.HasPrefix(parts[3], ":") {
+		return "", fmt.Errorf("invalid ticket format")
+	}
+	sig, err := base64.RawStdEncoding.DecodeString(parts[3][1:])
+	if err != nil {
+		return "", fmt.Errorf("invalid ticket signature encoding")
+	}
+	data := parts[0] + ":" + parts[1] + ":" + parts[2]
+	if !ed25519.Verify(s.authKey.Public().(ed25519.PublicKey), []byte(data), sig) {
+		return "", fmt.Errorf("invalid ticket signature")
+	}
+	ts, err := strconv.ParseInt(parts[2], 16, 64)
+	if err != nil || len(parts[2]) < 8 {
+		return "", fmt.Errorf("invalid ticket time")
+	}
+	age := now.Unix() - ts
+	if age < -300 {
+		return "", fmt.Errorf("ticket with invalid timestamp (in the future)")
+	}
+	if age > TicketLifetime {
+		return "", fmt.Errorf("ticket expired")
+	}
+	user, err := url.PathUnescape(parts[1])
+	if err != nil || strings.HasPrefix(user, "!tfa!") {
+		return "", fmt.Errorf("invalid ticket data")
+	}
+	return user, nil
+}
+
+func (s *Server) csrfMAC(ts, userID string) []byte {
+	m := hmac.New(func() hash.Hash { return sha3.New256() }, s.csrfKey)
+	m.Write([]byte(ts + ":" + userID + ":"))
+	return m.Sum(nil)
+}
+
+// newCSRF makes "<HEXTIME>:<base64 HMAC-SHA3-256>" (protocol.md 1.4).
+func (s *Server) newCSRF(userID string, now time.Time) string {
+	ts := fmt.Sprintf("%08X", now.Unix())
+	return ts + ":" + base64.RawStdEncoding.EncodeToString(s.csrfMAC(ts, userID))
+}
+
+func (s *Server) verifyCSRF(token, userID string, now time.Time) bool {
+	ts, sig, ok := strings.Cut(token, ":")
+	if !ok {
+		return false
+	}
+	t, err := strconv.ParseInt(ts, 16, 64)
+	if err != nil {
+		return false
+	}
+	age := now.Unix() - t
+	if age < -300 || age > TicketLifetime {
+		return false
+	}
+	got, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(sig, "="))
+	if err != nil {
+		return false
+	}
+	if hmac.Equal(got, s.csrfMAC(ts, userID)) {
+		return true
+	}
+	// Legacy: SHA-256 of "<TIME>:<userid>:" || secret.
+	h := sha256.New()
+	h.Write([]byte(ts + ":" + userID + ":"))
+	h.Write(s.csrfKey)
+	return hmac.Equal(got, h.Sum(nil))
+}
+
+// userUsable reports whether a user exists, is enabled and not expired.
+func userUsable(cfg *config.Config, userID string, now time.Time) bool {
+	if userID == "root@pam" {
+		return true
+	}
+	u, ok := cfg.Users[userID]
+	if !ok || !u.Enable {
+		return false
+	}
+	return u.Expire == 0 || u.Expire > now.Unix()
+}
+
+var errAuth = errorf(http.StatusUnauthorized, "authentication failed")
+
+// authenticate finds the identity of a request: an API token header or a
+// ticket cookie (plus the CSRF token for non-GET requests).
+func (s *Server) authenticate(r *http.Request, cfg *config.Config) (*identity, error) {
+	now := time.Now()
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "PBSAPIToken") {
+		rest := h[len("PBSAPIToken"):]
+		if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "=") {
+			return nil, errAuth
+		}
+		id, secret, ok := strings.Cut(strings.TrimSpace(rest[1:]), ":")
+		if !ok {
+			return nil, errAuth
+		}
+		if dec, err := url.PathUnescape(secret); err == nil {
+			secret = dec
+		}
+		user, tok, err := config.ParseAuthID(id)
+		if err != nil || tok == "" {
+			return nil, errAuth
+		}
+		t, ok := cfg.Tokens[id]
+		if !ok || !t.Enable || (t.Expire != 0 && t.Expire <= now.Unix()) || !userUsable(cfg, user, now) {
+			config.CheckSecret("", secret)
+			return nil, errAuth
+		}
+		if !s.tokenCache.check(id, t.Hash, secret) {
+			return nil, errAuth
+		}
+		return &identity{authID: id, user: user, token: true}, nil
+	}
+	ticket := ""
+	for _, name := range []string{"__Host-PBSAuthCookie", "PBSAuthCookie"} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			ticket = c.Value
+			break
+		}
+	}
+	if ticket == "" {
+		return nil, errAuth
+	}
+	if dec, err := url.PathUnescape(ticket); err == nil {
+		ticket = dec
+	}
+	user, err := s.verifyTicket(ticket, now)
+	if err != nil || !userUsable(cfg, user, now) {
+		return nil, errAuth
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if !s.verifyCSRF(r.Header.Get("CSRFPreventionToken"), user, now) {
+			return nil, errorf(http.StatusUnauthorized, "authentication failed - invalid csrf token")
+		}
+	}
+	return &identity{authID: user, user: user}, nil
+}
+
+// tokenCache remembers verified token secrets (by SHA-256), so bcrypt runs
+// once per token and secret, not on every request.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string][32]byte // tokenid + "\x00" + hash → sha256(secret)
+}
+
+func (c *tokenCache) check(id, hash, secret string) bool {
+	key := id + "\x00" + hash
+	sum := sha256.Sum256([]byte(secret))
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string][32]byte{}
+	}
+	if v, ok := c.m[key]; ok && hmac.Equal(v[:], sum[:]) {
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Unlock()
+	if !config.CheckSecret(hash, secret) {
+		return false
+	}
+	c.mu.Lock()
+	c.m[key] = sum
+	c.mu.Unlock()
+	return true
+}
+
+// loginLimiter slows down password guessing: after a few failures for one
+// user from one address, further attempts are refused for a growing time.
+type loginLimiter struct {
+	mu sync.Mutex
+	m  map[string]*failures
+}
+
+type failures struct {
+	count int
+	last  time.Time
+}
+
+const freeFailures = 5
+
+func (l *loginLimiter) key(user, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return user + "|" + host
+}
+
+// blocked reports how long the pair must still wait.
+func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.m[l.key(user, addr)]
+	if f == nil || f.count < freeFailures {
+		return 0
+	}
+	shift := min(f.count-freeFailures, 10)
+	wait := time.Duration(1<<shift) * 5 * time.Second
+	if wait > time.Hour {
+		wait = time.Hour
+	}
+	if d := f.last.Add(wait).Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}
+
+func (l *loginLimiter) fail(user, addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]*failures{}
+	}
+	k := l.key(user, addr)
+	f := l.m[k]
+	if f == nil || now.Sub(f.last) > 24*time.Hour {
+		f = &failures{}
+		l.m[k] = f
+	}
+	f.count++
+	f.last = now
+	if len(l.m) > 100000 { // bound memory: forget old entries
+		for k, v := range l.m {
+			if now.Sub(v.last) > time.Hour {
+				delete(l.m, k)
+			}
+		}
+	}
+}
+
+func (l *loginLimiter) success(user, addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, l.key(user, addr))
+}
+
+// handleTicket is POST /access/ticket: login and ticket renewal (protocol.md 1.2).
+func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if r.Method == http.MethodDelete {
+		w.Header().Set("Set-Cookie", "__Host-PBSAuthCookie=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax; HttpOnly; Path=/;")
+		writeJSON(w, map[string]any{"data": map[string]any{}, "status": 200, "success": true})
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
+		return
+	}
+	p, err := parseParams(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	userID, password := p.str("username"), p.str("password")
+	if p.has("tfa-challenge") {
+		s.loginFailed(w, start, userID, r, "second factor login is not supported")
+		return
+	}
+	if _, realm, err := config.ParseUserID(userID); err != nil || strings.Contains(userID, "!") {
+		s.loginFailed(w, start, userID, r, "invalid user id")
+		return
+	} else if wait := s.limiter.blocked(userID, r.RemoteAddr, time.Now()); wait > 0 {
+		s.logf("login of %s from %s refused: too many failed attempts", userID, r.RemoteAddr)
+		s.sleepUntil(start, s.opts.AuthFailDelay)
+		writeError(w, errorf(http.StatusUnauthorized, "authentication failed - too many failed login attempts, try again in %d s", int(wait.Seconds())+1))
+		return
+	} else {
+		cfg, err := s.config()
+		if err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, "%v", err))
+			return
+		}
+		now := time.Now()
+		ok := false
+		reason := ""
+		switch {
+		case !userUsable(cfg, userID, now):
+			reason = "user unknown, disabled or expired"
+		case strings.HasPrefix(password, ticketPrefix+":"):
+			if u, err := s.verifyTicket(password, now); err != nil {
+				reason = err.Error()
+			} else if u != userID {
+				reason = "ticket belongs to another user"
+			} else {
+				ok = true
+			}
+		case realm == "pam":
+			reason = "pam realm not available"
+		case realm == "pbs":
+			if config.CheckSecret(cfg.Users[userID].Hash, password) {
+				ok = true
+			} else {
+				reason = "invalid credentials"
+			}
+		default:
+			reason = fmt.Sprintf("unknown realm '%s'", realm)
+		}
+		if !ok {
+			s.loginFailed(w, start, userID, r, reason)
+			return
+		}
+		s.limiter.success(userID, r.RemoteAddr)
+		s.logf("successful auth for user '%s' from %s", userID, r.RemoteAddr)
+		writeJSON(w, map[string]any{"data": map[string]any{
+			"username":            userID,
+			"ticket":              s.newTicket(userID, now),
+			"CSRFPreventionToken": s.newCSRF(userID, now),
+		}, "status": 200, "success": true})
+	}
+}
+
+func (s *Server) loginFailed(w http.ResponseWriter, start time.Time, userID string, r *http.Request, reason string) {
+	s.limiter.fail(userID, r.RemoteAddr, time.Now())
+	s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)
+	s.sleepUntil(start, s.opts.AuthFailDelay)
+	writeError(w, errorf(http.StatusUnauthorized, "permission check failed."))
+}
+
+func (s *Server) sleepUntil(start time.Time, d time.Duration) {
+	if rest := time.Until(start.Add(d)); rest > 0 {
+		time.Sleep(rest)
+	}
+}
+
+var timeNow = time.Now

@@ -1,0 +1,994 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"cairn/core"
+	"cairn/core/blob"
+	"cairn/core/datastore"
+	"cairn/core/index"
+	"cairn/core/manifest"
+	"cairn/net/server/config"
+)
+
+// Protocol names of the two HTTP/2 session upgrades.
+const (
+	BackupProtocol = "proxmox-backup-protocol-v1"
+	ReaderProtocol = "proxmox-backup-reader-protocol-v1"
+)
+
+// Limits of the backup protocol (protocol.md 3.3).
+const (
+	maxChunkSize     = 16 << 20
+	maxEncodedSize   = maxChunkSize + blob.EncryptedHeaderSize
+	fixedChunkSize   = 4 << 20
+	maxWriters       = 256
+	sessionIdleLimit = 15 * time.Minute
+)
+
+// session is one upgraded connection (backup or reader).
+type session struct {
+	conn net.Conn
+}
+
+// bufConn is a hijacked connection whose first bytes may sit in a bufio.Reader.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// upgrade answers 101 and returns the raw connection for HTTP/2.
+func (c *reqCtx) upgrade(protocol string) (net.Conn, error) {
+	conn, brw, err := http.NewResponseController(c.w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	fmt.Fprintf(brw.Writer, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n", protocol)
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if rec, ok := c.w.(*statusRecorder); ok {
+		rec.status = http.StatusSwitchingProtocols
+	}
+	return &bufConn{Conn: conn, r: brw.Reader}, nil
+}
+
+// checkUpgrade validates the Upgrade header of a session request.
+func checkUpgrade(r *http.Request, protocol string) error {
+	if r.ProtoMajor >= 2 {
+		return badRequest("unexpected http version '%s' (expected version < 2)", r.Proto)
+	}
+	up := r.Header.Get("Upgrade")
+	if up == "" {
+		return badRequest("missing Upgrade header")
+	}
+	if up != protocol {
+		return badRequest("invalid protocol name")
+	}
+	return nil
+}
+
+// serveH2 runs HTTP/2 on an upgraded connection until it ends.
+func (s *Server) serveH2(conn net.Conn, h http.Handler) {
+	sess := &session{conn: conn}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	h2 := &http2.Server{
+		MaxUploadBufferPerConnection: 32 << 20,
+		MaxUploadBufferPerStream:     32 << 20,
+		MaxReadFrameSize:             4 << 20,
+		MaxConcurrentStreams:         256,
+		IdleTimeout:                  sessionIdleLimit,
+	}
+	h2.ServeConn(conn, &http2.ServeConnOpts{Handler: h})
+}
+
+// dsNsPath is the directory of a namespace relative to the datastore root.
+func dsNsPath(ns core.Namespace) string {
+	p := ""
+	for _, c := range ns.Components() {
+		p = path.Join(p, "ns", c)
+	}
+	return p
+}
+
+// groupOwner reads a group's owner file ("" if the group does not exist).
+func groupOwner(ds *datastore.Datastore, ns core.Namespace, g core.Group) string {
+	b, err := os.ReadFile(filepath.Join(ds.Root(), dsNsPath(ns), string(g.Type), g.ID, datastore.OwnerName))
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line)
+}
+
+func nsExists(ds *datastore.Datastore, ns core.Namespace) bool {
+	if ns.IsRoot() {
+		return true
+	}
+	st, err := os.Stat(filepath.Join(ds.Root(), dsNsPath(ns)))
+	return err == nil && st.IsDir()
+}
+
+func snapshotLabel(ns core.Namespace, s core.Snapshot) string {
+	if ns.IsRoot() {
+		return s.String()
+	}
+	return string(ns) + ":" + s.String()
+}
+
+// handleBackupUpgrade is GET /api2/json/backup (protocol.md 3.1).
+func (s *Server) handleBackupUpgrade(c *reqCtx) {
+	p, err := parseParams(c.r)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	store, err := p.store()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	ns, err := p.namespace()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	snap, err := p.snapshot()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	benchmark, err := p.boolean("benchmark", false)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	debug, _ := p.boolean("debug", false)
+	aclPath := config.DatastoreACLPath(store, string(ns))
+	if !c.privs(store, string(ns)).Has(config.PrivDatastoreBackup) {
+		c.reply(nil, permDenied(aclPath, config.PrivDatastoreBackup))
+		return
+	}
+	ds, err := c.openStore(store)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	if err := checkUpgrade(c.r, BackupProtocol); err != nil {
+		ds.Close()
+		c.reply(nil, err)
+		return
+	}
+	if !nsExists(ds, ns) {
+		ds.Close()
+		c.reply(nil, errorf(http.StatusNotFound, "namespace not found"))
+		return
+	}
+	isBenchGroup := snap.Type == core.TypeHost && snap.ID == "benchmark"
+	if isBenchGroup && !benchmark {
+		ds.Close()
+		c.reply(nil, badRequest("unable to run benchmark without --benchmark flags"))
+		return
+	}
+	if benchmark && !isBenchGroup {
+		ds.Close()
+		c.reply(nil, badRequest("benchmark is only allowed on 'host/benchmark'"))
+		return
+	}
+	owner := c.id.authID
+	if cur := groupOwner(ds, ns, snap.Group); cur != "" && !benchmark {
+		if !isOwner(c.id.authID, cur) {
+			ds.Close()
+			c.reply(nil, errorf(http.StatusForbidden, "backup owner check failed (%s != %s)", c.id.authID, cur))
+			return
+		}
+		owner = cur
+	}
+	bw, err := ds.StartBackup(context.Background(), core.BackupOptions{Namespace: ns, Snapshot: snap, Owner: owner})
+	if err != nil {
+		ds.Close()
+		if errors.Is(err, core.ErrExists) {
+			err = badRequest("backup directory already exists.")
+		} else if strings.Contains(err.Error(), "not newer than") {
+			err = badRequest("backup timestamp is older than last backup. (%v)", err)
+		}
+		c.reply(nil, err)
+		return
+	}
+	typ := "backup"
+	if benchmark {
+		typ = "benchmark"
+	}
+	t := s.tasks.start(typ, store+":"+snap.Group.String(), c.id.authID)
+	t.logf("starting new backup on datastore '%s' from %s: \"%s\"", store, c.r.RemoteAddr, snapshotLabel(ns, snap))
+	sess := &backupSession{srv: s, task: t, ds: ds, w: bw, ns: ns, snap: snap, store: store, debug: debug,
+		benchmark: benchmark, known: map[[32]byte]uint64{}, writers: map[int]*indexWriter{}, files: map[string]uploadedFile{}}
+	if err := sess.loadPrevious(); err != nil {
+		t.warn("%v", err)
+	}
+	conn, err := c.upgrade(BackupProtocol)
+	if err != nil {
+		bw.Abort()
+		ds.Close()
+		t.finish(err)
+		s.logf("backup upgrade failed: %v", err)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		go func() {
+			select {
+			case <-t.abort:
+				conn.Close()
+			case <-sess.done():
+			}
+		}()
+		s.serveH2(conn, sess)
+		sess.end()
+	}()
+}
+
+// uploadedFile is a file stored in this session, with what the manifest must say.
+type uploadedFile struct {
+	size uint64
+	csum [32]byte
+}
+
+// indexWriter builds one .didx or .fidx from append calls.
+type indexWriter struct {
+	name    string
+	fixed   bool
+	dyn     *index.Dynamic
+	fix     *index.Fixed
+	offset  uint64 // dynamic: running offset
+	count   uint64 // appended chunks
+	slots   uint64 // fixed: number of chunks of the image
+	filled  []bool // fixed
+	hasTail bool
+	reuse   bool
+	closed  bool
+	upload  uint64 // bytes of chunks uploaded for this writer
+}
+
+type backupSession struct {
+	srv       *Server
+	task      *task
+	ds        *datastore.Datastore
+	w         core.BackupWriter
+	ns        core.Namespace
+	snap      core.Snapshot
+	store     string
+	debug     bool
+	benchmark bool
+
+	prev       core.SnapshotReader
+	prevSnap   *core.Snapshot
+	prevIgnore string
+
+	mu       sync.Mutex
+	known    map[[32]byte]uint64
+	writers  map[int]*indexWriter
+	nextWID  int
+	files    map[string]uploadedFile
+	manifest []byte
+	finished bool
+	ended    bool
+	doneCh   chan struct{}
+
+	// chunk_upload_stats
+	statCount, statSize, statCompressed, statDup uint64
+}
+
+func (b *backupSession) done() chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.doneCh == nil {
+		b.doneCh = make(chan struct{})
+	}
+	return b.doneCh
+}
+
+// loadPrevious finds the incremental base: the last finished snapshot,
+// unless its verification failed.
+func (b *backupSession) loadPrevious() error {
+	prev, err := b.w.Previous()
+	if err != nil || prev == nil {
+		return err
+	}
+	ps := prev.Snapshot()
+	if m, _, err := b.ds.ReadManifest(b.ns, ps); err == nil {
+		if vs, ok := m.Unprotected["verify_state"].(map[string]any); ok && vs["state"] == "failed" {
+			prev.Close()
+			b.prevIgnore = ps.String()
+			return nil
+		}
+	}
+	b.prev, b.prevSnap = prev, &ps
+	return nil
+}
+
+// end runs when the HTTP/2 connection is gone: an unfinished backup is removed.
+func (b *backupSession) end() {
+	b.mu.Lock()
+	b.ended = true
+	finished := b.finished
+	if b.doneCh == nil {
+		b.doneCh = make(chan struct{})
+	}
+	close(b.doneCh)
+	b.mu.Unlock()
+	if b.prev != nil {
+		b.prev.Close()
+	}
+	switch {
+	case b.benchmark:
+		if finished {
+			// A benchmark snapshot is always removed again.
+			b.ds.ForgetSnapshot(b.ns, b.snap)
+		} else {
+			b.w.Abort()
+		}
+		b.task.logf("benchmark finished successfully")
+		b.task.finish(nil)
+	case finished:
+		b.task.logf("backup finished successfully")
+		b.task.finish(nil)
+	default:
+		b.task.logf("backup ended and finish failed: connection closed before finish")
+		b.task.logf("removing unfinished backup")
+		err := b.w.Abort()
+		if err != nil {
+			b.task.warn("removing unfinished backup failed: %v", err)
+		}
+		b.srv.logf("backup %s on '%s' aborted: connection closed before finish", snapshotLabel(b.ns, b.snap), b.store)
+		b.task.finish(fmt.Errorf("backup ended and finish failed: connection closed before finish"))
+	}
+	b.ds.Close()
+}
+
+// ServeHTTP handles the requests inside the HTTP/2 session.
+func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.task.logf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
+		}
+	}()
+	name := strings.Trim(r.URL.Path, "/")
+	if b.debug {
+		b.task.logf("%s %s", r.Method, name)
+	}
+	b.mu.Lock()
+	fin := b.finished
+	b.mu.Unlock()
+	if fin {
+		writeError(w, badRequest("backup already marked as finished."))
+		return
+	}
+	var data any
+	var err error
+	raw := false
+	switch r.Method + " " + name {
+	case "GET ":
+		data = []map[string]string{{"subdir": "blob"}, {"subdir": "dynamic_chunk"}, {"subdir": "dynamic_close"},
+			{"subdir": "dynamic_index"}, {"subdir": "finish"}, {"subdir": "fixed_chunk"}, {"subdir": "fixed_close"},
+			{"subdir": "fixed_index"}, {"subdir": "previous"}, {"subdir": "previous_backup_time"}, {"subdir": "speedtest"}}
+	case "GET previous_backup_time":
+		if b.prevSnap != nil {
+			data = b.prevSnap.Time
+		}
+	case "GET previous":
+		var body []byte
+		body, err = b.previous(r)
+		if err == nil {
+			writeRaw(w, body)
+			return
+		}
+	case "POST dynamic_index":
+		data, err = b.createWriter(r, false)
+	case "POST fixed_index":
+		data, err = b.createWriter(r, true)
+	case "POST dynamic_chunk", "POST fixed_chunk":
+		data, err = b.uploadChunk(r)
+	case "PUT dynamic_index", "PUT fixed_index":
+		err = b.appendIndex(r, name == "fixed_index")
+	case "POST dynamic_close":
+		err = b.closeWriter(r, false)
+	case "POST fixed_close":
+		err = b.closeWriter(r, true)
+	case "POST blob":
+		err = b.uploadBlob(r)
+	case "POST finish":
+		err = b.finish()
+	case "POST speedtest":
+		_, err = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+	default:
+		err = errorf(http.StatusNotFound, "Path '/%s' not found.", name)
+	}
+	if err != nil {
+		if b.debug || statusOf(err) != http.StatusNotFound {
+			b.task.logf("%s %s: %v", r.Method, name, err)
+		}
+		writeError(w, err)
+		return
+	}
+	if !raw {
+		writeData(w, data, nil)
+	}
+}
+
+func (b *backupSession) previous(r *http.Request) ([]byte, error) {
+	p, err := parseParams(r)
+	if err != nil {
+		return nil, err
+	}
+	name, err := p.safeName("archive-name", "")
+	if err != nil {
+		return nil, err
+	}
+	if b.prev == nil {
+		return nil, badRequest("no valid previous backup")
+	}
+	data, err := b.prev.ReadFile(name)
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, errorf(http.StatusNotFound, "open file '%s' failed - not found", name)
+		}
+		return nil, err
+	}
+	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
+		idx, err := index.Open(data)
+		if err != nil {
+			return nil, fmt.Errorf("previous index '%s' is corrupt: %w", name, err)
+		}
+		b.mu.Lock()
+		for i := 0; i < idx.Count(); i++ {
+			s, e := idx.ChunkRange(i)
+			b.known[idx.ChunkDigest(i)] = e - s
+		}
+		b.mu.Unlock()
+		b.task.logf("register chunks in '%s' from previous backup '%s'.", name, b.prevSnap)
+	}
+	return data, nil
+}
+
+func (b *backupSession) createWriter(r *http.Request, fixed bool) (any, error) {
+	p, err := parseParams(r)
+	if err != nil {
+		return nil, err
+	}
+	suffix := ".didx"
+	if fixed {
+		suffix = ".fidx"
+	}
+	name, err := p.safeName("archive-name", suffix)
+	if err != nil {
+		return nil, err
+	}
+	wr := &indexWriter{name: name, fixed: fixed}
+	var uuid [16]byte
+	rand.Read(uuid[:])
+	if fixed {
+		size, err := p.requiredInt("size", 1, 1<<62)
+		if err != nil {
+			return nil, err
+		}
+		wr.slots = (uint64(size) + fixedChunkSize - 1) / fixedChunkSize
+		if wr.slots > 1<<24 {
+			return nil, badRequest("image size %d is too large", size)
+		}
+		wr.fix = &index.Fixed{UUID: uuid, Ctime: time.Now().Unix(), ImageSize: uint64(size), ChunkSize: fixedChunkSize,
+			Digests: make([][32]byte, wr.slots)}
+		wr.filled = make([]bool, wr.slots)
+		if rc := p.str("reuse-csum"); rc != "" {
+			if err := b.reuseFixed(wr, rc); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		wr.dyn = &index.Dynamic{UUID: uuid, Ctime: time.Now().Unix()}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.files[name]; ok {
+		return nil, badRequest("archive '%s' was already uploaded", name)
+	}
+	for _, o := range b.writers {
+		if o.name == name {
+			return nil, badRequest("archive '%s' is already being written", name)
+		}
+	}
+	if b.nextWID >= maxWriters {
+		return nil, badRequest("too many index writers")
+	}
+	b.nextWID++
+	b.writers[b.nextWID] = wr
+	return b.nextWID, nil
+}
+
+func (b *backupSession) reuseFixed(wr *indexWriter, csumHex string) error {
+	want, err := parseDigest(csumHex)
+	if err != nil {
+		return badRequest("parameter verification failed - 'reuse-csum': %v", err)
+	}
+	if b.prev == nil {
+		return badRequest("cannot reuse index - no valid previous backup exists")
+	}
+	data, err := b.prev.ReadFile(wr.name)
+	if err != nil {
+		return badRequest("cannot reuse index - no previous backup exists for archive")
+	}
+	old, err := index.ReadFixed(data)
+	if err != nil {
+		return fmt.Errorf("cannot reuse index - %w", err)
+	}
+	if got := old.Csum(); got != want {
+		return badRequest("expected csum (%s) doesn't match last backup's (%s)", csumHex, hex.EncodeToString(got[:]))
+	}
+	if old.ChunkSize != fixedChunkSize || old.ImageSize > wr.fix.ImageSize {
+		return badRequest("cannot reuse index - image size or chunk size changed")
+	}
+	copy(wr.fix.Digests, old.Digests)
+	for i := range old.Digests {
+		wr.filled[i] = true
+	}
+	b.mu.Lock()
+	for i := 0; i < old.Count(); i++ {
+		s, e := old.ChunkRange(i)
+		b.known[old.Digests[i]] = e - s
+	}
+	b.mu.Unlock()
+	wr.reuse = true
+	return nil
+}
+
+func parseDigest(s string) ([32]byte, error) {
+	var d [32]byte
+	if len(s) != 64 {
+		return d, fmt.Errorf("expected 64 hex digits, got %d characters", len(s))
+	}
+	if _, err := hex.Decode(d[:], []byte(s)); err != nil {
+		return d, fmt.Errorf("invalid hex digest")
+	}
+	return d, nil
+}
+
+func (b *backupSession) uploadChunk(r *http.Request) (any, error) {
+	p, err := parseParams(r)
+	if err != nil {
+		return nil, err
+	}
+	wid, err := p.requiredInt("wid", 1, maxWriters)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := p.required("digest")
+	if err != nil {
+		return nil, err
+	}
+	digest, err := parseDigest(ds)
+	if err != nil {
+		return nil, badRequest("parameter verification failed - 'digest': %v", err)
+	}
+	size, err := p.requiredInt("size", 1, maxChunkSize)
+	if err != nil {
+		return nil, err
+	}
+	encSize, err := p.requiredInt("encoded-size", blob.HeaderSize+1, maxEncodedSize)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	wr := b.writers[int(wid)]
+	b.mu.Unlock()
+	if wr == nil || wr.closed {
+		return nil, badRequest("no such open writer %d", wid)
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, encSize+1))
+	if err != nil {
+		return nil, badRequest("reading chunk failed - %v", err)
+	}
+	if int64(len(data)) > encSize {
+		return nil, badRequest("uploaded chunk is larger than announced.")
+	}
+	if int64(len(data)) != encSize {
+		return nil, badRequest("uploaded chunk has unexpected size.")
+	}
+	kind, err := blob.KindOf(data)
+	if err != nil {
+		return nil, badRequest("invalid chunk - %v", err)
+	}
+	if kind.Encrypted {
+		if err := blob.VerifyCRC(data); err != nil {
+			return nil, badRequest("invalid chunk - %v", err)
+		}
+		if len(data) < blob.EncryptedHeaderSize {
+			return nil, badRequest("invalid chunk - encrypted chunk too short")
+		}
+	} else {
+		plain, err := blob.Decode(data, nil)
+		if err != nil {
+			return nil, badRequest("invalid chunk - %v", err)
+		}
+		if int64(len(plain)) != size {
+			return nil, badRequest("detected chunk with wrong length (%d != %d)", size, len(plain))
+		}
+		if sha256.Sum256(plain) != digest {
+			return nil, badRequest("detected chunk with wrong digest.")
+		}
+	}
+	reused, _, err := b.w.UploadChunk(digest, uint64(size), func() ([]byte, error) { return data, nil })
+	if err != nil {
+		return nil, fmt.Errorf("inserting chunk failed - %w", err)
+	}
+	b.mu.Lock()
+	b.known[digest] = uint64(size)
+	b.statCount++
+	b.statSize += uint64(size)
+	b.statCompressed += uint64(len(data))
+	if reused {
+		b.statDup++
+	}
+	wr.upload += uint64(size)
+	b.mu.Unlock()
+	return hex.EncodeToString(digest[:]), nil
+}
+
+type appendBody struct {
+	WID     *int      `json:"wid"`
+	Digests []string  `json:"digest-list"`
+	Offsets []float64 `json:"offset-list"`
+}
+
+func (b *backupSession) appendIndex(r *http.Request, fixed bool) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		return badRequest("reading request failed - %v", err)
+	}
+	var req appendBody
+	if len(body) == 0 {
+		// Parameters may also come as a query string.
+		p, _ := parseParams(r)
+		if p.v.Get("wid") == "" {
+			return badRequest("parameter verification failed - 'wid': parameter is missing and it is not optional.")
+		}
+		w, err := p.requiredInt("wid", 1, maxWriters)
+		if err != nil {
+			return err
+		}
+		wi := int(w)
+		req.WID = &wi
+		req.Digests = p.v["digest-list"]
+		for _, o := range p.v["offset-list"] {
+			var f float64
+			if _, err := fmt.Sscan(o, &f); err != nil {
+				return badRequest("parameter verification failed - 'offset-list': bad number %q", o)
+			}
+			req.Offsets = append(req.Offsets, f)
+		}
+	} else if err := json.Unmarshal(body, &req); err != nil {
+		return badRequest("invalid JSON body - %v", err)
+	}
+	if req.WID == nil {
+		return badRequest("parameter verification failed - 'wid': parameter is missing and it is not optional.")
+	}
+	if len(req.Offsets) != len(req.Digests) {
+		return badRequest("offset list has wrong length (%d != %d)", len(req.Offsets), len(req.Digests))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wr := b.writers[*req.WID]
+	if wr == nil || wr.closed {
+		return badRequest("no such open writer %d", *req.WID)
+	}
+	if wr.fixed != fixed {
+		return badRequest("writer %d is not a %s index writer", *req.WID, map[bool]string{true: "fixed", false: "dynamic"}[fixed])
+	}
+	for i, dh := range req.Digests {
+		dg, err := parseDigest(dh)
+		if err != nil {
+			return badRequest("parameter verification failed - 'digest-list': %v", err)
+		}
+		off := req.Offsets[i]
+		if off < 0 || off != float64(uint64(off)) {
+			return badRequest("parameter verification failed - 'offset-list': bad offset %v", off)
+		}
+		offset := uint64(off)
+		size, ok := b.known[dg]
+		if !ok {
+			return badRequest("no such chunk %s", dh)
+		}
+		if !fixed {
+			if offset != wr.offset {
+				return badRequest("dynamic writer '%s' append chunk failed - got strange chunk offset (%d != %d)", wr.name, wr.offset, offset)
+			}
+			wr.offset += size
+			wr.dyn.Ends = append(wr.dyn.Ends, wr.offset)
+			wr.dyn.Digests = append(wr.dyn.Digests, dg)
+			wr.count++
+			continue
+		}
+		if size > fixedChunkSize {
+			return badRequest("fixed writer '%s' append chunk failed - chunk too large (%d > %d)", wr.name, size, fixedChunkSize)
+		}
+		end := offset + size
+		if offset%fixedChunkSize != 0 || (end%fixedChunkSize != 0 && end != wr.fix.ImageSize) {
+			return badRequest("fixed writer '%s' append chunk failed - got unaligned chunk (offset %d, size %d)", wr.name, offset, size)
+		}
+		if end > wr.fix.ImageSize {
+			return badRequest("fixed writer '%s' append chunk failed - chunk ends after the image (%d > %d)", wr.name, end, wr.fix.ImageSize)
+		}
+		if size < fixedChunkSize {
+			if wr.hasTail {
+				return badRequest("fixed writer '%s' append chunk failed - got more than one short chunk", wr.name)
+			}
+			wr.hasTail = true
+		}
+		pos := offset / fixedChunkSize
+		wr.fix.Digests[pos] = dg
+		wr.filled[pos] = true
+		wr.count++
+	}
+	return nil
+}
+
+func (b *backupSession) closeWriter(r *http.Request, fixed bool) error {
+	p, err := parseParams(r)
+	if err != nil {
+		return err
+	}
+	wid, err := p.requiredInt("wid", 1, maxWriters)
+	if err != nil {
+		return err
+	}
+	var minCount int64 = 1
+	if fixed {
+		minCount = 0
+	}
+	count, err := p.requiredInt("chunk-count", minCount, 1<<53)
+	if err != nil {
+		return err
+	}
+	size, err := p.requiredInt("size", minCount, 1<<62)
+	if err != nil {
+		return err
+	}
+	cs, err := p.required("csum")
+	if err != nil {
+		return err
+	}
+	csum, err := parseDigest(cs)
+	if err != nil {
+		return badRequest("parameter verification failed - 'csum': %v", err)
+	}
+	b.mu.Lock()
+	wr := b.writers[int(wid)]
+	if wr == nil || wr.closed {
+		b.mu.Unlock()
+		return badRequest("no such open writer %d", wid)
+	}
+	if wr.fixed != fixed {
+		b.mu.Unlock()
+		return badRequest("writer %d is of the other index kind", wid)
+	}
+	var data []byte
+	var got [32]byte
+	var total uint64
+	if !fixed {
+		if uint64(count) != wr.count {
+			b.mu.Unlock()
+			return badRequest("dynamic writer '%s' close failed - received wrong number of chunks (%d != %d)", wr.name, wr.count, count)
+		}
+		if uint64(size) != wr.offset {
+			b.mu.Unlock()
+			return badRequest("dynamic writer '%s' close failed - close index with wrong size (%d != %d)", wr.name, wr.offset, size)
+		}
+		got, total = wr.dyn.Csum(), wr.offset
+	} else {
+		if !wr.reuse {
+			if uint64(count) != wr.count || uint64(count) != wr.slots {
+				b.mu.Unlock()
+				return badRequest("fixed writer '%s' close failed - received wrong number of chunks (%d != %d)", wr.name, wr.count, count)
+			}
+			if uint64(size) != wr.fix.ImageSize {
+				b.mu.Unlock()
+				return badRequest("fixed writer '%s' close failed - size does not match (%d != %d)", wr.name, wr.fix.ImageSize, size)
+			}
+		}
+		for i, f := range wr.filled {
+			if !f {
+				b.mu.Unlock()
+				return badRequest("fixed writer '%s' close failed - missing chunk %d", wr.name, i)
+			}
+		}
+		got, total = wr.fix.Csum(), wr.fix.ImageSize
+	}
+	if got != csum {
+		b.mu.Unlock()
+		return badRequest("%s writer '%s' close failed - got unexpected checksum", map[bool]string{true: "fixed", false: "dynamic"}[fixed], wr.name)
+	}
+	if fixed {
+		data = wr.fix.Encode()
+	} else {
+		data = wr.dyn.Encode()
+	}
+	wr.closed = true
+	b.mu.Unlock()
+	if err := b.w.WriteFile(wr.name, data); err != nil {
+		b.mu.Lock()
+		wr.closed = false
+		b.mu.Unlock()
+		return fmt.Errorf("writing index '%s' failed - %w", wr.name, err)
+	}
+	b.mu.Lock()
+	b.files[wr.name] = uploadedFile{size: total, csum: got}
+	delete(b.writers, int(wid))
+	b.mu.Unlock()
+	pct := 0.0
+	if total > 0 {
+		pct = float64(wr.upload) * 100 / float64(total)
+	}
+	b.task.logf("Upload statistics for '%s'\nUUID: %s\nChecksum: %s\nSize: %d\nChunk count: %d\nUpload size: %d (%.0f%%)",
+		wr.name, hex.EncodeToString(uuidOf(wr)), hex.EncodeToString(got[:]), total, wr.count, wr.upload, pct)
+	return nil
+}
+
+func uuidOf(wr *indexWriter) []byte {
+	if wr.fixed {
+		return wr.fix.UUID[:]
+	}
+	return wr.dyn.UUID[:]
+}
+
+func (b *backupSession) uploadBlob(r *http.Request) error {
+	p, err := parseParams(r)
+	if err != nil {
+		return err
+	}
+	name, err := p.safeName("file-name", ".blob")
+	if err != nil {
+		return err
+	}
+	encSize, err := p.requiredInt("encoded-size", blob.HeaderSize, maxEncodedSize)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, encSize+1))
+	if err != nil {
+		return badRequest("reading blob failed - %v", err)
+	}
+	if int64(len(data)) != encSize {
+		return badRequest("uploaded blob has unexpected size (%d != %d)", len(data), encSize)
+	}
+	if err := blob.VerifyCRC(data); err != nil {
+		return badRequest("invalid blob '%s' - %v", name, err)
+	}
+	if name == datastore.ManifestName {
+		if _, err := blob.Decode(data, nil); err != nil {
+			return badRequest("invalid manifest blob - %v", err)
+		}
+		b.mu.Lock()
+		b.manifest = data
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Lock()
+	for _, o := range b.writers {
+		if o.name == name {
+			b.mu.Unlock()
+			return badRequest("file '%s' is being written as an index", name)
+		}
+	}
+	b.mu.Unlock()
+	if err := b.w.WriteFile(name, data); err != nil {
+		return fmt.Errorf("writing blob '%s' failed - %w", name, err)
+	}
+	b.mu.Lock()
+	b.files[name] = uploadedFile{size: uint64(len(data)), csum: sha256.Sum256(data)}
+	b.mu.Unlock()
+	b.task.logf("add blob \"%s\" (%d bytes, comp: %d)", name, len(data), len(data))
+	return nil
+}
+
+func (b *backupSession) finish() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.writers) > 0 {
+		return badRequest("found open index writer - unable to finish backup")
+	}
+	if len(b.files) == 0 && b.manifest == nil {
+		return badRequest("backup does not contain valid files (file count == 0)")
+	}
+	if b.manifest == nil {
+		return badRequest("unable to finish backup - no manifest (index.json.blob) uploaded")
+	}
+	if b.prevSnap != nil {
+		if _, err := os.Stat(filepath.Join(b.ds.Root(), dsNsPath(b.ns), string(b.snap.Type), b.snap.ID, b.prevSnap.TimeString())); err != nil {
+			return badRequest("base snapshot %s was removed during the backup", b.prevSnap)
+		}
+	}
+	plain, err := blob.Decode(b.manifest, nil)
+	if err != nil {
+		return badRequest("unable to load manifest - %v", err)
+	}
+	m, err := manifest.Parse(plain)
+	if err != nil {
+		return badRequest("unable to load manifest - %v", err)
+	}
+	if m.BackupType != string(b.snap.Type) || m.BackupID != b.snap.ID || m.BackupTime != b.snap.Time {
+		return badRequest("manifest does not match the backup (%s/%s/%d != %s)", m.BackupType, m.BackupID, m.BackupTime, b.snap)
+	}
+	listed := map[string]bool{}
+	for _, f := range m.Files {
+		listed[f.Filename] = true
+		up, ok := b.files[f.Filename]
+		if !ok {
+			return badRequest("manifest lists '%s', which was not uploaded in this backup", f.Filename)
+		}
+		if up.size != f.Size {
+			return badRequest("manifest entry '%s' has wrong size (%d != %d)", f.Filename, f.Size, up.size)
+		}
+		if hex.EncodeToString(up.csum[:]) != strings.ToLower(f.Csum) {
+			return badRequest("manifest entry '%s' has wrong checksum", f.Filename)
+		}
+	}
+	for name := range b.files {
+		if !listed[name] {
+			return badRequest("uploaded file '%s' is not listed in the manifest", name)
+		}
+	}
+	if m.Unprotected == nil {
+		m.Unprotected = map[string]any{}
+	}
+	m.Unprotected["chunk_upload_stats"] = map[string]any{"count": b.statCount, "size": b.statSize,
+		"compressed_size": b.statCompressed, "duplicates": b.statDup}
+	enc, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("unable to update manifest - %w", err)
+	}
+	mb, err := blob.Encode(enc, true, nil)
+	if err != nil {
+		return err
+	}
+	if err := b.w.Finish(mb); err != nil {
+		return fmt.Errorf("unable to finish backup - %w", err)
+	}
+	b.finished = true
+	return nil
+}

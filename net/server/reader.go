@@ -1,0 +1,202 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"cairn/core"
+	"cairn/core/datastore"
+	"cairn/core/index"
+	"cairn/net/server/config"
+)
+
+// handleReaderUpgrade is GET /api2/json/reader (protocol.md 4.1).
+func (s *Server) handleReaderUpgrade(c *reqCtx) {
+	p, err := parseParams(c.r)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	store, err := p.store()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	ns, err := p.namespace()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	snap, err := p.snapshot()
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	debug, _ := p.boolean("debug", false)
+	aclPath := config.DatastoreACLPath(store, string(ns))
+	privs := c.privs(store, string(ns))
+	if !privs.Any(config.PrivDatastoreRead, config.PrivDatastoreBackup) {
+		c.reply(nil, errorf(http.StatusForbidden, "no permissions on %s", aclPath))
+		return
+	}
+	ds, err := c.openStore(store)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	if err := checkUpgrade(c.r, ReaderProtocol); err != nil {
+		ds.Close()
+		c.reply(nil, err)
+		return
+	}
+	if !nsExists(ds, ns) {
+		ds.Close()
+		c.reply(nil, errorf(http.StatusNotFound, "namespace not found"))
+		return
+	}
+	if !privs.Has(config.PrivDatastoreRead) {
+		if owner := groupOwner(ds, ns, snap.Group); owner != "" && !isOwner(c.id.authID, owner) {
+			ds.Close()
+			c.reply(nil, errorf(http.StatusForbidden, "backup owner check failed!"))
+			return
+		}
+	}
+	rd, err := ds.OpenSnapshot(context.Background(), ns, snap)
+	if err != nil {
+		ds.Close()
+		if errors.Is(err, core.ErrNotFound) {
+			err = errorf(http.StatusNotFound, "snapshot %s does not exist.", snapshotLabel(ns, snap))
+		}
+		c.reply(nil, err)
+		return
+	}
+	t := s.tasks.start("reader", fmt.Sprintf("%s:%s/%08X", store, snap.Group, snap.Time), c.id.authID)
+	t.logf("starting new backup reader datastore '%s': \"%s\"", store, snapshotLabel(ns, snap))
+	sess := &readerSession{task: t, rd: rd, debug: debug, allowed: map[[32]byte]bool{}}
+	conn, err := c.upgrade(ReaderProtocol)
+	if err != nil {
+		rd.Close()
+		ds.Close()
+		t.finish(err)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-t.abort:
+				conn.Close()
+			case <-stop:
+			}
+		}()
+		s.serveH2(conn, sess)
+		close(stop)
+		rd.Close()
+		ds.Close()
+		t.logf("reader finished successfully")
+		t.finish(nil)
+	}()
+}
+
+type readerSession struct {
+	task    *task
+	rd      core.SnapshotReader
+	debug   bool
+	mu      sync.Mutex
+	allowed map[[32]byte]bool
+}
+
+func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			rs.task.logf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
+		}
+	}()
+	name := strings.Trim(r.URL.Path, "/")
+	if rs.debug {
+		rs.task.logf("%s %s", r.Method, name)
+	}
+	if r.Method != http.MethodGet {
+		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
+		return
+	}
+	p, err := parseParams(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch name {
+	case "":
+		writeData(w, []map[string]string{{"subdir": "chunk"}, {"subdir": "download"}, {"subdir": "speedtest"}}, nil)
+	case "download":
+		fn, err := p.safeName("file-name", "")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		data, err := rs.rd.ReadFile(fn)
+		if err != nil {
+			if errors.Is(err, core.ErrNotFound) {
+				err = errorf(http.StatusNotFound, "open file '%s' failed - not found", fn)
+			}
+			writeError(w, err)
+			return
+		}
+		if strings.HasSuffix(fn, ".didx") || strings.HasSuffix(fn, ".fidx") {
+			idx, err := index.Open(data)
+			if err != nil {
+				writeError(w, fmt.Errorf("index '%s' is corrupt - %w", fn, err))
+				return
+			}
+			rs.mu.Lock()
+			for i := 0; i < idx.Count(); i++ {
+				rs.allowed[idx.ChunkDigest(i)] = true
+			}
+			rs.mu.Unlock()
+			if rs.debug {
+				rs.task.logf("register chunks in '%s' as downloadable.", fn)
+			}
+		}
+		writeRaw(w, data)
+	case "chunk":
+		dh, err := p.required("digest")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		dg, err := parseDigest(dh)
+		if err != nil {
+			writeError(w, badRequest("parameter verification failed - 'digest': %v", err))
+			return
+		}
+		rs.mu.Lock()
+		ok := rs.allowed[dg]
+		rs.mu.Unlock()
+		if !ok {
+			writeError(w, errorf(http.StatusUnauthorized, "download chunk %s not allowed", hex.EncodeToString(dg[:])))
+			return
+		}
+		data, err := rs.rd.ReadChunk(dg)
+		if err != nil {
+			rs.task.logf("reading chunk %s failed: %v", dh, err)
+			writeError(w, errorf(http.StatusNotFound, "reading chunk %s failed - %v", dh, err))
+			return
+		}
+		writeRaw(w, data)
+	case "speedtest":
+		writeRaw(w, bytes.Repeat([]byte{'A'}, 1<<20))
+	default:
+		writeError(w, errorf(http.StatusNotFound, "Path '/%s' not found.", name))
+	}
+}
+
+var _ = datastore.ManifestName

@@ -1,0 +1,362 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"cairn/core"
+	"cairn/net/server/config"
+)
+
+// task is a worker task (protocol.md 6): an id, a log and an exit status.
+type task struct {
+	upid, typ, workerID, authID, node string
+	start                             time.Time
+
+	mu         sync.Mutex
+	lines      []string
+	running    bool
+	exitStatus string
+	end        time.Time
+	warnings   int
+	abort      chan struct{}
+	aborted    bool
+}
+
+type taskList struct {
+	mu    sync.Mutex
+	tasks map[string]*task
+	order []string
+}
+
+const maxTasks = 1000
+
+func newTaskList() *taskList { return &taskList{tasks: map[string]*task{}} }
+
+func (l *taskList) start(typ, workerID, authID string) *task {
+	now := time.Now()
+	node, _ := os.Hostname()
+	node, _, _ = strings.Cut(node, ".")
+	if node == "" {
+		node = "localhost"
+	}
+	t := &task{upid: core.NewUPID(typ, workerID, authID, now), typ: typ, workerID: workerID, authID: authID,
+		node: node, start: now, running: true, abort: make(chan struct{})}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tasks[t.upid] = t
+	l.order = append(l.order, t.upid)
+	for len(l.order) > maxTasks {
+		old := l.tasks[l.order[0]]
+		if old != nil && old.isRunning() {
+			break
+		}
+		delete(l.tasks, l.order[0])
+		l.order = l.order[1:]
+	}
+	return t
+}
+
+func (l *taskList) get(upid string) *task {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tasks[upid]
+}
+
+func (t *task) isRunning() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.running
+}
+
+func (t *task) logf(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	for _, line := range strings.Split(msg, "\n") {
+		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": "+line)
+	}
+}
+
+func (t *task) warn(format string, args ...any) {
+	t.mu.Lock()
+	t.warnings++
+	t.mu.Unlock()
+	t.logf("WARN: "+format, args...)
+}
+
+// sink adapts the engine's events to the task log.
+func (t *task) sink() core.Sink {
+	return func(ev core.Event) {
+		switch ev.Kind {
+		case core.EventInfo:
+			t.logf("%s", ev.Message)
+		case core.EventWarning:
+			t.warn("%s", ev.Message)
+		}
+	}
+}
+
+// finish ends the task with err (nil: OK or WARNINGS).
+func (t *task) finish(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.running {
+		return
+	}
+	t.running = false
+	t.end = time.Now()
+	switch {
+	case err != nil:
+		t.exitStatus = strings.ReplaceAll(err.Error(), "\n", " ")
+		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK ERROR: "+t.exitStatus)
+	case t.warnings > 0:
+		t.exitStatus = fmt.Sprintf("WARNINGS: %d", t.warnings)
+		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK "+t.exitStatus)
+	default:
+		t.exitStatus = "OK"
+		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK OK")
+	}
+}
+
+func (t *task) requestAbort() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.aborted {
+		t.aborted = true
+		close(t.abort)
+	}
+}
+
+func (t *task) status() map[string]any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	user, tok, _ := strings.Cut(t.authID, "!")
+	m := map[string]any{"upid": t.upid, "node": t.node, "pid": os.Getpid(), "pstart": 0,
+		"starttime": t.start.Unix(), "type": t.typ, "id": t.workerID, "user": user}
+	if tok != "" {
+		m["tokenid"] = tok
+	}
+	if t.running {
+		m["status"] = "running"
+	} else {
+		m["status"] = "stopped"
+		m["exitstatus"] = t.exitStatus
+		m["endtime"] = t.end.Unix()
+	}
+	return m
+}
+
+// mayAccess: own tasks, tasks of one's tokens, Sys.Audit on /system/tasks,
+// or datastore privileges on the store named in the worker id.
+func (c *reqCtx) mayAccessTask(t *task, modify bool) bool {
+	if isOwner(c.id.authID, t.authID) {
+		return true
+	}
+	priv := config.PrivSysAudit
+	if modify {
+		priv = config.PrivSysModify
+	}
+	if c.cfg.Privileges(c.id.authID, "/system/tasks").Has(priv) {
+		return true
+	}
+	store, _, _ := strings.Cut(t.workerID, ":")
+	if config.ValidSafeID(store) {
+		p := c.privs(store, "")
+		if modify {
+			return p.Any(config.PrivDatastoreModify)
+		}
+		return p.Any(config.PrivDatastoreAudit, config.PrivDatastoreModify)
+	}
+	return false
+}
+
+// handleTasks serves /nodes/{node}/tasks[/{upid}[/status|/log]].
+func (s *Server) handleTasks(c *reqCtx, rest []string) {
+	p, err := parseParams(c.r)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	if len(rest) == 0 {
+		if c.r.Method != http.MethodGet {
+			c.reply(nil, errorf(http.StatusMethodNotAllowed, "method not allowed"))
+			return
+		}
+		s.listTasks(c, p)
+		return
+	}
+	upid, err := url.PathUnescape(rest[0])
+	if err != nil {
+		c.reply(nil, badRequest("invalid UPID"))
+		return
+	}
+	if !strings.HasPrefix(upid, "UPID:") {
+		c.reply(nil, badRequest("parameter verification failed - 'upid': unable to parse UPID"))
+		return
+	}
+	t := s.tasks.get(upid)
+	if t == nil {
+		c.reply(nil, errorf(http.StatusNotFound, "task '%s' not found", upid))
+		return
+	}
+	sub := ""
+	if len(rest) > 1 {
+		sub = strings.Join(rest[1:], "/")
+	}
+	switch {
+	case sub == "" && c.r.Method == http.MethodDelete:
+		if !c.mayAccessTask(t, true) {
+			c.reply(nil, permDenied("/system/tasks", config.PrivSysModify))
+			return
+		}
+		t.requestAbort()
+		c.reply(nil, nil)
+	case sub == "" && c.r.Method == http.MethodGet:
+		if !c.mayAccessTask(t, false) {
+			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
+			return
+		}
+		c.reply([]map[string]any{{"subdir": "log"}, {"subdir": "status"}}, nil)
+	case sub == "status" && c.r.Method == http.MethodGet:
+		if !c.mayAccessTask(t, false) {
+			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
+			return
+		}
+		c.reply(t.status(), nil)
+	case sub == "log" && c.r.Method == http.MethodGet:
+		if !c.mayAccessTask(t, false) {
+			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
+			return
+		}
+		s.taskLog(c, p, t)
+	default:
+		c.reply(nil, errorf(http.StatusNotFound, "Path '%s' not found.", c.r.URL.Path))
+	}
+}
+
+func (s *Server) taskLog(c *reqCtx, p params, t *task) {
+	start, err := p.integer("start", 0, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	limit, err := p.integer("limit", 50, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	testStatus, err := p.boolean("test-status", false)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	download, err := p.boolean("download", false)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	t.mu.Lock()
+	lines := append([]string(nil), t.lines...)
+	running := t.running
+	t.mu.Unlock()
+	if download {
+		c.w.Header().Set("Content-Type", "text/plain")
+		c.w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=task-%s-%s-%s.log", t.node, t.typ, t.start.Format(time.RFC3339)))
+		c.w.WriteHeader(http.StatusOK)
+		for _, l := range lines {
+			fmt.Fprintln(c.w, l)
+		}
+		return
+	}
+	out := []map[string]any{}
+	for i, l := range lines {
+		n := int64(i + 1)
+		if n < start {
+			continue
+		}
+		if limit > 0 && int64(len(out)) >= limit {
+			break
+		}
+		out = append(out, map[string]any{"n": n, "t": l})
+	}
+	resp := map[string]any{"data": out, "total": len(lines), "success": 1}
+	if testStatus {
+		resp["active"] = running
+	}
+	writeJSON(c.w, resp)
+}
+
+func (s *Server) listTasks(c *reqCtx, p params) {
+	start, err := p.integer("start", 0, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	limit, err := p.integer("limit", 50, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	runningOnly, _ := p.boolean("running", false)
+	errorsOnly, _ := p.boolean("errors", false)
+	store, userFilter, typeFilter := p.str("store"), p.str("userfilter"), p.str("typefilter")
+	s.tasks.mu.Lock()
+	all := make([]*task, 0, len(s.tasks.tasks))
+	for _, t := range s.tasks.tasks {
+		all = append(all, t)
+	}
+	s.tasks.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].start.After(all[j].start) })
+	var items []map[string]any
+	for _, t := range all {
+		if !c.mayAccessTask(t, false) {
+			continue
+		}
+		st := t.status()
+		if runningOnly && st["status"] != "running" {
+			continue
+		}
+		if errorsOnly && (st["status"] == "running" || st["exitstatus"] == "OK") {
+			continue
+		}
+		if store != "" {
+			ws, _, _ := strings.Cut(t.workerID, ":")
+			if ws != store {
+				continue
+			}
+		}
+		if userFilter != "" && !strings.Contains(t.authID, userFilter) {
+			continue
+		}
+		if typeFilter != "" && !strings.Contains(t.typ, typeFilter) {
+			continue
+		}
+		item := map[string]any{"upid": t.upid, "node": t.node, "pid": st["pid"], "pstart": 0,
+			"starttime": st["starttime"], "worker_type": t.typ, "worker_id": t.workerID, "user": t.authID}
+		if e, ok := st["endtime"]; ok {
+			item["endtime"] = e
+			item["status"] = st["exitstatus"]
+		}
+		items = append(items, item)
+	}
+	total := len(items)
+	if int(start) < len(items) {
+		items = items[start:]
+	} else {
+		items = nil
+	}
+	if limit > 0 && int(limit) < len(items) {
+		items = items[:limit]
+	}
+	if items == nil {
+		items = []map[string]any{}
+	}
+	writeData(c.w, items, map[string]any{"total": total})
+}
