@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"cairn/core"
 )
 
 // Backend stores a datastore's bytes: chunk files by digest and snapshot
@@ -34,8 +38,42 @@ type Backend interface {
 	Stat(path string) (fs.FileInfo, error)
 	Remove(path string) error
 	RemoveAll(path string) error
-	// Sync makes everything written so far durable.
+	// Sync makes everything written so far durable (for an object store:
+	// waits for every pending upload and reports the first failure).
 	Sync() error
+
+	// CreateFile writes a new file unless it exists (fs.ErrExist then), as
+	// the group owner file is created (formats.md 9.1).
+	CreateFile(path string, data []byte) error
+	// LockDir takes a non-blocking lock on a group or snapshot directory, or
+	// on the chunk store (".lock"), as upstream's legacy locking does
+	// (formats.md 9.3); it returns the release.
+	LockDir(path string, exclusive bool) (func(), error)
+	// LockManifest takes the blocking manifest lock of a snapshot directory.
+	LockManifest(snapDir string) (func(), error)
+	// StateDir is a local directory for process coordination: the writer
+	// registry and the GC lock live there.
+	StateDir() string
+	// ListIndexFiles lists every .didx/.fidx below the root as slash paths,
+	// skipping dot entries (.chunks, locks) as upstream does.
+	ListIndexFiles() ([]string, error)
+	// StartGC begins a garbage collection: its start time on the clock that
+	// chunk uses are stamped with, and the session that marks and sweeps.
+	StartGC() (time.Time, GCSession, error)
+	// MarkBad sets a corrupt chunk aside as <digest>.<n>.bad, so a later
+	// backup stores it again; it returns the new name.
+	MarkBad(digest [32]byte) (string, error)
+}
+
+// GCSession is one garbage collection run of a backend.
+type GCSession interface {
+	// Mark records that an index references the chunk; exists is false when
+	// the backend knows it is missing.
+	Mark(digest [32]byte) (exists bool, err error)
+	// Sweep removes chunks not marked and not used since minUse; chunks used
+	// since minUse but before oldest (the oldest writer's start) count as
+	// pending.
+	Sweep(ctx context.Context, minUse, oldest time.Time, st *core.GCStatus, events core.Sink) error
 }
 
 // dirBackend is the plain-directory backend: upstream's layout on a local
@@ -211,4 +249,86 @@ func syncDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+func (b *dirBackend) CreateFile(p string, data []byte) error {
+	a, err := b.abs(p)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(a, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *dirBackend) LockDir(p string, exclusive bool) (func(), error) {
+	return lockDir(b.root, p, exclusive)
+}
+
+func (b *dirBackend) LockManifest(dir string) (func(), error) {
+	a, err := b.abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(a, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return func() { lock.Close() }, nil
+}
+
+func (b *dirBackend) StateDir() string { return b.root }
+
+func (b *dirBackend) ListIndexFiles() ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(b.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if p != b.root && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() && (strings.HasSuffix(e.Name(), ".didx") || strings.HasSuffix(e.Name(), ".fidx")) {
+			rel, err := filepath.Rel(b.root, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (b *dirBackend) MarkBad(dg [32]byte) (string, error) {
+	p := chunkPath(b.root, dg)
+	for n := 0; n < 10; n++ {
+		bad := fmt.Sprintf("%s.%d.bad", p, n)
+		if _, err := os.Stat(bad); errors.Is(err, fs.ErrNotExist) || n == 9 {
+			if err := os.Rename(p, bad); err != nil {
+				return "", err
+			}
+			return bad, nil
+		}
+	}
+	return "", nil
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"cairn/core"
 )
@@ -21,6 +22,53 @@ type Datastore struct {
 
 	mu        sync.Mutex
 	chunkLock *os.File // shared lock on .lock, held while the datastore is open
+
+	// now is the clock writers are registered with and (S3) chunk uses are
+	// stamped with; tests move it forward instead of ageing atimes.
+	now func() time.Time
+}
+
+// SetClock replaces the datastore's clock (a test hook: it ages an S3
+// datastore's chunks without waiting a day). The directory backend's GC
+// keeps using atimes.
+func (d *Datastore) SetClock(now func() time.Time) {
+	d.now = now
+	if c, ok := d.backend.(interface{ setClock(func() time.Time) }); ok {
+		c.setClock(now)
+	}
+}
+
+func (d *Datastore) clock() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
+}
+
+// refresher is a backend whose view of the namespace tree is cached (S3):
+// refresh reloads it, so another process's changes show up.
+type refresher interface{ refresh() error }
+
+func (d *Datastore) refresh() {
+	if r, ok := d.backend.(refresher); ok {
+		r.refresh()
+	}
+}
+
+// storeName names the store in task ids and messages.
+func (d *Datastore) storeName() string {
+	if s, ok := d.backend.(interface{ storeName() string }); ok {
+		return s.storeName()
+	}
+	return filepath.Base(d.root)
+}
+
+// displayPath is a datastore path as messages show it.
+func (d *Datastore) displayPath(p string) string {
+	if s, ok := d.backend.(interface{ displayPath(string) string }); ok {
+		return s.displayPath(p)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(p))
 }
 
 // Exists reports whether dir holds a datastore.
@@ -79,7 +127,8 @@ func Open(dir, owner string) (*Datastore, error) {
 	return ds, nil
 }
 
-// Root is the datastore's directory.
+// Root is the datastore's directory; for an S3 datastore, its local cache
+// directory (no datastore files live there, only cached copies and locks).
 func (d *Datastore) Root() string { return d.root }
 
 // Name is the repository string the datastore was opened with.
@@ -95,6 +144,9 @@ func (d *Datastore) Close() error {
 	if d.chunkLock != nil {
 		d.chunkLock.Close()
 		d.chunkLock = nil
+	}
+	if c, ok := d.backend.(interface{ Close() error }); ok {
+		return c.Close()
 	}
 	return nil
 }
@@ -134,6 +186,7 @@ func (d *Datastore) requireNamespace(ns core.Namespace) error {
 // ListNamespaces returns parent and all namespaces below it, up to maxDepth
 // levels deeper (maxDepth < 0: unlimited), depth first in name order.
 func (d *Datastore) ListNamespaces(parent core.Namespace, maxDepth int) ([]core.Namespace, error) {
+	d.refresh()
 	if err := d.requireNamespace(parent); err != nil {
 		return nil, err
 	}
@@ -176,6 +229,7 @@ func (d *Datastore) CreateNamespace(ns core.Namespace) error {
 	if ns.IsRoot() {
 		return fmt.Errorf("cannot create the root namespace")
 	}
+	d.refresh()
 	if err := d.requireNamespace(ns.Parent()); err != nil {
 		return fmt.Errorf("cannot create namespace '%s': parent %w", ns, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,11 +23,16 @@ const GCCutoff = 24*time.Hour + 5*time.Minute
 
 const gcLockName = ".gc-lock"
 
-// GarbageCollect marks every chunk an index references (atime), then removes
-// chunk files whose atime is older than the cutoff, or older than the oldest
-// running backup minus five minutes. Only one GC runs at a time.
+// GarbageCollect marks every chunk an index references, then removes chunks
+// not used since the cutoff, or since the oldest running backup minus five
+// minutes. Only one GC runs at a time. How a chunk's use is recorded is the
+// backend's business: the directory backend touches atimes, the S3 backend
+// keeps the marked set and per-chunk "last used" markers (s3gc.go).
 func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core.GCStatus, error) {
-	lock, err := os.OpenFile(filepath.Join(d.root, gcLockName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err := os.MkdirAll(d.backend.StateDir(), 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(d.backend.StateDir(), gcLockName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -36,19 +40,14 @@ func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return nil, fmt.Errorf("garbage collection already running on this datastore: %w", core.ErrLocked)
 	}
-	start := time.Now()
-	st := &core.GCStatus{UPID: core.NewUPID("garbage_collection", filepath.Base(d.root), d.owner, start)}
-	events.Info(fmt.Sprintf("starting garbage collection on store %s", filepath.Base(d.root)))
-
-	// The kernel stamps atimes from a coarse clock that may lag time.Now by
-	// milliseconds; take the start from that same clock, by touching the
-	// lock file, so a chunk marked after the start never looks older.
-	startSec := start
-	if err := touch(lock.Name()); err == nil {
-		if at, _, ok := atimeOf(lock.Name()); ok {
-			startSec = at
-		}
+	d.refresh()
+	startSec, sess, err := d.backend.StartGC()
+	if err != nil {
+		return nil, err
 	}
+	st := &core.GCStatus{UPID: core.NewUPID("garbage_collection", d.storeName(), d.owner, startSec)}
+	events.Info(fmt.Sprintf("starting garbage collection on store %s", d.storeName()))
+
 	minAtime := startSec.Add(-GCCutoff)
 	oldest := startSec
 	if w, ok := d.oldestWriter(); ok {
@@ -61,11 +60,11 @@ func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core
 	}
 
 	events.Info("Start GC phase1 (mark used chunks)")
-	if err := d.markUsedChunks(ctx, st, events); err != nil {
+	if err := d.markUsedChunks(ctx, sess, st, events); err != nil {
 		return nil, err
 	}
 	events.Info("Start GC phase2 (sweep unused chunks)")
-	if err := d.sweepUnusedChunks(ctx, st, minAtime, oldest, events); err != nil {
+	if err := sess.Sweep(ctx, minAtime, oldest, st, events); err != nil {
 		return nil, err
 	}
 	if err := d.backend.WriteFile(".gc-status", gcStatusJSON(st)); err != nil {
@@ -74,38 +73,13 @@ func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core
 	return st, nil
 }
 
-// listIndexFiles finds every .fidx/.didx below the root, skipping dot entries
-// (.chunks, locks) as upstream does.
-func (d *Datastore) listIndexFiles() ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if p != d.root && strings.HasPrefix(e.Name(), ".") {
-			if e.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if e.Type().IsRegular() && (strings.HasSuffix(e.Name(), ".didx") || strings.HasSuffix(e.Name(), ".fidx")) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// markUsedChunks touches every chunk referenced by any index (protocol.md 8.3).
-func (d *Datastore) markUsedChunks(ctx context.Context, st *core.GCStatus, events core.Sink) error {
-	files, err := d.listIndexFiles()
+// markUsedChunks marks every chunk referenced by any index (protocol.md 8.3).
+func (d *Datastore) markUsedChunks(ctx context.Context, sess GCSession, st *core.GCStatus, events core.Sink) error {
+	files, err := d.backend.ListIndexFiles()
 	if err != nil {
 		return fmt.Errorf("list index files: %w", err)
 	}
-	// Recently touched digests: dedup across snapshots without unbounded memory.
+	// Recently marked digests: dedup across snapshots without unbounded memory.
 	seen := map[[32]byte]struct{}{}
 	const seenMax = 1 << 20
 	lastPct := -1
@@ -113,7 +87,7 @@ func (d *Datastore) markUsedChunks(ctx context.Context, st *core.GCStatus, event
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, err := os.ReadFile(p)
+		data, err := d.backend.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // vanished (forgotten meanwhile)
 		}
@@ -135,13 +109,12 @@ func (d *Datastore) markUsedChunks(ctx context.Context, st *core.GCStatus, event
 				clear(seen)
 			}
 			seen[dg] = struct{}{}
-			ok, err := d.backend.TouchChunk(dg)
+			ok, err := sess.Mark(dg)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				d.touchBadCopies(dg)
-				events.Warn(fmt.Sprintf("warning: unable to access non-existent chunk %x, required by %q", dg, p))
+				events.Warn(fmt.Sprintf("warning: unable to access non-existent chunk %x, required by %q", dg, d.displayPath(p)))
 			}
 		}
 		if pct := (i + 1) * 100 / len(files); pct != lastPct {
@@ -152,8 +125,36 @@ func (d *Datastore) markUsedChunks(ctx context.Context, st *core.GCStatus, event
 	return nil
 }
 
-func (d *Datastore) touchBadCopies(dg [32]byte) {
-	base := chunkPath(d.root, dg)
+// dirGC is the directory backend's GC: marks are atimes.
+type dirGC struct{ b *dirBackend }
+
+// StartGC takes the start from the kernel's coarse atime clock, by touching
+// the GC lock file, so a chunk marked after the start never looks older.
+func (b *dirBackend) StartGC() (time.Time, GCSession, error) {
+	start := time.Now()
+	lock := filepath.Join(b.root, gcLockName)
+	if err := touch(lock); err == nil {
+		if at, _, ok := atimeOf(lock); ok {
+			start = at
+		}
+	}
+	return start, dirGC{b}, nil
+}
+
+func (g dirGC) Mark(dg [32]byte) (bool, error) {
+	ok, err := g.b.TouchChunk(dg)
+	if err == nil && !ok {
+		touchBadCopies(g.b.root, dg)
+	}
+	return ok, err
+}
+
+func (g dirGC) Sweep(ctx context.Context, minAtime, oldest time.Time, st *core.GCStatus, events core.Sink) error {
+	return sweepUnusedChunks(ctx, g.b.root, st, minAtime, oldest, events)
+}
+
+func touchBadCopies(root string, dg [32]byte) {
+	base := chunkPath(root, dg)
 	for n := 0; n < 10; n++ {
 		touch(fmt.Sprintf("%s.%d.bad", base, n))
 	}
@@ -180,7 +181,7 @@ func isChunkName(name string) (bad bool, ok bool) {
 // sweepUnusedChunks removes chunk files not touched since minAtime
 // (protocol.md 8.4). A chunk is first renamed aside and its atime checked
 // again, so a backup in another process that touched it meanwhile keeps it.
-func (d *Datastore) sweepUnusedChunks(ctx context.Context, st *core.GCStatus, minAtime, oldest time.Time, events core.Sink) error {
+func sweepUnusedChunks(ctx context.Context, root string, st *core.GCStatus, minAtime, oldest time.Time, events core.Sink) error {
 	const hexdigits = "0123456789abcdef"
 	var count uint64
 	lastPct := -1
@@ -189,7 +190,7 @@ func (d *Datastore) sweepUnusedChunks(ctx context.Context, st *core.GCStatus, mi
 			return err
 		}
 		pre := string([]byte{hexdigits[i>>12], hexdigits[i>>8&15], hexdigits[i>>4&15], hexdigits[i&15]})
-		dir := filepath.Join(d.root, ".chunks", pre)
+		dir := filepath.Join(root, ".chunks", pre)
 		ents, err := os.ReadDir(dir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -206,7 +207,7 @@ func (d *Datastore) sweepUnusedChunks(ctx context.Context, st *core.GCStatus, mi
 				continue
 			}
 			count++
-			d.sweepOne(filepath.Join(dir, e.Name()), bad, st, minAtime, oldest)
+			sweepOne(filepath.Join(dir, e.Name()), bad, st, minAtime, oldest)
 		}
 		if pct := (i + 1) * 100 / 65536; pct != lastPct && pct > 0 {
 			lastPct = pct
@@ -224,7 +225,7 @@ func atimeOf(p string) (time.Time, int64, bool) {
 	return time.Unix(s.Atim.Sec, s.Atim.Nsec), s.Size, true
 }
 
-func (d *Datastore) sweepOne(p string, bad bool, st *core.GCStatus, minAtime, oldest time.Time) {
+func sweepOne(p string, bad bool, st *core.GCStatus, minAtime, oldest time.Time) {
 	atime, size, ok := atimeOf(p)
 	if !ok {
 		return
@@ -242,7 +243,7 @@ func (d *Datastore) sweepOne(p string, bad bool, st *core.GCStatus, minAtime, ol
 				return
 			}
 			os.Remove(aside)
-			d.countKept(p, bad, size, st)
+			countKept(bad, size, st)
 			return
 		}
 		if err := os.Remove(aside); err != nil {
@@ -265,11 +266,11 @@ func (d *Datastore) sweepOne(p string, bad bool, st *core.GCStatus, minAtime, ol
 			st.PendingBytes += uint64(size)
 		}
 	default:
-		d.countKept(p, bad, size, st)
+		countKept(bad, size, st)
 	}
 }
 
-func (d *Datastore) countKept(p string, bad bool, size int64, st *core.GCStatus) {
+func countKept(bad bool, size int64, st *core.GCStatus) {
 	if !bad {
 		st.DiskChunks++
 	}

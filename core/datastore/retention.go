@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -14,22 +14,22 @@ import (
 
 // SetProtected sets or clears a snapshot's .protected marker.
 func (d *Datastore) SetProtected(ns core.Namespace, s core.Snapshot, protected bool) error {
+	d.refresh()
 	if err := d.requireSnapshot(ns, s); err != nil {
 		return err
 	}
-	p := filepath.Join(d.root, snapshotPath(ns, s), ProtectedName)
+	p := path.Join(snapshotPath(ns, s), ProtectedName)
 	if !protected {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.backend.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("unprotect %s: %w", s, err)
 		}
-		return syncDir(filepath.Dir(p))
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
+	} else if err := d.backend.CreateFile(p, nil); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("protect %s: %w", s, err)
 	}
-	f.Close()
-	return syncDir(filepath.Dir(p))
+	if b, ok := d.backend.(*dirBackend); ok {
+		return syncDir(filepath.Join(b.root, path.Dir(p)))
+	}
+	return nil
 }
 
 // Prune applies a retention policy to one group (protocol.md 7); with dryRun
@@ -38,6 +38,7 @@ func (d *Datastore) Prune(ns core.Namespace, g core.Group, opts core.KeepOptions
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	d.refresh()
 	if err := d.requireNamespace(ns); err != nil {
 		return nil, err
 	}
@@ -69,6 +70,7 @@ func (d *Datastore) Prune(ns core.Namespace, g core.Group, opts core.KeepOptions
 // DeleteGroup removes a group's unprotected snapshots, and the group when
 // nothing protected remains. It reports how many snapshots went and stayed.
 func (d *Datastore) DeleteGroup(ns core.Namespace, g core.Group) (removed, kept int, err error) {
+	d.refresh()
 	if err := d.requireNamespace(ns); err != nil {
 		return 0, 0, err
 	}

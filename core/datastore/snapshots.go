@@ -4,14 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"cairn/core"
 	"cairn/core/blob"
@@ -151,6 +147,7 @@ func (d *Datastore) snapshotInfo(ns core.Namespace, s core.Snapshot, owner strin
 
 // ListGroups lists the groups of a namespace (protocol.md 5.3 "groups").
 func (d *Datastore) ListGroups(ns core.Namespace) ([]core.GroupInfo, error) {
+	d.refresh()
 	groups, err := d.listGroupsOf(ns)
 	if err != nil {
 		return nil, err
@@ -181,6 +178,7 @@ func (d *Datastore) ListGroups(ns core.Namespace) ([]core.GroupInfo, error) {
 // ListSnapshots lists snapshots of one group or of every group of ns,
 // unfinished ones included, sorted by group and time.
 func (d *Datastore) ListSnapshots(ns core.Namespace, group *core.Group) ([]core.SnapshotInfo, error) {
+	d.refresh()
 	var groups []core.Group
 	if group != nil {
 		groups = []core.Group{*group}
@@ -239,13 +237,14 @@ func (d *Datastore) requireSnapshot(ns core.Namespace, s core.Snapshot) error {
 
 // ForgetSnapshot deletes a snapshot unless it is protected or in use.
 func (d *Datastore) ForgetSnapshot(ns core.Namespace, s core.Snapshot) error {
+	d.refresh()
 	if err := d.requireSnapshot(ns, s); err != nil {
 		return err
 	}
 	if d.IsProtected(ns, s) {
 		return fmt.Errorf("cannot forget snapshot %s: %w", s, core.ErrProtected)
 	}
-	unlock, err := lockDir(d.root, snapshotPath(ns, s), true)
+	unlock, err := d.backend.LockDir(snapshotPath(ns, s), true)
 	if err != nil {
 		return fmt.Errorf("cannot forget snapshot %s: %w", s, err)
 	}
@@ -286,14 +285,11 @@ func (d *Datastore) deleteGroup(ns core.Namespace, g core.Group) (kept bool, err
 // it atomically; the signed part stays as it is (formats.md 6.5).
 func (d *Datastore) updateManifest(ns core.Namespace, s core.Snapshot, change func(unprotected map[string]any)) error {
 	dir := snapshotPath(ns, s)
-	lock, err := os.OpenFile(filepath.Join(d.root, dir, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := d.backend.LockManifest(dir)
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return err
-	}
+	defer unlock()
 	m, _, err := d.ReadManifest(ns, s)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -33,12 +32,13 @@ type verifier struct {
 // group one group; with neither, every snapshot of ns and the namespaces
 // below it. Each snapshot's manifest records the result (verify_state).
 func (d *Datastore) Verify(ctx context.Context, ns core.Namespace, group *core.Group, snap *core.Snapshot, events core.Sink) (*core.VerifyReport, error) {
+	d.refresh()
 	if err := d.requireNamespace(ns); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	v := &verifier{d: d, ctx: ctx, events: events, chunks: map[[32]byte]chunkVerdict{},
-		report: &core.VerifyReport{UPID: core.NewUPID("verify", path.Base(d.root), d.owner, start), BadChunks: map[string][]string{}}}
+		report: &core.VerifyReport{UPID: core.NewUPID("verify", d.storeName(), d.owner, start), BadChunks: map[string][]string{}}}
 	type target struct {
 		ns core.Namespace
 		s  core.Snapshot
@@ -181,7 +181,7 @@ func (v *verifier) chunk(dg [32]byte, size uint64, encrypted bool) error {
 }
 
 func (v *verifier) checkChunk(dg [32]byte, size uint64, encrypted bool) error {
-	raw, err := v.d.backend.ReadChunk(dg)
+	raw, err := readChunkForVerify(v.d.backend, dg)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("chunk %x is missing", dg)
 	}
@@ -210,14 +210,18 @@ func (v *verifier) checkChunk(dg [32]byte, size uint64, encrypted bool) error {
 }
 
 func (v *verifier) markBad(dg [32]byte) {
-	p := chunkPath(v.d.root, dg)
-	for n := 0; n < 10; n++ {
-		bad := fmt.Sprintf("%s.%d.bad", p, n)
-		if _, err := os.Stat(bad); errors.Is(err, fs.ErrNotExist) || n == 9 {
-			if err := os.Rename(p, bad); err == nil {
-				v.events.Warn(fmt.Sprintf("  corrupt chunk renamed to %s", bad))
-			}
-			return
-		}
+	if bad, err := v.d.backend.MarkBad(dg); err == nil && bad != "" {
+		v.events.Warn(fmt.Sprintf("  corrupt chunk renamed to %s", bad))
 	}
+}
+
+// readChunkForVerify reads a chunk from the store itself, past any local
+// cache, so verification checks what is really stored.
+func readChunkForVerify(b Backend, dg [32]byte) ([]byte, error) {
+	if u, ok := b.(interface {
+		readChunkUncached([32]byte) ([]byte, error)
+	}); ok {
+		return u.readChunkUncached(dg)
+	}
+	return b.ReadChunk(dg)
 }

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"cairn/core"
 )
@@ -33,6 +31,7 @@ type backupWriter struct {
 // stays unfinished until Finish writes the manifest.
 func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (core.BackupWriter, error) {
 	ns, s := opts.Namespace, opts.Snapshot
+	d.refresh()
 	if err := d.requireNamespace(ns); err != nil {
 		return nil, err
 	}
@@ -56,7 +55,7 @@ func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (c
 		}
 	}
 	w := &backupWriter{ds: d, ns: ns, snap: s, dir: snapshotPath(ns, s)}
-	unlockGroup, err := lockDir(d.root, gp, true)
+	unlockGroup, err := d.backend.LockDir(gp, true)
 	if err != nil {
 		return nil, fmt.Errorf("backup group %s is locked by another backup or operation: %w", s.Group, core.ErrLocked)
 	}
@@ -65,13 +64,13 @@ func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (c
 		w.release()
 		return nil, fmt.Errorf("backup owner check failed (%s != %s): group %s belongs to another owner", owner, cur, s.Group)
 	}
-	unlockStore, err := lockDir(d.root, ".lock", false)
+	unlockStore, err := d.backend.LockDir(".lock", false)
 	if err != nil {
 		w.release()
 		return nil, fmt.Errorf("chunk store is locked (garbage collection running?): %w", err)
 	}
 	w.unlock = append(w.unlock, unlockStore)
-	unregister, err := d.registerWriter(time.Now())
+	unregister, err := d.registerWriter(d.clock())
 	if err != nil {
 		w.release()
 		return nil, fmt.Errorf("register backup writer: %w", err)
@@ -96,7 +95,7 @@ func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (c
 		}
 		return nil, fmt.Errorf("create snapshot %s: %w", s, err)
 	}
-	unlockSnap, err := lockDir(d.root, w.dir, true)
+	unlockSnap, err := d.backend.LockDir(w.dir, true)
 	if err == nil {
 		w.unlock = append(w.unlock, unlockSnap)
 	}
@@ -105,20 +104,9 @@ func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (c
 
 // writeOwner records the group owner, create-exclusive (formats.md 9.1).
 func (d *Datastore) writeOwner(gp, owner string) error {
-	p := filepath.Join(d.root, gp, OwnerName)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	err := d.backend.CreateFile(path.Join(gp, OwnerName), []byte(owner+"\n"))
 	if errors.Is(err, fs.ErrExist) {
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(owner + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }
@@ -148,6 +136,13 @@ func (w *backupWriter) UploadChunk(digest [32]byte, size uint64, encode func() (
 	data, err := encode()
 	if err != nil {
 		return false, 0, err
+	}
+	if a, ok := w.ds.backend.(interface {
+		insertChunkAsync([32]byte, []byte) error
+	}); ok {
+		// Uploaded in the background; WriteFile and Finish wait for it, so
+		// no index is stored before its chunks.
+		return false, len(data), a.insertChunkAsync(digest, data)
 	}
 	existed, err := w.ds.backend.InsertChunk(digest, data)
 	return existed, len(data), err
@@ -184,8 +179,10 @@ func (w *backupWriter) Finish(manifestBlob []byte) error {
 	if err := w.ds.backend.WriteFile(path.Join(w.dir, ManifestName), manifestBlob); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	if err := syncDir(filepath.Join(w.ds.root, w.dir)); err != nil {
-		return err
+	if b, ok := w.ds.backend.(*dirBackend); ok {
+		if err := syncDir(filepath.Join(b.root, w.dir)); err != nil {
+			return err
+		}
 	}
 	w.done, w.finished = true, true
 	w.release()
@@ -199,6 +196,9 @@ func (w *backupWriter) Abort() error {
 		return nil
 	}
 	w.done = true
+	if _, ok := w.ds.backend.(*dirBackend); !ok {
+		w.ds.backend.Sync() // let pending uploads end; their errors no longer matter
+	}
 	err := w.ds.backend.RemoveAll(w.dir)
 	w.release()
 	return err
@@ -215,6 +215,7 @@ type snapshotReader struct {
 
 // OpenSnapshot opens a finished snapshot for reading.
 func (d *Datastore) OpenSnapshot(ctx context.Context, ns core.Namespace, s core.Snapshot) (core.SnapshotReader, error) {
+	d.refresh()
 	if err := d.requireSnapshot(ns, s); err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (d *Datastore) OpenSnapshot(ctx context.Context, ns core.Namespace, s core.
 		return nil, fmt.Errorf("snapshot %s is not finished (backup running or aborted)", s)
 	}
 	r := &snapshotReader{ds: d, ns: ns, snap: s, dir: snapshotPath(ns, s)}
-	if u, err := lockDir(d.root, r.dir, false); err == nil {
+	if u, err := d.backend.LockDir(r.dir, false); err == nil {
 		r.unlock = u
 	}
 	return r, nil

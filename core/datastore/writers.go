@@ -22,7 +22,7 @@ var writerSeq atomic.Uint64
 
 // registerWriter records a running writer and returns its release.
 func (d *Datastore) registerWriter(start time.Time) (func(), error) {
-	dir := filepath.Join(d.root, writersDir)
+	dir := filepath.Join(d.backend.StateDir(), writersDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (d *Datastore) registerWriter(start time.Time) (func(), error) {
 // oldestWriter returns the start of the oldest running writer, if any;
 // entries of writers that died are removed.
 func (d *Datastore) oldestWriter() (time.Time, bool) {
-	dir := filepath.Join(d.root, writersDir)
+	dir := filepath.Join(d.backend.StateDir(), writersDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return time.Time{}, false
