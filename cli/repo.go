@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/net/client"
 )
 
 // repoFlags are the options every repository command takes.
@@ -39,7 +45,7 @@ func (f *repoFlags) open(create bool) (core.Repository, error) {
 		return nil, err
 	}
 	if spec.Local == "" {
-		return nil, fmt.Errorf("repository %q is a server; the network client is not part of this build yet — use a local datastore path (starting with /, ./ or ../)", value)
+		return openRemote(spec)
 	}
 	if create && !datastore.Exists(spec.Local) {
 		if ents, err := os.ReadDir(spec.Local); err == nil && len(ents) > 0 {
@@ -61,4 +67,70 @@ func localOwner() string {
 		return u.Username + "@pam"
 	}
 	return "root@pam"
+}
+
+// remoteOptions gathers what a server connection needs from the environment:
+// PBS_PASSWORD (and twins), PBS_FINGERPRINT, ALL_PROXY, and the terminal
+// for prompts (protocol.md 9.2).
+func remoteOptions(spec core.RepoSpec) (client.Options, error) {
+	opts := client.Options{Spec: spec, Prompt: promptSecret, Confirm: confirmFingerprint}
+	pw, ok, err := secretFromEnv("PBS_PASSWORD")
+	if err != nil {
+		return opts, err
+	}
+	if ok {
+		opts.Password = pw
+	}
+	fp, ok, err := secretFromEnv("PBS_FINGERPRINT")
+	if err != nil {
+		return opts, err
+	}
+	if ok && strings.TrimSpace(string(fp)) != "" {
+		norm, err := client.NormalizeFingerprint(string(fp))
+		if err != nil {
+			return opts, fmt.Errorf("PBS_FINGERPRINT: %w", err)
+		}
+		opts.Fingerprint = norm
+	}
+	opts.Proxy = os.Getenv("ALL_PROXY")
+	if opts.Proxy == "" {
+		opts.Proxy = os.Getenv("all_proxy")
+	}
+	return opts, nil
+}
+
+// openRemote opens a repository on a server.
+func openRemote(spec core.RepoSpec) (core.Repository, error) {
+	opts, err := remoteOptions(spec)
+	if err != nil {
+		return nil, err
+	}
+	return client.Open(opts)
+}
+
+// confirmFingerprint asks on the terminal whether to trust a certificate.
+func confirmFingerprint(fp string) (bool, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		if tty != nil {
+			tty.Close()
+		}
+		return false, errors.New("no terminal to confirm the server certificate fingerprint; set PBS_FINGERPRINT")
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "fingerprint: %s\n", fp)
+	rd := bufio.NewReader(tty)
+	for {
+		fmt.Fprint(tty, "Are you sure you want to continue connecting? (y/n): ")
+		line, err := rd.ReadString('\n')
+		switch strings.TrimSpace(line) {
+		case "y", "Y":
+			return true, nil
+		case "n", "N":
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }

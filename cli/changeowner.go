@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"cairn/core"
+)
+
+func init() { register(newChangeOwnerCmd) }
+
+// ownerChanger is a repository that can give a group a new owner (servers).
+type ownerChanger interface {
+	ChangeOwner(ctx context.Context, ns core.Namespace, g core.Group, newOwner string) error
+}
+
+// newChangeOwnerCmd: change-owner GROUP NEW-OWNER (POST change-owner).
+func newChangeOwnerCmd() *cobra.Command {
+	var rf repoFlags
+	cmd := &cobra.Command{
+		Use:   "change-owner GROUP NEW-OWNER",
+		Short: "Change the owner of a backup group",
+		Args:  exactArgs(2, "GROUP NEW-OWNER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, err := rf.namespace()
+			if err != nil {
+				return usageError{err}
+			}
+			g, err := core.ParseGroup(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			repo, err := rf.open(false)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			oc, ok := repo.(ownerChanger)
+			if !ok {
+				return fmt.Errorf("change-owner needs a server repository: a local datastore has no owners to change")
+			}
+			return oc.ChangeOwner(cmd.Context(), ns, g, args[1])
+		},
+	}
+	rf.add(cmd, true)
+	return cmd
+}

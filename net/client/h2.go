@@ -1,0 +1,170 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Protocol names of the two upgraded sessions.
+const (
+	BackupProtocol = "proxmox-backup-protocol-v1"
+	ReaderProtocol = "proxmox-backup-reader-protocol-v1"
+)
+
+// Session is an HTTP/2 session over an upgraded connection (protocol.md 3.2).
+type Session struct {
+	conn net.Conn
+	cc   *http2.ClientConn
+}
+
+// Upgrade opens a new TLS connection, sends GET /api2/json/<path>?query with
+// Upgrade: protocol, expects 101 and starts HTTP/2 on the same stream.
+func (c *Client) Upgrade(ctx context.Context, path, protocol string, q url.Values) (*Session, error) {
+	if err := c.ensureAuth(ctx); err != nil {
+		return nil, err
+	}
+	conn, err := c.dialTLS(ctx)
+	if err != nil {
+		return nil, unwrapURLError(err)
+	}
+	s, err := c.upgradeOn(ctx, conn, path, protocol, q)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (c *Client) upgradeOn(ctx context.Context, conn net.Conn, path, protocol string, q url.Values) (*Session, error) {
+	target := "/api2/json/" + path + "?" + q.Encode()
+	h := http.Header{}
+	c.authorize(h)
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\n", target)
+	fmt.Fprintf(&b, "Host: %s\r\n", c.addr)
+	b.WriteString("Content-Type: application/x-www-form-urlencoded\r\n")
+	b.WriteString("Connection: upgrade\r\n")
+	fmt.Fprintf(&b, "Upgrade: %s\r\n", protocol)
+	for k, vs := range h {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	deadline := time.Now().Add(requestTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return nil, fmt.Errorf("send %s upgrade: %w", path, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return nil, fmt.Errorf("read %s upgrade answer: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return nil, fmt.Errorf("server did not switch to %s (HTTP %d)", protocol, resp.StatusCode)
+		}
+		return nil, errorFromResponse(resp)
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), protocol) {
+		return nil, fmt.Errorf("server switched to %q, not %s", resp.Header.Get("Upgrade"), protocol)
+	}
+	conn.SetDeadline(time.Time{})
+	var nc net.Conn = conn
+	if br.Buffered() > 0 {
+		nc = &bufferedConn{Conn: conn, r: br}
+	}
+	tr := &http2.Transport{MaxReadFrameSize: 4 << 20, AllowHTTP: true}
+	cc, err := tr.NewClientConn(nc)
+	if err != nil {
+		return nil, fmt.Errorf("start HTTP/2 session: %w", err)
+	}
+	return &Session{conn: conn, cc: cc}, nil
+}
+
+// Close ends the session by closing the connection.
+func (s *Session) Close() error {
+	s.cc.Close()
+	return s.conn.Close()
+}
+
+// do sends one request in the session and returns the body of a 2xx answer.
+func (s *Session) do(ctx context.Context, method, path string, q url.Values, body []byte, ctype string) ([]byte, error) {
+	u := "https://localhost:8007/" + strings.TrimPrefix(path, "/")
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body))
+	}
+	req.Header.Set("Content-Type", ctype)
+	resp, err := s.cc.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, errorFromResponse(resp)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// call sends a request with query parameters and decodes "data".
+func (s *Session) call(ctx context.Context, method, path string, q url.Values, out any) error {
+	data, err := s.do(ctx, method, path, q, nil, "application/x-www-form-urlencoded")
+	if err != nil {
+		return err
+	}
+	return decodeData(data, out)
+}
+
+// callJSON sends a JSON body.
+func (s *Session) callJSON(ctx context.Context, method, path string, body any, out any) error {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	data, err := s.do(ctx, method, path, nil, payload, "application/json")
+	if err != nil {
+		return err
+	}
+	return decodeData(data, out)
+}
+
+// upload sends raw bytes.
+func (s *Session) upload(ctx context.Context, path string, q url.Values, body []byte, out any) error {
+	data, err := s.do(ctx, http.MethodPost, path, q, body, "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	return decodeData(data, out)
+}
+
+// download fetches raw bytes with GET.
+func (s *Session) download(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	return s.do(ctx, http.MethodGet, path, q, nil, "application/x-www-form-urlencoded")
+}
