@@ -40,6 +40,20 @@ func (f *repoFlags) open(create bool) (core.Repository, error) {
 	if value == "" {
 		value = os.Getenv("PBS_REPOSITORY")
 	}
+	if core.IsS3Repository(value) {
+		// The embedded datastore in a bucket: s3://HOST[:PORT]/bucket[/prefix],
+		// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+		cfg, err := datastore.ParseS3Repository(value)
+		if err != nil {
+			return nil, err
+		}
+		if create {
+			if err := datastore.CreateS3(cfg); err != nil {
+				return nil, err
+			}
+		}
+		return datastore.OpenS3(cfg, localOwner())
+	}
 	spec, err := core.ParseRepository(value)
 	if err != nil {
 		return nil, err
