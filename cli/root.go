@@ -20,7 +20,7 @@ const (
 )
 
 // defaultMemoryLimit is the soft heap limit of a cairn process.
-const defaultMemoryLimit = 160 << 20
+const defaultMemoryLimit = 96 << 20
 
 // usageError marks errors in the command line itself.
 type usageError struct{ err error }
@@ -88,7 +88,8 @@ func Execute() int {
 	// Chunks are megabytes and short-lived: a soft heap limit makes the GC
 	// collect them before the heap doubles, keeping memory flat. GOMEMLIMIT
 	// overrides it.
-	if os.Getenv("GOMEMLIMIT") == "" {
+	// A server holds many sessions at once and gets no such limit.
+	if os.Getenv("GOMEMLIMIT") == "" && !(len(os.Args) > 1 && os.Args[1] == "serve") {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	root := newRoot()
