@@ -40,7 +40,7 @@ func newManagerCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&dirFlag, "config-dir", "", "server configuration directory (env CAIRN_CONFIG_DIR, default "+config.DefaultDir+")")
 	dir := func() string { return serverConfigDir(dirFlag) }
-	cmd.AddCommand(newManagerDatastoreCmd(dir), newManagerUserCmd(dir), newManagerACLCmd(dir), newManagerCertCmd(dir))
+	cmd.AddCommand(newManagerDatastoreCmd(dir), newManagerUserCmd(dir), newManagerACLCmd(dir), newManagerCertCmd(dir), newManagerS3Cmd(dir))
 	return cmd
 }
 
@@ -66,15 +66,50 @@ func printJSONOrLines(out *outputFlag, v any, lines []string) error {
 
 func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 	cmd := &cobra.Command{Use: "datastore", Short: "Manage datastores"}
-	var comment string
+	var comment, backend, s3Endpoint, bucket, prefix, cacheDir string
 	create := &cobra.Command{
-		Use:   "create NAME PATH",
-		Short: "Create a datastore (the directory is made if needed)",
-		Args:  exactArgs(2, "NAME PATH"),
+		Use:   "create NAME [PATH] [--backend s3 --s3-endpoint ID --bucket B [--prefix P] --cache-dir DIR]",
+		Short: "Create a datastore: a directory (made if needed), or in an S3 bucket (made if missing)",
+		Args:  rangeArgs(1, 2, "NAME [PATH]"),
 		RunE: func(c *cobra.Command, args []string) error {
-			name, p := args[0], args[1]
+			name := args[0]
 			if !config.ValidSafeID(name) {
 				return usageError{fmt.Errorf("invalid datastore name %q (letters, digits, '_', '.', '-')", name)}
+			}
+			isS3 := false
+			switch backend {
+			case "", config.BackendFilesystem:
+				if len(args) != 2 {
+					return usageError{fmt.Errorf("%s expects NAME PATH", c.CommandPath())}
+				}
+				for _, f := range []string{"s3-endpoint", "bucket", "prefix", "cache-dir"} {
+					if c.Flags().Changed(f) {
+						return usageError{fmt.Errorf("--%s needs --backend s3", f)}
+					}
+				}
+			case config.BackendS3:
+				isS3 = true
+				if len(args) != 1 {
+					return usageError{fmt.Errorf("an S3 datastore takes no PATH; its local cache is --cache-dir")}
+				}
+				if s3Endpoint == "" || bucket == "" || cacheDir == "" {
+					return usageError{fmt.Errorf("--backend s3 needs --s3-endpoint, --bucket and --cache-dir")}
+				}
+				if !config.ValidBucketName(bucket) {
+					return usageError{fmt.Errorf("invalid bucket name %q", bucket)}
+				}
+				prefix = strings.Trim(prefix, "/")
+				for _, p := range strings.Split(prefix, "/") {
+					if prefix != "" && (p == "" || p == "." || p == "..") {
+						return usageError{fmt.Errorf("invalid prefix %q", prefix)}
+					}
+				}
+			default:
+				return usageError{fmt.Errorf("unknown backend %q (filesystem or s3)", backend)}
+			}
+			p := cacheDir
+			if !isS3 {
+				p = args[1]
 			}
 			abs, err := filepath.Abs(p)
 			if err != nil {
@@ -88,17 +123,39 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					if d.Path == abs {
 						return fmt.Errorf("path %s is already used by datastore '%s'", abs, n)
 					}
+					if isS3 && d.IsS3() && d.S3Endpoint == s3Endpoint && d.Bucket == bucket && d.Prefix == prefix {
+						return fmt.Errorf("bucket %s (prefix %q) of S3 endpoint '%s' is already used by datastore '%s'", bucket, prefix, s3Endpoint, n)
+					}
 				}
-				if err := datastore.Create(abs); err != nil {
+				if !isS3 {
+					if err := datastore.Create(abs); err != nil {
+						return err
+					}
+					cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
+					fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
+					return nil
+				}
+				dsc := config.Datastore{Path: abs, Comment: comment, Backend: config.BackendS3,
+					S3Endpoint: s3Endpoint, Bucket: bucket, Prefix: prefix}
+				s3cfg, err := cfg.S3Config(dsc)
+				if err != nil {
 					return err
 				}
-				cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
-				fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
+				if err := datastore.CreateS3(s3cfg); err != nil {
+					return err
+				}
+				cfg.Datastores[name] = dsc
+				fmt.Fprintf(os.Stderr, "created datastore '%s' in %s (cache %s)\n", name, s3cfg, abs)
 				return nil
 			})
 		},
 	}
 	create.Flags().StringVar(&comment, "comment", "", "comment")
+	create.Flags().StringVar(&backend, "backend", "", "storage backend: filesystem (default) or s3")
+	create.Flags().StringVar(&s3Endpoint, "s3-endpoint", "", "S3 endpoint (see 'manager s3 endpoint create')")
+	create.Flags().StringVar(&bucket, "bucket", "", "S3 bucket (created if missing)")
+	create.Flags().StringVar(&prefix, "prefix", "", "key prefix inside the bucket (several datastores can share one)")
+	create.Flags().StringVar(&cacheDir, "cache-dir", "", "local cache directory of an S3 datastore")
 	out := &outputFlag{}
 	list := &cobra.Command{
 		Use:   "list",
@@ -114,8 +171,18 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 			names := sortedKeys(cfg.Datastores)
 			for _, n := range names {
 				d := cfg.Datastores[n]
-				items = append(items, map[string]any{"name": n, "path": d.Path, "comment": d.Comment})
-				lines = append(lines, fmt.Sprintf("%s\t%s\t%s", n, d.Path, d.Comment))
+				item := map[string]any{"name": n, "path": d.Path, "comment": d.Comment, "backend": d.BackendType()}
+				where := d.Path
+				if d.IsS3() {
+					item["s3-endpoint"], item["bucket"], item["prefix"] = d.S3Endpoint, d.Bucket, d.Prefix
+					where = fmt.Sprintf("s3:%s/%s", d.S3Endpoint, d.Bucket)
+					if d.Prefix != "" {
+						where += "/" + d.Prefix
+					}
+					where += " (cache " + d.Path + ")"
+				}
+				items = append(items, item)
+				lines = append(lines, fmt.Sprintf("%s\t%s\t%s", n, where, d.Comment))
 			}
 			return printJSONOrLines(out, items, lines)
 		},
@@ -461,5 +528,98 @@ func newManagerCertCmd(dir func() string) *cobra.Command {
 	}
 	out.add(info)
 	cmd.AddCommand(info)
+	return cmd
+}
+
+func newManagerS3Cmd(dir func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "s3", Short: "Manage S3 endpoints for S3 datastores"}
+	ep := &cobra.Command{Use: "endpoint", Short: "Manage S3 endpoints (credentials are kept in a root-only file)"}
+	var endpoint, accessKey, secretKey, region, comment string
+	var pathStyle, insecure bool
+	create := &cobra.Command{
+		Use:   "create NAME --endpoint URL --access-key KEY --secret-key SECRET [--region R] [--path-style] [--insecure-http]",
+		Short: "Add an S3 endpoint; its credentials go to " + config.S3SecretFile + " (mode 0600) only",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			name := args[0]
+			if !config.ValidSafeID(name) {
+				return usageError{fmt.Errorf("invalid S3 endpoint name %q (letters, digits, '_', '.', '-')", name)}
+			}
+			host, err := config.ParseS3EndpointURL(endpoint, insecure)
+			if err != nil {
+				return usageError{err}
+			}
+			// The environment keeps the secret out of the process list.
+			if accessKey == "" {
+				accessKey = os.Getenv("AWS_ACCESS_KEY_ID")
+			}
+			if secretKey == "" {
+				secretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+			}
+			if accessKey == "" || secretKey == "" {
+				return usageError{fmt.Errorf("--access-key and --secret-key are required (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")}
+			}
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.S3Endpoints[name]; ok {
+					return fmt.Errorf("S3 endpoint '%s' already exists", name)
+				}
+				cfg.S3Endpoints[name] = config.S3Endpoint{Endpoint: host, Region: region, PathStyle: pathStyle, Insecure: insecure, Comment: comment}
+				cfg.S3Secrets[name] = config.S3Secret{AccessKey: accessKey, SecretKey: secretKey}
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&endpoint, "endpoint", "", "https://HOST[:PORT] (http:// only with --insecure-http)")
+	create.Flags().StringVar(&accessKey, "access-key", "", "access key id (else AWS_ACCESS_KEY_ID)")
+	create.Flags().StringVar(&secretKey, "secret-key", "", "secret access key (else AWS_SECRET_ACCESS_KEY)")
+	create.Flags().StringVar(&region, "region", "", "region (default: the service's)")
+	create.Flags().BoolVar(&pathStyle, "path-style", false, "path-style bucket addressing (MinIO, most self-hosted stores)")
+	create.Flags().BoolVar(&insecure, "insecure-http", false, "talk plain HTTP (trusted networks only)")
+	create.Flags().StringVar(&comment, "comment", "", "comment")
+	out := &outputFlag{}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List S3 endpoints (without credentials)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := config.Load(dir())
+			if err != nil {
+				return err
+			}
+			items := []map[string]any{}
+			var lines []string
+			for _, n := range sortedKeys(cfg.S3Endpoints) {
+				e := cfg.S3Endpoints[n]
+				items = append(items, map[string]any{"name": n, "endpoint": e.URL(), "region": e.Region,
+					"path-style": e.PathStyle, "insecure-http": e.Insecure, "comment": e.Comment})
+				lines = append(lines, fmt.Sprintf("%s\t%s\tregion=%s\tpath-style=%v\t%s", n, e.URL(), e.Region, e.PathStyle, e.Comment))
+			}
+			return printJSONOrLines(out, items, lines)
+		},
+	}
+	out.add(list)
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove an S3 endpoint and its credentials (refused while a datastore uses it)",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			name := args[0]
+			return config.Update(dir(), func(cfg *config.Config) error {
+				if _, ok := cfg.S3Endpoints[name]; !ok {
+					return fmt.Errorf("S3 endpoint '%s' does not exist", name)
+				}
+				for _, n := range sortedKeys(cfg.Datastores) {
+					if d := cfg.Datastores[n]; d.IsS3() && d.S3Endpoint == name {
+						return fmt.Errorf("S3 endpoint '%s' is used by datastore '%s'", name, n)
+					}
+				}
+				delete(cfg.S3Endpoints, name)
+				delete(cfg.S3Secrets, name)
+				return nil
+			})
+		},
+	}
+	ep.AddCommand(create, list, remove)
+	cmd.AddCommand(ep)
 	return cmd
 }

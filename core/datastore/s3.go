@@ -707,7 +707,9 @@ func (b *s3Backend) LockManifest(dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	return flockFile(b.lockFile(rel, "/.index.json.lck"), rel, true, true)
+	// One flat lock file beside the directory's own (LockDir's) lock file:
+	// "<dir>/.index.json.lck" would need the latter to be a directory.
+	return flockFile(b.lockFile(rel+"/.index.json.lck", ""), rel, true, true)
 }
 
 // ---- Backend: GC helpers ----

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -34,7 +32,7 @@ func (s *Server) listDatastores(c *reqCtx) (any, error) {
 		if !c.cfg.HasAnyPrivsBelow(c.id.authID, "/datastore/"+n, config.PrivDatastoreAudit, config.PrivDatastoreBackup) {
 			continue
 		}
-		item := map[string]any{"store": n, "backend-type": "filesystem"}
+		item := map[string]any{"store": n, "backend-type": c.cfg.Datastores[n].BackendType()}
 		if cm := c.cfg.Datastores[n].Comment; cm != "" {
 			item["comment"] = cm
 		}
@@ -222,7 +220,7 @@ func (h *dsReq) snapshots() (any, error) {
 		return nil, err
 	}
 	if g != nil {
-		if _, err := os.Stat(filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(g.Type), g.ID)); err != nil {
+		if !h.ds.GroupExists(h.ns, *g) {
 			return []any{}, nil
 		}
 	}
@@ -323,7 +321,7 @@ func (h *dsReq) snapshotOf() (core.Snapshot, string, error) {
 	if err := h.requireNS(); err != nil {
 		return snap, "", err
 	}
-	if _, err := os.Stat(filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(snap.Type), snap.ID, snap.TimeString())); err != nil {
+	if !h.ds.SnapshotExists(h.ns, snap) {
 		return snap, "", errorf(http.StatusNotFound, "snapshot %s does not exist.", snapshotLabel(h.ns, snap))
 	}
 	return snap, groupOwner(h.ds, h.ns, snap.Group), nil
@@ -353,10 +351,10 @@ func (h *dsReq) files() (any, error) {
 		for _, f := range out {
 			seen[f.Filename] = true
 		}
-		ents, _ := os.ReadDir(filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(snap.Type), snap.ID, snap.TimeString()))
-		for _, e := range ents {
-			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && !seen[e.Name()] && !strings.Contains(e.Name(), ".tmp") {
-				out = append(out, core.FileInfo{Filename: e.Name()})
+		names, _ := h.ds.SnapshotFileNames(h.ns, snap)
+		for _, n := range names {
+			if !strings.HasPrefix(n, ".") && !seen[n] && !strings.Contains(n, ".tmp") {
+				out = append(out, core.FileInfo{Filename: n})
 			}
 		}
 		if out == nil {
@@ -467,7 +465,7 @@ func (h *dsReq) prune() (any, error) {
 	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreModify, config.PrivDatastorePrune, groupOwner(h.ds, h.ns, g)); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(g.Type), g.ID)); err != nil {
+	if !h.ds.GroupExists(h.ns, g) {
 		return nil, errorf(http.StatusNotFound, "backup group %s does not exist", g)
 	}
 	wid := fmt.Sprintf("%s:%s:%s", h.store, h.ns, g)
@@ -635,7 +633,7 @@ func (h *dsReq) startGC() (any, error) {
 			st.UPID = t.upid
 			writeGCSummary(t, st)
 			b, _ := jsonMarshal(st)
-			ds.Backend().WriteFile(".gc-status", b)
+			ds.WriteGCStatus(b)
 		}
 		t.finish(err)
 	}()
@@ -669,7 +667,7 @@ func writeGCSummary(t *task, st *core.GCStatus) {
 
 func (h *dsReq) readGCStatus() map[string]any {
 	out := map[string]any{}
-	if b, err := os.ReadFile(filepath.Join(h.ds.Root(), ".gc-status")); err == nil {
+	if b, err := h.ds.ReadGCStatus(); err == nil {
 		jsonUnmarshal(b, &out)
 	}
 	for _, k := range []string{"index-file-count", "index-data-bytes", "disk-bytes", "disk-chunks", "removed-bytes",
@@ -710,8 +708,10 @@ func (h *dsReq) status() (any, error) {
 	if !full && !a.privs.Has(config.PrivDatastoreRead) {
 		return nil, permDenied(a.path, config.PrivDatastoreAudit, config.PrivDatastoreBackup)
 	}
-	out := map[string]any{"total": 0, "used": 0, "avail": 0, "backend-type": "filesystem"}
+	out := map[string]any{"total": 0, "used": 0, "avail": 0, "backend-type": h.ds.BackendType()}
 	if full {
+		// The file system of the datastore directory; for an S3 datastore,
+		// of its local cache (a bucket has no size to report).
 		var st unix.Statfs_t
 		if err := unix.Statfs(h.ds.Root(), &st); err == nil {
 			bs := uint64(st.Bsize)
@@ -860,7 +860,7 @@ func (h *dsReq) download() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(snap.Type), snap.ID, snap.TimeString(), name))
+	b, err := h.ds.ReadSnapshotFile(h.ns, snap, name)
 	if err != nil {
 		return nil, errorf(http.StatusNotFound, "open file '%s' failed - not found", name)
 	}

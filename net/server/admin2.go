@@ -3,15 +3,9 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"cairn/core"
-	"cairn/core/blob"
-	"cairn/core/datastore"
 	"cairn/net/server/config"
 )
 
@@ -54,8 +48,7 @@ func (h *dsReq) changeOwner() (any, error) {
 	} else if t, ok := h.cfg.Tokens[newOwner]; !ok || !t.Enable {
 		return nil, badRequest("token '%s' is disabled or does not exist", newOwner)
 	}
-	p := filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(g.Type), g.ID, datastore.OwnerName)
-	if err := config.WriteFileAtomic(p, []byte(newOwner+"\n"), 0o644); err != nil {
+	if err := h.ds.SetGroupOwner(h.ns, g, newOwner); err != nil {
 		return nil, fmt.Errorf("change owner of %s failed - %w", g, err)
 	}
 	return nil, nil
@@ -64,31 +57,5 @@ func (h *dsReq) changeOwner() (any, error) {
 // setNotes is PUT notes: it changes manifest.unprotected.notes under the
 // manifest lock, as the datastore does for verify states.
 func (h *dsReq) setNotes(snap core.Snapshot) error {
-	notes := h.p.str("notes")
-	dir := filepath.Join(h.ds.Root(), dsNsPath(h.ns), string(snap.Type), snap.ID, snap.TimeString())
-	lock, err := os.OpenFile(filepath.Join(dir, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return err
-	}
-	m, _, err := h.ds.ReadManifest(h.ns, snap)
-	if err != nil {
-		return err
-	}
-	if m.Unprotected == nil {
-		m.Unprotected = map[string]any{}
-	}
-	m.Unprotected["notes"] = notes
-	data, err := m.Encode()
-	if err != nil {
-		return err
-	}
-	b, err := blob.Encode(data, true, nil)
-	if err != nil {
-		return err
-	}
-	return config.WriteFileAtomic(filepath.Join(dir, datastore.ManifestName), b, 0o644)
+	return h.ds.SetNotes(h.ns, snap, h.p.str("notes"))
 }

@@ -12,9 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -128,20 +126,11 @@ func dsNsPath(ns core.Namespace) string {
 
 // groupOwner reads a group's owner file ("" if the group does not exist).
 func groupOwner(ds *datastore.Datastore, ns core.Namespace, g core.Group) string {
-	b, err := os.ReadFile(filepath.Join(ds.Root(), dsNsPath(ns), string(g.Type), g.ID, datastore.OwnerName))
-	if err != nil {
-		return ""
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimSpace(line)
+	return ds.GroupOwner(ns, g)
 }
 
 func nsExists(ds *datastore.Datastore, ns core.Namespace) bool {
-	if ns.IsRoot() {
-		return true
-	}
-	st, err := os.Stat(filepath.Join(ds.Root(), dsNsPath(ns)))
-	return err == nil && st.IsDir()
+	return ds.NamespaceExists(ns)
 }
 
 func snapshotLabel(ns core.Namespace, s core.Snapshot) string {
@@ -939,7 +928,8 @@ func (b *backupSession) finish() error {
 		return badRequest("unable to finish backup - no manifest (index.json.blob) uploaded")
 	}
 	if b.prevSnap != nil {
-		if _, err := os.Stat(filepath.Join(b.ds.Root(), dsNsPath(b.ns), string(b.snap.Type), b.snap.ID, b.prevSnap.TimeString())); err != nil {
+		b.ds.Refresh()
+		if !b.ds.SnapshotExists(b.ns, *b.prevSnap) {
 			return badRequest("base snapshot %s was removed during the backup", b.prevSnap)
 		}
 	}

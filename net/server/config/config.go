@@ -46,8 +46,16 @@ func ValidSafeID(s string) bool { return safeIDRe.MatchString(s) }
 
 // Datastore is one configured datastore.
 type Datastore struct {
+	// Path is the datastore directory; for an S3 datastore, its local cache
+	// directory.
 	Path    string `json:"path"`
 	Comment string `json:"comment,omitempty"`
+	// Backend is "" or "filesystem" (a directory), or "s3": then S3Endpoint
+	// names an entry of S3Endpoints and Bucket/Prefix locate the datastore.
+	Backend    string `json:"backend,omitempty"`
+	S3Endpoint string `json:"s3-endpoint,omitempty"`
+	Bucket     string `json:"bucket,omitempty"`
+	Prefix     string `json:"prefix,omitempty"`
 }
 
 // User is a user of the pbs realm (or a user known to hold ACLs).
@@ -81,13 +89,18 @@ type Config struct {
 	Users      map[string]User
 	Tokens     map[string]Token
 	ACLs       []ACL
+	// S3Endpoints are the configured S3 services (S3File); S3Secrets their
+	// credentials by endpoint name (S3SecretFile).
+	S3Endpoints map[string]S3Endpoint
+	S3Secrets   map[string]S3Secret
 }
 
 var writeMu sync.Mutex
 
 // Load reads every config file of dir; missing files are empty.
 func Load(dir string) (*Config, error) {
-	c := &Config{Dir: dir, Datastores: map[string]Datastore{}, Users: map[string]User{}, Tokens: map[string]Token{}}
+	c := &Config{Dir: dir, Datastores: map[string]Datastore{}, Users: map[string]User{}, Tokens: map[string]Token{},
+		S3Endpoints: map[string]S3Endpoint{}, S3Secrets: map[string]S3Secret{}}
 	if err := readJSON(filepath.Join(dir, DatastoreFile), &c.Datastores); err != nil {
 		return nil, err
 	}
@@ -100,6 +113,13 @@ func Load(dir string) (*Config, error) {
 	if err := readJSON(filepath.Join(dir, ACLFile), &c.ACLs); err != nil {
 		return nil, err
 	}
+	if err := readJSON(filepath.Join(dir, S3File), &c.S3Endpoints); err != nil {
+		return nil, err
+	}
+	if err := readJSON(filepath.Join(dir, S3SecretFile), &c.S3Secrets); err != nil {
+		// json errors quote no input values, but stay generic anyway.
+		return nil, fmt.Errorf("config file %s is unreadable or corrupt", filepath.Join(dir, S3SecretFile))
+	}
 	if c.Datastores == nil {
 		c.Datastores = map[string]Datastore{}
 	}
@@ -108,6 +128,12 @@ func Load(dir string) (*Config, error) {
 	}
 	if c.Tokens == nil {
 		c.Tokens = map[string]Token{}
+	}
+	if c.S3Endpoints == nil {
+		c.S3Endpoints = map[string]S3Endpoint{}
+	}
+	if c.S3Secrets == nil {
+		c.S3Secrets = map[string]S3Secret{}
 	}
 	return c, nil
 }
@@ -155,7 +181,16 @@ func Update(dir string, change func(c *Config) error) error {
 		}
 		return c.ACLs[i].AuthID < c.ACLs[j].AuthID
 	})
-	for name, v := range map[string]any{DatastoreFile: c.Datastores, UserFile: c.Users, TokenFile: c.Tokens, ACLFile: c.ACLs} {
+	files := map[string]any{DatastoreFile: c.Datastores, UserFile: c.Users, TokenFile: c.Tokens, ACLFile: c.ACLs}
+	// The S3 files only exist once an endpoint was configured, so a
+	// directory-only setup keeps its old set of files.
+	if len(c.S3Endpoints) > 0 || fileExists(filepath.Join(dir, S3File)) {
+		files[S3File] = c.S3Endpoints
+	}
+	if len(c.S3Secrets) > 0 || fileExists(filepath.Join(dir, S3SecretFile)) {
+		files[S3SecretFile] = c.S3Secrets
+	}
+	for name, v := range files {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
 			return err
@@ -165,6 +200,11 @@ func Update(dir string, change func(c *Config) error) error {
 		}
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // WriteFileAtomic writes data to a temp file, syncs it and renames it over p.
