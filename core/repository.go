@@ -121,3 +121,50 @@ type SnapshotReader interface {
 	ReadChunk(digest [32]byte) ([]byte, error)
 	Close() error
 }
+
+// ChunkUploader stores chunks; it is the UploadChunk half of BackupWriter,
+// and what the backup engine sends one archive's chunks to.
+type ChunkUploader interface {
+	// UploadChunk is BackupWriter.UploadChunk. It may be called from several
+	// goroutines.
+	UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (reused bool, encodedSize int, err error)
+}
+
+// Archive describes an index archive (.didx or .fidx) about to be written.
+type Archive struct {
+	// Name is the file name in the snapshot, e.g. "root.pxar.didx",
+	// "catalog.pcat1.didx" or "disk.img.fidx".
+	Name string
+	// Fixed is true for a fixed-size chunk index (.fidx, images); then Size
+	// is the image size in bytes and ChunkSize the chunk size. Both are 0
+	// for dynamic indexes.
+	Fixed     bool
+	Size      uint64
+	ChunkSize uint64
+}
+
+// ArchiveWriter is an optional interface of a BackupWriter whose store must
+// know which archive a chunk belongs to when the chunk is uploaded: the
+// backup protocol of a server registers every chunk upload with an open index
+// writer (protocol.md 3.3), so the archive has to be announced first.
+//
+// The engine calls BeginArchive before the first chunk of each index archive,
+// uploads that archive's chunks through the returned ChunkUploader (the
+// uploaders of several archives may be in use at the same time: the catalog
+// is written alongside the pxar archives), and completes the archive with
+// WriteFile(a.Name, index bytes). Blobs are not announced. A BackupWriter
+// without this interface (a local datastore) takes every chunk through its
+// own UploadChunk; use BeginArchive to handle both.
+type ArchiveWriter interface {
+	BeginArchive(a Archive) (ChunkUploader, error)
+}
+
+// BeginArchive announces an archive to w if w wants that (ArchiveWriter)
+// and returns where the archive's chunks go: the per-archive uploader, or w
+// itself.
+func BeginArchive(w BackupWriter, a Archive) (ChunkUploader, error) {
+	if aw, ok := w.(ArchiveWriter); ok {
+		return aw.BeginArchive(a)
+	}
+	return w, nil
+}

@@ -25,6 +25,9 @@ const (
 	CatalogChunkSize = 512 << 10
 )
 
+// catalogName is the catalog's file name in a snapshot (formats.md 7).
+const catalogName = "catalog.pcat1.didx"
+
 // Options describe one backup run.
 type Options struct {
 	Repo             core.Repository
@@ -190,10 +193,14 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	var catUp *uploader
 	for _, s := range o.Specs {
 		if s.Type == "pxar" && cat == nil {
-			catUp = newUploader(w, o.encrypter(), &stats{}, 1)
+			chunks, err := core.BeginArchive(w, core.Archive{Name: catalogName})
+			if err != nil {
+				return nil, fmt.Errorf("catalog: %w", err)
+			}
+			catUp = newUploader(chunks, o.encrypter(), &stats{}, 1)
 			catStream = newDynamicStream(catUp, CatalogChunkSize, nil)
-			var err error
 			if cat, err = catalog.NewWriter(catStream); err != nil {
+				catUp.close()
 				return nil, err
 			}
 		}
@@ -230,11 +237,11 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		}
 		idx := catStream.index()
 		data := idx.Encode()
-		if err := w.WriteFile("catalog.pcat1.didx", data); err != nil {
+		if err := w.WriteFile(catalogName, data); err != nil {
 			return nil, err
 		}
 		csum := idx.Csum()
-		m.Files = append(m.Files, manifest.File{Filename: "catalog.pcat1.didx", CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
+		m.Files = append(m.Files, manifest.File{Filename: catalogName, CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
 		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%d bytes)", idx.Size())})
 	}
 
@@ -286,13 +293,17 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 	switch s.Type {
 	case "pxar":
 		o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, repo, name))
-		up := newUploader(w, o.encrypter(), st, o.Workers)
+		chunks, err := core.BeginArchive(w, core.Archive{Name: name})
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		up := newUploader(chunks, o.encrypter(), st, o.Workers)
 		ds := newDynamicStream(up, o.ChunkSize, st)
 		if err := cat.StartDirectory([]byte(name)); err != nil {
 			up.close()
 			return nil, err
 		}
-		err := pxar.Create(ds, s.Path, pxar.CreateOptions{
+		err = pxar.Create(ds, s.Path, pxar.CreateOptions{
 			Excludes:         p.excludes,
 			SkipLostAndFound: o.SkipLostAndFound,
 			AllFileSystems:   o.AllFileSystems,
@@ -323,8 +334,17 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		return done(idx.Size(), idx.Csum()), nil
 	case "img":
 		o.Events.Info(fmt.Sprintf("Upload image '%s' to '%s' as %s", s.Path, repo, name))
-		up := newUploader(w, o.encrypter(), st, o.Workers)
-		idx, err := imageStream(up, st, s.Path, o.ChunkSize)
+		f, size, err := openImage(s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		defer f.Close()
+		chunks, err := core.BeginArchive(w, core.Archive{Name: name, Fixed: true, Size: size, ChunkSize: uint64(o.ChunkSize)})
+		if err != nil {
+			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+		}
+		up := newUploader(chunks, o.encrypter(), st, o.Workers)
+		idx, err := imageStream(up, st, f, s.Path, size, o.ChunkSize)
 		if cerr := up.close(); err == nil {
 			err = cerr
 		}

@@ -10,30 +10,38 @@ import (
 	"cairn/core/index"
 )
 
-// imageStream backs up a block device or regular file in fixed-size chunks
-// (formats.md 5.4) into a .fidx.
-func imageStream(up *uploader, st *stats, path string, chunkSize int) (*index.Fixed, error) {
+// openImage opens a block device or regular file for an image backup and
+// returns its size, which the archive is announced with before streaming.
+func openImage(path string) (*os.File, uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	defer f.Close()
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return nil, fmt.Errorf("size of %q: %w", path, err)
+		f.Close()
+		return nil, 0, fmt.Errorf("size of %q: %w", path, err)
 	}
 	if size == 0 {
-		return nil, fmt.Errorf("image %q is empty", path)
+		f.Close()
+		return nil, 0, fmt.Errorf("image %q is empty", path)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		f.Close()
+		return nil, 0, err
 	}
-	count := (uint64(size) + uint64(chunkSize) - 1) / uint64(chunkSize)
-	idx := &index.Fixed{UUID: newUUID(), Ctime: time.Now().Unix(), ImageSize: uint64(size), ChunkSize: uint64(chunkSize), Digests: make([][32]byte, count)}
+	return f, uint64(size), nil
+}
+
+// imageStream backs up an opened image of the given size in fixed-size
+// chunks (formats.md 5.4) into a .fidx.
+func imageStream(up *uploader, st *stats, f io.Reader, path string, size uint64, chunkSize int) (*index.Fixed, error) {
+	count := (size + uint64(chunkSize) - 1) / uint64(chunkSize)
+	idx := &index.Fixed{UUID: newUUID(), Ctime: time.Now().Unix(), ImageSize: size, ChunkSize: uint64(chunkSize), Digests: make([][32]byte, count)}
 	var mu sync.Mutex
 	for i := uint64(0); i < count; i++ {
 		n := chunkSize
-		if rest := uint64(size) - i*uint64(chunkSize); rest < uint64(n) {
+		if rest := size - i*uint64(chunkSize); rest < uint64(n) {
 			n = int(rest)
 		}
 		buf := getBuf(chunkSize)[:n]

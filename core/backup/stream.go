@@ -55,7 +55,8 @@ func (s *dynamicStream) emit() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	data := append(make([]byte, 0, len(s.buf)), s.buf...)
+	// Not make+copy: append to nil skips zeroing memory about to be overwritten.
+	data := append([]byte(nil), s.buf...)
 	s.buf = s.buf[:0]
 	s.offset += uint64(len(data))
 	s.mu.Lock()

@@ -47,8 +47,8 @@ type job struct {
 // uploader hashes, encodes and stores chunks on a pool of goroutines. The
 // job queue is short, so memory stays bounded by a few chunks per worker.
 type uploader struct {
-	w     core.BackupWriter
-	crypt *keys.CryptConfig // nil: plain chunks
+	w     core.ChunkUploader // one archive's chunks go here (core.BeginArchive)
+	crypt *keys.CryptConfig  // nil: plain chunks
 	stats *stats
 	jobs  chan job
 	wg    sync.WaitGroup
@@ -57,7 +57,7 @@ type uploader struct {
 	err   error
 }
 
-func newUploader(w core.BackupWriter, crypt *keys.CryptConfig, st *stats, workers int) *uploader {
+func newUploader(w core.ChunkUploader, crypt *keys.CryptConfig, st *stats, workers int) *uploader {
 	u := &uploader{w: w, crypt: crypt, stats: st, jobs: make(chan job, workers)}
 	for i := 0; i < workers; i++ {
 		u.wg.Add(1)

@@ -81,7 +81,9 @@ func Encode(data []byte, compress bool, c Cipher) ([]byte, error) {
 	}
 	if c == nil {
 		// Compress straight behind the header: one buffer per blob.
-		out := make([]byte, HeaderSize, HeaderSize+len(data))
+		// Headroom for zstd's block headers on incompressible data, so the
+		// encoder never has to grow (and copy) the buffer.
+		out := make([]byte, HeaderSize, HeaderSize+len(data)+len(data)>>8+64)
 		magic := MagicPlain
 		if compress && len(data) > 0 {
 			if z := encoder.EncodeAll(data, out); len(z) < HeaderSize+len(data) {

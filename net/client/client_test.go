@@ -170,6 +170,18 @@ func TestImageAndBlobOverNetwork(t *testing.T) {
 	if _, err := runBackup(t, repo, f.ns, 1700000000, "mydata.img:"+filepath.Join(dir, "disk.raw"), "vm.conf:"+filepath.Join(dir, "vm.conf")); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
+	list, err := repo.ListSnapshots(f.ns, nil)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	var names []string
+	for _, fi := range list[0].Files {
+		names = append(names, fi.Filename)
+	}
+	// No catalog: the backup has no pxar archive.
+	if got := strings.Join(names, " "); got != "mydata.img.fidx vm.conf.blob index.json.blob" {
+		t.Fatalf("files: %s", got)
+	}
 	out := filepath.Join(dir, "disk.out")
 	if err := restore.Run(context.Background(), restore.Options{Repo: repo, Namespace: f.ns, Snapshot: "host/elsa", Archive: "mydata.img", Target: out}); err != nil {
 		t.Fatal(err)
@@ -184,6 +196,30 @@ func TestImageAndBlobOverNetwork(t *testing.T) {
 	}
 	if conf.String() != "memory: 2048\n" {
 		t.Fatalf("conf %q", conf.String())
+	}
+}
+
+// A chunk upload fails after UploadChunk has returned: the backup fails with
+// the server's message and leaves no snapshot.
+func TestFailedChunkUploadFailsBackup(t *testing.T) {
+	isolate(t)
+	f := newFakeServer(t)
+	repo := openRepo(t, f, nil)
+	dir := t.TempDir()
+	img := make([]byte, 13<<20)
+	rand.Read(img)
+	os.WriteFile(filepath.Join(dir, "disk.raw"), img, 0o644)
+	f.failChunk.Store(f.chunkNo.Load() + 2)
+	_, err := runBackup(t, repo, f.ns, 1700000000, "disk.img:"+filepath.Join(dir, "disk.raw"))
+	if err == nil || !strings.Contains(err.Error(), "injected chunk failure") {
+		t.Fatalf("want the injected failure, got %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, _ := f.ds.ListSnapshots(f.ns, nil); len(l) == 0 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("snapshots left: %+v", l)
+		}
 	}
 }
 

@@ -39,8 +39,12 @@ type fakeServer struct {
 	// uploads counts chunk uploads over all sessions.
 	uploads atomic.Int32
 	appends atomic.Int32
-	mu      sync.Mutex
-	tickets map[string]string // ticket → user
+	// failChunk, when set, makes the chunk upload with that number (1 =
+	// the first of the server's life) fail.
+	failChunk atomic.Int32
+	chunkNo   atomic.Int32
+	mu        sync.Mutex
+	tickets   map[string]string // ticket → user
 }
 
 // Creating a datastore makes 65536 directories, so all tests share one and
@@ -290,6 +294,10 @@ func (f *fakeServer) backupSession(w http.ResponseWriter, r *http.Request, user 
 			wid, _ := strconv.Atoi(q.Get("wid"))
 			if writers[wid] == nil {
 				httpErr(w, 400, fmt.Sprintf("dynamic writer '%d' not registered", wid))
+				return
+			}
+			if n := f.chunkNo.Add(1); n == f.failChunk.Load() {
+				httpErr(w, 400, "injected chunk failure")
 				return
 			}
 			es, _ := strconv.Atoi(q.Get("encoded-size"))

@@ -90,13 +90,36 @@ func (c *Client) upgradeOn(ctx context.Context, conn net.Conn, path, protocol st
 	if br.Buffered() > 0 {
 		nc = &bufferedConn{Conn: conn, r: br}
 	}
-	tr := &http2.Transport{MaxReadFrameSize: 4 << 20, AllowHTTP: true}
-	cc, err := tr.NewClientConn(nc)
+	cc, err := h2Transport.NewClientConn(nc)
 	if err != nil {
 		return nil, fmt.Errorf("start HTTP/2 session: %w", err)
 	}
 	return &Session{conn: conn, cc: cc}, nil
 }
+
+// h2Transport starts the HTTP/2 sessions with upstream's settings
+// (protocol.md 3.2): 4 MiB frames and receive windows of 2^31-2 for the
+// connection and every stream, so downloads (reader chunks, previous
+// indexes) are never held back by flow control. The http.Transport only
+// carries the window settings; it never makes a connection.
+var h2Transport = func() *http2.Transport {
+	const window = 1<<31 - 2
+	t1 := &http.Transport{DisableCompression: true, HTTP2: &http.HTTP2Config{
+		MaxReadFrameSize: 4 << 20,
+		// The transport announces this on top of the protocol's initial
+		// 65535 bytes; more than 2^31-1 in all is a flow-control error.
+		MaxReceiveBufferPerConnection: window - 65535,
+		MaxReceiveBufferPerStream:     window,
+	}}
+	tr, err := http2.ConfigureTransports(t1)
+	if err != nil {
+		panic(fmt.Sprintf("configure HTTP/2: %v", err))
+	}
+	tr.MaxReadFrameSize = 4 << 20
+	tr.AllowHTTP = true
+	tr.DisableCompression = true
+	return tr
+}()
 
 // Close ends the session by closing the connection.
 func (s *Session) Close() error {

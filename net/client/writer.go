@@ -1,10 +1,9 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,22 +13,28 @@ import (
 
 	"cairn/core"
 	"cairn/core/blob"
-	"cairn/core/catalog"
 	"cairn/core/index"
 	"cairn/core/manifest"
 )
 
-// appendBatch is how many index entries one PUT *_index carries.
-const appendBatch = 256
+// appendBatch is how many index entries one PUT *_index carries (the
+// server reads bodies of up to 16 MiB; an entry takes about 80 bytes).
+const appendBatch = 4096
 
-// stagingName is the dynamic writer chunk uploads are registered with. The
-// protocol wants every chunk upload to name an open writer (wid), but the
-// engine uploads chunks before it knows which index they belong to; the
-// catalog is the last index a pxar backup writes, so its writer is opened
-// first and carries the uploads.
-const stagingName = "catalog.pcat1.didx"
+// maxInFlight bounds the encoded chunk bytes sent but not yet acknowledged,
+// so memory stays bounded while uploads run behind the engine's workers. It
+// is a little above the server's 32 MiB HTTP/2 connection window, enough to
+// keep the connection busy while the server verifies and stores chunks.
+const maxInFlight = 48 << 20
+
+// fixedChunkSize is the chunk size of every fixed index writer of the
+// server, whatever the client chose (protocol.md 3.3).
+const fixedChunkSize = 4 << 20
 
 // backupWriter is core.BackupWriter over the backup protocol (protocol.md 3).
+// It implements core.ArchiveWriter: every index archive is announced before
+// its chunks are uploaded, which opens the archive's index writer on the
+// server; chunk uploads carry that writer's wid.
 type backupWriter struct {
 	repo *Repository
 	s    *Session
@@ -37,15 +42,30 @@ type backupWriter struct {
 	ns   core.Namespace
 	snap core.Snapshot
 
-	mu      sync.Mutex
-	known   map[[32]byte]bool
-	pending map[[32]byte]chan struct{}
-
-	widMu      sync.Mutex
-	stagingWid int  // 0: not opened yet
-	stagingUse bool // the engine wrote the catalog through it
-	closed     bool
+	mu       sync.Mutex
+	cond     *sync.Cond                 // signals inFlight going down
+	known    map[[32]byte]bool          // the server knows it in this session
+	pending  map[[32]byte]chan struct{} // upload in flight; closed when done
+	archives map[string]*archiveWriter  // begun, not yet written
+	inFlight int                        // encoded bytes being uploaded
+	err      error                      // first failed upload
+	closed   bool
+	uploads  sync.WaitGroup
 }
+
+// archiveWriter is one announced archive: an open index writer on the
+// server, and the chunk uploads registered with it.
+type archiveWriter struct {
+	w     *backupWriter
+	a     core.Archive
+	wid   int
+	chunk string // dynamic_chunk or fixed_chunk
+}
+
+var (
+	_ core.BackupWriter  = (*backupWriter)(nil)
+	_ core.ArchiveWriter = (*backupWriter)(nil)
+)
 
 // StartBackup opens a backup session and learns the chunks of the previous
 // snapshot (protocol.md 3.4 step 2 and 3).
@@ -57,7 +77,8 @@ func (r *Repository) StartBackup(ctx context.Context, opts core.BackupOptions) (
 		return nil, err
 	}
 	w := &backupWriter{repo: r, s: s, ctx: ctx, ns: opts.Namespace, snap: opts.Snapshot,
-		known: map[[32]byte]bool{}, pending: map[[32]byte]chan struct{}{}}
+		known: map[[32]byte]bool{}, pending: map[[32]byte]chan struct{}{}, archives: map[string]*archiveWriter{}}
+	w.cond = sync.NewCond(&w.mu)
 	w.loadPrevious()
 	return w, nil
 }
@@ -121,74 +142,148 @@ func (w *backupWriter) Snapshot() core.Snapshot { return w.snap }
 // Previous is not needed: chunk reuse works through the session's known set.
 func (w *backupWriter) Previous() (core.SnapshotReader, error) { return nil, nil }
 
-// staging returns the wid chunk uploads are registered with, opening it once.
-func (w *backupWriter) staging() (int, error) {
-	w.widMu.Lock()
-	defer w.widMu.Unlock()
-	if w.closed {
-		return 0, fmt.Errorf("backup session already closed")
+// BeginArchive opens the archive's dynamic or fixed index writer on the
+// server and returns the uploader its chunks must go through.
+func (w *backupWriter) BeginArchive(a core.Archive) (core.ChunkUploader, error) {
+	path, chunk, q := "dynamic_index", "dynamic_chunk", url.Values{"archive-name": {a.Name}}
+	switch {
+	case a.Fixed && !strings.HasSuffix(a.Name, ".fidx"), !a.Fixed && !strings.HasSuffix(a.Name, ".didx"):
+		return nil, fmt.Errorf("archive %q: name does not match the index kind", a.Name)
+	case a.Fixed:
+		if a.ChunkSize != fixedChunkSize && a.Size > a.ChunkSize {
+			// The server cuts every image into 4 MiB slots.
+			return nil, fmt.Errorf("archive %s: a server stores images in %d KiB chunks, not %d KiB",
+				a.Name, fixedChunkSize>>10, a.ChunkSize>>10)
+		}
+		path, chunk = "fixed_index", "fixed_chunk"
+		q.Set("size", strconv.FormatUint(a.Size, 10))
 	}
-	if w.stagingWid != 0 {
-		return w.stagingWid, nil
+	w.mu.Lock()
+	_, dup := w.archives[a.Name]
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	if dup {
+		return nil, fmt.Errorf("archive %s was already begun", a.Name)
 	}
 	var wid int
-	if err := w.s.call(w.ctx, http.MethodPost, "dynamic_index", url.Values{"archive-name": {stagingName}}, &wid); err != nil {
-		return 0, err
+	if err := w.s.call(w.ctx, http.MethodPost, path, q, &wid); err != nil {
+		return nil, fmt.Errorf("create %s: %w", a.Name, err)
 	}
-	w.stagingWid = wid
-	return wid, nil
+	aw := &archiveWriter{w: w, a: a, wid: wid, chunk: chunk}
+	w.mu.Lock()
+	w.archives[a.Name] = aw
+	w.mu.Unlock()
+	return aw, nil
 }
 
-// UploadChunk uploads a chunk unless this session already knows it. Calls
-// run concurrently, each as its own HTTP/2 stream.
+var errClosed = errors.New("backup session already closed")
+
+// UploadChunk of the writer itself cannot say which archive the chunk is
+// for; the protocol needs that, so chunks go through BeginArchive's uploader.
 func (w *backupWriter) UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (bool, int, error) {
-	for {
-		w.mu.Lock()
-		if w.known[digest] {
-			w.mu.Unlock()
-			return true, 0, nil
-		}
-		ch, busy := w.pending[digest]
-		if !busy {
-			ch = make(chan struct{})
-			w.pending[digest] = ch
-			w.mu.Unlock()
-			break
-		}
+	return false, 0, fmt.Errorf("chunk %x uploaded outside an archive: a server needs core.BeginArchive first", digest[:4])
+}
+
+// UploadChunk encodes and sends a chunk unless this session already knows
+// it (or is sending it). It returns once the upload is under way: the
+// server's answer is awaited before an index refers to the chunk (WriteFile),
+// and a failed upload fails every later call. Calls run concurrently, each
+// upload as its own HTTP/2 stream.
+func (a *archiveWriter) UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (bool, int, error) {
+	w := a.w
+	w.mu.Lock()
+	if err := w.failure(); err != nil {
 		w.mu.Unlock()
-		<-ch // another goroutine uploads it; check again
-	}
-	ok := false
-	defer func() {
-		w.mu.Lock()
-		if ok {
-			w.known[digest] = true
-		}
-		close(w.pending[digest])
-		delete(w.pending, digest)
-		w.mu.Unlock()
-	}()
-	wid, err := w.staging()
-	if err != nil {
 		return false, 0, err
 	}
+	if w.known[digest] || w.pending[digest] != nil {
+		// Known, or another goroutine is sending it: only referenced.
+		w.mu.Unlock()
+		return true, 0, nil
+	}
+	done := make(chan struct{})
+	w.pending[digest] = done
+	w.mu.Unlock()
+
 	data, err := encode()
 	if err != nil {
+		w.mu.Lock()
+		delete(w.pending, digest)
+		close(done)
+		w.mu.Unlock()
 		return false, 0, err
 	}
-	q := url.Values{}
-	q.Set("wid", strconv.Itoa(wid))
-	q.Set("digest", hex.EncodeToString(digest[:]))
-	q.Set("size", strconv.FormatUint(size, 10))
-	q.Set("encoded-size", strconv.Itoa(len(data)))
-	if err := w.s.upload(w.ctx, "dynamic_chunk", q, data, nil); err != nil {
-		return false, 0, fmt.Errorf("upload chunk %x: %w", digest[:4], err)
+	w.mu.Lock()
+	// Wait for room; one chunk always fits.
+	for w.inFlight > 0 && w.inFlight+len(data) > maxInFlight && w.failure() == nil {
+		w.cond.Wait()
 	}
-	ok = true
+	if err := w.failure(); err != nil {
+		delete(w.pending, digest)
+		close(done)
+		w.mu.Unlock()
+		return false, 0, err
+	}
+	w.inFlight += len(data)
+	w.uploads.Add(1)
+	w.mu.Unlock()
+
+	go func() {
+		defer w.uploads.Done()
+		q := make(url.Values, 4)
+		q.Set("wid", strconv.Itoa(a.wid))
+		q.Set("digest", hex.EncodeToString(digest[:]))
+		q.Set("size", strconv.FormatUint(size, 10))
+		q.Set("encoded-size", strconv.Itoa(len(data)))
+		err := w.s.upload(w.ctx, a.chunk, q, data, nil)
+		w.mu.Lock()
+		if err == nil {
+			w.known[digest] = true
+		} else if w.err == nil {
+			w.err = fmt.Errorf("upload chunk %x of %s: %w", digest[:4], a.a.Name, err)
+		}
+		delete(w.pending, digest)
+		close(done)
+		w.inFlight -= len(data)
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}()
 	return false, len(data), nil
 }
 
-// WriteFile replays an index through create/append/close, or uploads a blob.
+// failure is the first upload error, or errClosed; call with mu held.
+func (w *backupWriter) failure() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errClosed
+	}
+	return nil
+}
+
+// settle waits until the uploads of the given chunks are answered and
+// returns the first upload error of the session.
+func (w *backupWriter) settle(digests [][32]byte) error {
+	for _, d := range digests {
+		w.mu.Lock()
+		ch := w.pending[d]
+		w.mu.Unlock()
+		if ch != nil {
+			<-ch
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failure()
+}
+
+// WriteFile completes an index archive (append its entries to its writer,
+// then close it), or uploads a blob. An index that was not announced with
+// BeginArchive gets a writer now; all its chunks must be known already.
 func (w *backupWriter) WriteFile(name string, data []byte) error {
 	switch {
 	case strings.HasSuffix(name, ".didx"):
@@ -196,7 +291,10 @@ func (w *backupWriter) WriteFile(name string, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		wid, err := w.openIndex(name, "dynamic_index", nil)
+		if err := w.settle(idx.Digests); err != nil {
+			return err
+		}
+		wid, err := w.writerFor(core.Archive{Name: name})
 		if err != nil {
 			return err
 		}
@@ -215,7 +313,10 @@ func (w *backupWriter) WriteFile(name string, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		wid, err := w.openIndex(name, "fixed_index", url.Values{"size": {strconv.FormatUint(idx.ImageSize, 10)}})
+		if err := w.settle(idx.Digests); err != nil {
+			return err
+		}
+		wid, err := w.writerFor(core.Archive{Name: name, Fixed: true, Size: idx.ImageSize, ChunkSize: idx.ChunkSize})
 		if err != nil {
 			return err
 		}
@@ -237,34 +338,27 @@ func (w *backupWriter) WriteFile(name string, data []byte) error {
 	return fmt.Errorf("cannot store %q: not an index or blob file name", name)
 }
 
-// openIndex creates a writer, reusing the staging writer for the catalog.
-func (w *backupWriter) openIndex(name, path string, extra url.Values) (int, error) {
-	if name == stagingName {
-		w.widMu.Lock()
-		if w.stagingWid != 0 && !w.stagingUse {
-			w.stagingUse = true
-			wid := w.stagingWid
-			w.widMu.Unlock()
-			return wid, nil
+// writerFor returns the wid of an announced archive and forgets it, or
+// opens a writer for an archive that was not announced.
+func (w *backupWriter) writerFor(a core.Archive) (int, error) {
+	w.mu.Lock()
+	aw := w.archives[a.Name]
+	delete(w.archives, a.Name)
+	w.mu.Unlock()
+	if aw != nil {
+		if aw.a.Fixed != a.Fixed || (a.Fixed && aw.a.Size != a.Size) {
+			return 0, fmt.Errorf("%s: index does not match the archive as begun", a.Name)
 		}
-		if w.stagingWid == 0 {
-			// Nothing was uploaded: open it now so no later upload does.
-			w.stagingUse = true
-			w.widMu.Unlock()
-			wid, err := w.staging()
-			return wid, err
-		}
-		w.widMu.Unlock()
+		return aw.wid, nil
 	}
-	q := url.Values{"archive-name": {name}}
-	for k, v := range extra {
-		q[k] = v
+	aw2, err := w.BeginArchive(a)
+	if err != nil {
+		return 0, err
 	}
-	var wid int
-	if err := w.s.call(w.ctx, http.MethodPost, path, q, &wid); err != nil {
-		return 0, fmt.Errorf("create %s: %w", name, err)
-	}
-	return wid, nil
+	w.mu.Lock()
+	delete(w.archives, a.Name)
+	w.mu.Unlock()
+	return aw2.(*archiveWriter).wid, nil
 }
 
 func (w *backupWriter) appendIndex(path string, wid int, digests [][32]byte, offsets []uint64) error {
@@ -294,64 +388,17 @@ func (w *backupWriter) closeIndex(path string, wid, count int, size uint64, csum
 	return nil
 }
 
-// closeStaging closes a staging writer the engine never used (a backup
-// without pxar archives has no catalog) as an empty catalog, so the server
-// lets the session finish, and lists it in the manifest, which the server
-// requires. Returns the manifest blob to upload.
-func (w *backupWriter) closeStaging(manifestBlob []byte) ([]byte, error) {
-	w.widMu.Lock()
-	wid, used := w.stagingWid, w.stagingUse
-	w.stagingUse = true
-	w.widMu.Unlock()
-	if wid == 0 || used {
-		return manifestBlob, nil
-	}
-	plainManifest, err := blob.Decode(manifestBlob, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	m, err := manifest.Parse(plainManifest)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	if m.Signature != "" {
-		return nil, fmt.Errorf("a signed backup without a pxar archive cannot be uploaded to a server yet (the protocol needs an index writer open for chunk uploads)")
-	}
-	var buf bytes.Buffer
-	cw, err := catalog.NewWriter(&buf)
-	if err != nil {
-		return nil, err
-	}
-	if err := cw.Finish(); err != nil {
-		return nil, err
-	}
-	plain := buf.Bytes()
-	digest := sha256.Sum256(plain)
-	if _, _, err := w.UploadChunk(digest, uint64(len(plain)), func() ([]byte, error) { return blob.Encode(plain, true, nil) }); err != nil {
-		return nil, err
-	}
-	if err := w.appendIndex("dynamic_index", wid, [][32]byte{digest}, []uint64{0}); err != nil {
-		return nil, err
-	}
-	d := &index.Dynamic{Ends: []uint64{uint64(len(plain))}, Digests: [][32]byte{digest}}
-	csum := d.Csum()
-	if err := w.closeIndex("dynamic_close", wid, 1, uint64(len(plain)), csum); err != nil {
-		return nil, err
-	}
-	m.Files = append(m.Files, manifest.File{Filename: stagingName, CryptMode: "none", Size: uint64(len(plain)), Csum: hex.EncodeToString(csum[:])})
-	js, err := m.Encode()
-	if err != nil {
-		return nil, err
-	}
-	return blob.Encode(js, true, nil)
-}
-
 // Finish uploads the manifest and marks the snapshot finished.
 func (w *backupWriter) Finish(manifestBlob []byte) error {
 	defer w.close()
-	manifestBlob, err := w.closeStaging(manifestBlob)
-	if err != nil {
-		return err
+	w.mu.Lock()
+	var open []string
+	for name := range w.archives {
+		open = append(open, name)
+	}
+	w.mu.Unlock()
+	if len(open) > 0 {
+		return fmt.Errorf("archives begun but not written: %s", strings.Join(open, ", "))
 	}
 	if err := w.WriteFile("index.json.blob", manifestBlob); err != nil {
 		return err
@@ -368,9 +415,13 @@ func (w *backupWriter) Abort() error {
 	return nil
 }
 
+// close ends the session and waits for uploads still in flight (they fail
+// once the connection is gone).
 func (w *backupWriter) close() {
-	w.widMu.Lock()
+	w.mu.Lock()
 	w.closed = true
-	w.widMu.Unlock()
+	w.cond.Broadcast()
+	w.mu.Unlock()
 	w.s.Close()
+	w.uploads.Wait()
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +19,12 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/blob"
 	"cairn/core/datastore"
+	"cairn/core/manifest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
+	"cairn/keys"
 	"cairn/net/client"
 	"cairn/net/server"
 	"cairn/net/server/config"
@@ -254,4 +258,158 @@ func TestRealServerImageOnly(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
 		t.Fatal("image differs")
 	}
+}
+
+// manifestFiles lists the files a snapshot's manifest names, in order.
+func manifestFiles(t *testing.T, repo core.Repository, id string) []string {
+	t.Helper()
+	list, err := repo.ListSnapshots("", &core.Group{Type: core.TypeHost, ID: id})
+	if err != nil || len(list) != 1 || !list[0].Finished {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	r, err := repo.OpenSnapshot(context.Background(), "", list[0].Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	raw, err := r.ReadFile("index.json.blob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := blob.Decode(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range m.Files {
+		names = append(names, f.Filename)
+	}
+	return names
+}
+
+func runWith(repo core.Repository, id string, crypt *keys.CryptConfig, mode string, specs ...string) error {
+	var parsed []backup.Spec
+	for _, s := range specs {
+		sp, err := backup.ParseSpec(s)
+		if err != nil {
+			return err
+		}
+		parsed = append(parsed, sp)
+	}
+	_, err := backup.Run(context.Background(), backup.Options{Repo: repo, Crypt: crypt, CryptMode: mode,
+		Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: id}, Time: 1700000000}, Specs: parsed})
+	return err
+}
+
+// Backups without a pxar archive store exactly their archives: no catalog.
+func TestRealServerManifestFiles(t *testing.T) {
+	e := newEnv(t)
+	alice := e.repo(t, "alice@pbs", "alice@pbs-pw")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.raw")
+	data := make([]byte, 9<<20+5)
+	rand.Read(data)
+	os.WriteFile(img, data, 0o644)
+	conf := filepath.Join(dir, "vm.conf")
+	os.WriteFile(conf, []byte("memory: 2048\n"), 0o644)
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "f"), data[:100<<10], 0o644)
+	key, _ := keys.NewKey()
+	cc, _ := keys.NewCryptConfig(key)
+
+	for _, tc := range []struct {
+		id, mode string
+		specs    []string
+		want     string
+	}{
+		{"blob", "none", []string{"vm.conf:" + conf}, "vm.conf.blob"},
+		{"blob-signed", "sign-only", []string{"vm.conf:" + conf}, "vm.conf.blob"},
+		{"blob-enc", "encrypt", []string{"vm.conf:" + conf}, "vm.conf.blob"},
+		{"img", "none", []string{"disk.img:" + img}, "disk.img.fidx"},
+		{"img-enc", "encrypt", []string{"disk.img:" + img}, "disk.img.fidx"},
+		{"img-blob", "sign-only", []string{"disk.img:" + img, "vm.conf:" + conf}, "disk.img.fidx vm.conf.blob"},
+		{"mixed", "encrypt", []string{"disk.img:" + img, "root.pxar:" + src, "vm.conf:" + conf}, "disk.img.fidx root.pxar.didx vm.conf.blob catalog.pcat1.didx"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			var crypt *keys.CryptConfig
+			if tc.mode != "none" {
+				crypt = cc
+			}
+			if err := runWith(alice, tc.id, crypt, tc.mode, tc.specs...); err != nil {
+				t.Fatalf("backup: %v", err)
+			}
+			if got := strings.Join(manifestFiles(t, alice, tc.id), " "); got != tc.want {
+				t.Fatalf("manifest files %q, want %q", got, tc.want)
+			}
+			if !strings.Contains(tc.want, "disk.img") {
+				return
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			if err := restore.Run(context.Background(), restore.Options{Repo: alice, Snapshot: "host/" + tc.id, Archive: "disk.img", Target: out,
+				Key: func() (*keys.CryptConfig, error) { return crypt, nil }}); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+				t.Fatal("image differs")
+			}
+		})
+	}
+}
+
+// A server stores images in 4 MiB chunks: other sizes fail before upload.
+func TestRealServerImageChunkSize(t *testing.T) {
+	e := newEnv(t)
+	alice := e.repo(t, "alice@pbs", "alice@pbs-pw")
+	img := filepath.Join(t.TempDir(), "disk.raw")
+	os.WriteFile(img, make([]byte, 3<<20), 0o644)
+	sp, _ := backup.ParseSpec("disk.img:" + img)
+	_, err := backup.Run(context.Background(), backup.Options{Repo: alice, ChunkSize: 1 << 20,
+		Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "cs"}, Time: 1700000000}, Specs: []backup.Spec{sp}})
+	if err == nil || !strings.Contains(err.Error(), "4096 KiB") {
+		t.Fatalf("want chunk size error, got %v", err)
+	}
+	// The server removes the aborted snapshot once the connection is gone.
+	waitNoSnapshots(t, alice)
+}
+
+// waitNoSnapshots waits until the server has removed every snapshot.
+func waitNoSnapshots(t *testing.T, repo core.Repository) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		l, err := repo.ListSnapshots("", nil)
+		if err == nil && len(l) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshots left: %+v %v", l, err)
+		}
+	}
+}
+
+func TestRealServerSpeedTest(t *testing.T) {
+	e := newEnv(t)
+	bob := e.repo(t, "bob@pbs", "bob@pbs-pw")
+	var st interface {
+		SpeedTest(window time.Duration, progress io.Writer) (uint64, time.Duration, error)
+	} = bob
+	var out bytes.Buffer
+	n, el, err := st.SpeedTest(300*time.Millisecond, &out)
+	if err != nil {
+		t.Fatalf("speedtest: %v", err)
+	}
+	if n == 0 || n%(4<<20) != 0 || el < 300*time.Millisecond {
+		t.Fatalf("bytes %d elapsed %v", n, el)
+	}
+	want := regexp.MustCompile(`^Uploaded ` + strconv.FormatUint(n>>22, 10) + ` chunks in \d+ seconds\.\nTime per request: \d+ microseconds\.\n$`)
+	if !want.MatchString(out.String()) {
+		t.Fatalf("output %q", out.String())
+	}
+	t.Logf("%s%.0f MB/s", out.String(), float64(n)/el.Seconds()/1e6)
+	// The benchmark snapshot does not stay.
+	waitNoSnapshots(t, bob)
 }
