@@ -26,18 +26,29 @@ func (d *Datastore) registerWriter(start time.Time) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(dir, fmt.Sprintf("%d-%d", os.Getpid(), writerSeq.Add(1)))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	name := fmt.Sprintf("%d-%d", os.Getpid(), writerSeq.Add(1))
+	p := filepath.Join(dir, name)
+	// Locked and filled under a dot name GC ignores, then renamed into
+	// place: GC must never see the file before it is locked, or it would
+	// take it for a dead writer's and remove it.
+	tmp := filepath.Join(dir, "."+name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	fail := func(err error) (func(), error) {
 		f.Close()
+		os.Remove(tmp)
 		return nil, err
 	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fail(err)
+	}
 	if _, err := f.WriteString(strconv.FormatInt(start.Unix(), 10)); err != nil {
-		f.Close()
-		return nil, err
+		return fail(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fail(err)
 	}
 	return func() { os.Remove(p); f.Close() }, nil
 }
@@ -53,6 +64,9 @@ func (d *Datastore) oldestWriter() (time.Time, bool) {
 	var oldest time.Time
 	found := false
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // a writer still registering: it started just now
+		}
 		p := filepath.Join(dir, e.Name())
 		f, err := os.Open(p)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -24,8 +25,59 @@ const (
 
 // Session is an HTTP/2 session over an upgraded connection (protocol.md 3.2).
 type Session struct {
-	conn net.Conn
-	cc   *http2.ClientConn
+	conn  net.Conn
+	cc    *http2.ClientConn
+	watch *watchConn
+}
+
+// watchConn remembers the first read or write error of the connection, so
+// a dead session reports why it died ("connection reset by peer") rather
+// than what a later request saw ("client conn not usable").
+type watchConn struct {
+	net.Conn
+	mu     sync.Mutex
+	first  error
+	closed bool
+}
+
+func (w *watchConn) note(err error) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	if w.first == nil && !w.closed {
+		w.first = err
+	}
+	w.mu.Unlock()
+}
+
+func (w *watchConn) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	w.note(err)
+	return n, err
+}
+
+func (w *watchConn) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	w.note(err)
+	return n, err
+}
+
+func (w *watchConn) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	return w.Conn.Close()
+}
+
+// lost is the first connection error, if the connection broke.
+func (w *watchConn) lost() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	return w.first
 }
 
 // Upgrade opens a new TLS connection, sends GET /api2/json/<path>?query with
@@ -90,11 +142,12 @@ func (c *Client) upgradeOn(ctx context.Context, conn net.Conn, path, protocol st
 	if br.Buffered() > 0 {
 		nc = &bufferedConn{Conn: conn, r: br}
 	}
-	cc, err := h2Transport.NewClientConn(nc)
+	wc := &watchConn{Conn: nc}
+	cc, err := h2Transport.NewClientConn(wc)
 	if err != nil {
 		return nil, fmt.Errorf("start HTTP/2 session: %w", err)
 	}
-	return &Session{conn: conn, cc: cc}, nil
+	return &Session{conn: wc, cc: cc, watch: wc}, nil
 }
 
 // h2Transport starts the HTTP/2 sessions with upstream's settings
@@ -147,13 +200,30 @@ func (s *Session) do(ctx context.Context, method, path string, q url.Values, bod
 	req.Header.Set("Content-Type", ctype)
 	resp, err := s.cc.RoundTrip(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, s.connError(method, path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, errorFromResponse(resp)
 	}
-	return io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, s.connError(method, path, err)
+	}
+	return data, nil
+}
+
+// connError names the cause when the connection itself broke.
+func (s *Session) connError(method, path string, err error) error {
+	if s.watch != nil {
+		if cause := s.watch.lost(); cause != nil {
+			if cause == io.EOF {
+				return fmt.Errorf("%s %s: connection to the server lost: the server closed the connection", method, path)
+			}
+			return fmt.Errorf("%s %s: connection to the server lost: %v", method, path, cause)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", method, path, err)
 }
 
 // call sends a request with query parameters and decodes "data".

@@ -243,12 +243,24 @@ func (l *loginLimiter) key(user, addr string) string {
 	return user + "|" + host
 }
 
-// blocked reports how long the pair must still wait.
-func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
+// begin reports how long the pair must still wait; when it need not wait,
+// the attempt is counted as a failure at once (success clears it), so
+// concurrent attempts cannot all slip past the limit before any failed.
+func (l *loginLimiter) begin(user, addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.m[l.key(user, addr)]
-	if f == nil || f.count < freeFailures {
+	if l.m == nil {
+		l.m = map[string]*failures{}
+	}
+	k := l.key(user, addr)
+	f := l.m[k]
+	if f == nil || now.Sub(f.last) > 24*time.Hour {
+		f = &failures{}
+		l.m[k] = f
+	}
+	if f.count < freeFailures {
+		f.count++
+		f.last = now
 		return 0
 	}
 	shift := min(f.count-freeFailures, 10)
@@ -259,6 +271,9 @@ func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
 	if d := f.last.Add(wait).Sub(now); d > 0 {
 		return d
 	}
+	// The wait is over: this attempt counts too, so failures keep escalating.
+	f.count++
+	f.last = now
 	return 0
 }
 
@@ -315,7 +330,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 	if _, realm, err := config.ParseUserID(userID); err != nil || strings.Contains(userID, "!") {
 		s.loginFailed(w, start, userID, r, "invalid user id")
 		return
-	} else if wait := s.limiter.blocked(userID, r.RemoteAddr, time.Now()); wait > 0 {
+	} else if wait := s.limiter.begin(userID, r.RemoteAddr, time.Now()); wait > 0 {
 		s.logf("login of %s from %s refused: too many failed attempts", userID, r.RemoteAddr)
 		s.sleepUntil(start, s.opts.AuthFailDelay)
 		writeError(w, errorf(http.StatusUnauthorized, "authentication failed - too many failed login attempts, try again in %d s", int(wait.Seconds())+1))
@@ -352,7 +367,10 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 			reason = fmt.Sprintf("unknown realm '%s'", realm)
 		}
 		if !ok {
-			s.loginFailed(w, start, userID, r, reason)
+			// begin already counted this attempt.
+			s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)
+			s.sleepUntil(start, s.opts.AuthFailDelay)
+			writeError(w, errorf(http.StatusUnauthorized, "permission check failed."))
 			return
 		}
 		s.limiter.success(userID, r.RemoteAddr)
