@@ -74,9 +74,8 @@ func (w *watchConn) Close() error {
 func (w *watchConn) lost() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return nil
-	}
+	// note ignores errors after our own Close, so first is a real break
+	// even if the session was closed afterwards because of it.
 	return w.first
 }
 

@@ -226,6 +226,23 @@ func (c *tokenCache) check(id, hash, secret string) bool {
 type loginLimiter struct {
 	mu sync.Mutex
 	m  map[string]*failures
+	// attempts serialises the check, password test and record of one
+	// user+address pair (sharded, so memory stays bounded): concurrent
+	// guesses cannot all pass the check before any failure is recorded,
+	// and correct logins are never counted against the limit.
+	attempts [256]sync.Mutex
+}
+
+// serialize locks the pair's shard; call the returned function to unlock.
+func (l *loginLimiter) serialize(user, addr string) func() {
+	k := l.key(user, addr)
+	var h uint8
+	for i := 0; i < len(k); i++ {
+		h = h*31 + k[i]
+	}
+	m := &l.attempts[h]
+	m.Lock()
+	return m.Unlock
 }
 
 type failures struct {
@@ -243,24 +260,12 @@ func (l *loginLimiter) key(user, addr string) string {
 	return user + "|" + host
 }
 
-// begin reports how long the pair must still wait; when it need not wait,
-// the attempt is counted as a failure at once (success clears it), so
-// concurrent attempts cannot all slip past the limit before any failed.
-func (l *loginLimiter) begin(user, addr string, now time.Time) time.Duration {
+// blocked reports how long the pair must still wait.
+func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m == nil {
-		l.m = map[string]*failures{}
-	}
-	k := l.key(user, addr)
-	f := l.m[k]
-	if f == nil || now.Sub(f.last) > 24*time.Hour {
-		f = &failures{}
-		l.m[k] = f
-	}
-	if f.count < freeFailures {
-		f.count++
-		f.last = now
+	f := l.m[l.key(user, addr)]
+	if f == nil || f.count < freeFailures {
 		return 0
 	}
 	shift := min(f.count-freeFailures, 10)
@@ -271,9 +276,6 @@ func (l *loginLimiter) begin(user, addr string, now time.Time) time.Duration {
 	if d := f.last.Add(wait).Sub(now); d > 0 {
 		return d
 	}
-	// The wait is over: this attempt counts too, so failures keep escalating.
-	f.count++
-	f.last = now
 	return 0
 }
 
@@ -327,10 +329,14 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 		s.loginFailed(w, start, userID, r, "second factor login is not supported")
 		return
 	}
-	if _, realm, err := config.ParseUserID(userID); err != nil || strings.Contains(userID, "!") {
+	_, realm, perr := config.ParseUserID(userID)
+	if perr != nil || strings.Contains(userID, "!") {
 		s.loginFailed(w, start, userID, r, "invalid user id")
 		return
-	} else if wait := s.limiter.begin(userID, r.RemoteAddr, time.Now()); wait > 0 {
+	}
+	unlock := s.limiter.serialize(userID, r.RemoteAddr)
+	if wait := s.limiter.blocked(userID, r.RemoteAddr, time.Now()); wait > 0 {
+		unlock()
 		s.logf("login of %s from %s refused: too many failed attempts", userID, r.RemoteAddr)
 		s.sleepUntil(start, s.opts.AuthFailDelay)
 		writeError(w, errorf(http.StatusUnauthorized, "authentication failed - too many failed login attempts, try again in %d s", int(wait.Seconds())+1))
@@ -338,6 +344,7 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 	} else {
 		cfg, err := s.config()
 		if err != nil {
+			unlock()
 			writeError(w, errorf(http.StatusInternalServerError, "%v", err))
 			return
 		}
@@ -367,13 +374,15 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 			reason = fmt.Sprintf("unknown realm '%s'", realm)
 		}
 		if !ok {
-			// begin already counted this attempt.
+			s.limiter.fail(userID, r.RemoteAddr, time.Now())
+			unlock()
 			s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)
 			s.sleepUntil(start, s.opts.AuthFailDelay)
 			writeError(w, errorf(http.StatusUnauthorized, "permission check failed."))
 			return
 		}
 		s.limiter.success(userID, r.RemoteAddr)
+		unlock()
 		s.logf("successful auth for user '%s' from %s", userID, r.RemoteAddr)
 		writeJSON(w, map[string]any{"data": map[string]any{
 			"username":            userID,
