@@ -116,6 +116,10 @@ func TestGCGracePeriod(t *testing.T) {
 	ds := openStore(t)
 	first, _ := runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	ds.ForgetSnapshot("", first.Snapshot)
+	// A minute old: well inside the grace period, and clearly older than
+	// the GC start (a chunk written in the same clock tick as the start
+	// would count as in use, not pending).
+	ageChunks(t, ds, time.Minute)
 	st, err := ds.GarbageCollect(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
