@@ -142,22 +142,7 @@ func snapshotLabel(ns core.Namespace, s core.Snapshot) string {
 
 // handleBackupUpgrade is GET /api2/json/backup (protocol.md 3.1).
 func (s *Server) handleBackupUpgrade(c *reqCtx) {
-	p, err := parseParams(c.r)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	store, err := p.store()
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	ns, err := p.namespace()
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	snap, err := p.snapshot()
+	p, store, ns, snap, err := snapshotTarget(c)
 	if err != nil {
 		c.reply(nil, err)
 		return

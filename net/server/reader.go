@@ -16,24 +16,25 @@ import (
 	"cairn/net/server/config"
 )
 
+// snapshotTarget reads the store, namespace and snapshot both session
+// upgrades (backup and reader) name in their query.
+func snapshotTarget(c *reqCtx) (p params, store string, ns core.Namespace, snap core.Snapshot, err error) {
+	if p, err = parseParams(c.r); err != nil {
+		return
+	}
+	if store, err = p.store(); err != nil {
+		return
+	}
+	if ns, err = p.namespace(); err != nil {
+		return
+	}
+	snap, err = p.snapshot()
+	return
+}
+
 // handleReaderUpgrade is GET /api2/json/reader (protocol.md 4.1).
 func (s *Server) handleReaderUpgrade(c *reqCtx) {
-	p, err := parseParams(c.r)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	store, err := p.store()
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	ns, err := p.namespace()
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	snap, err := p.snapshot()
+	p, store, ns, snap, err := snapshotTarget(c)
 	if err != nil {
 		c.reply(nil, err)
 		return
