@@ -117,18 +117,8 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	}
 	var rsaKey []byte
 	if key != nil {
-		pubPEM, err := masterPublicKey()
-		if err != nil {
+		if rsaKey, err = masterKeyCopy(key); err != nil {
 			return err
-		}
-		if pubPEM != nil {
-			pub, err := keys.ParsePublicKey(pubPEM)
-			if err != nil {
-				return fmt.Errorf("master public key %s: %w", defaultMasterPubPath(), err)
-			}
-			if rsaKey, err = keys.RSAEncryptKey(pub, key.raw, key.config.Created); err != nil {
-				return err
-			}
 		}
 	}
 	repo, err := o.repo.open(true)
@@ -222,4 +212,18 @@ func nextBackupTime(repo core.Repository, ns core.Namespace, g core.Group) int64
 		return max(time.Now().Unix(), last+1)
 	}
 	return now
+}
+
+// masterKeyCopy seals the key with the configured master public key, for
+// rsa-encrypted.key (formats.md 8.5); nil when no master key is configured.
+func masterKeyCopy(key *loadedKey) ([]byte, error) {
+	pubPEM, err := masterPublicKey()
+	if err != nil || pubPEM == nil {
+		return nil, err
+	}
+	pub, err := keys.ParsePublicKey(pubPEM)
+	if err != nil {
+		return nil, fmt.Errorf("master public key %s: %w", defaultMasterPubPath(), err)
+	}
+	return keys.RSAEncryptKey(pub, key.raw, key.config.Created)
 }

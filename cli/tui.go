@@ -65,6 +65,11 @@ func runTUI(o *tuiOptions) error {
 		default:
 			c.Key = func() (*keys.CryptConfig, error) { return k.crypt, nil }
 			c.KeyExplicit = explicit
+			rsaKey, err := masterKeyCopy(k)
+			if err != nil {
+				return err
+			}
+			c.RSAEncryptedKey = rsaKey
 		}
 	}
 	root := ui.NewRoot(c, views.NewGroups(c))

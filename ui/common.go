@@ -36,4 +36,7 @@ type Common struct {
 	KeyExplicit bool
 	// Owner is recorded for groups the UI's backups create.
 	Owner string
+	// RSAEncryptedKey is the key sealed with the configured master public
+	// key; encrypted backups store it as rsa-encrypted.key, as the CLI does.
+	RSAEncryptedKey []byte
 }

@@ -342,7 +342,7 @@ func (b *Backup) start(specs []backup.Spec, g core.Group) tea.Cmd {
 	b.sizes, b.scanned, b.total, b.ticks = nil, false, core.Progress{}, 0
 	b.done, b.warnings, b.info, b.result, b.err, b.cancelled = nil, nil, "", nil, nil, false
 	job := backupJob{
-		run: b.run, ch: b.ch, repo: b.c.Repo, key: b.c.Key, owner: b.c.Owner,
+		run: b.run, ch: b.ch, repo: b.c.Repo, key: b.c.Key, rsaKey: b.c.RSAEncryptedKey, owner: b.c.Owner,
 		ns: b.ns, group: g, specs: specs,
 	}
 	return tea.Batch(job.cmd(ctx), b.waitCmd(), backupScanCmd(ctx, b.run, specs))
@@ -404,14 +404,16 @@ func (b *Backup) finish(m backupFinishedMsg) tea.Cmd {
 // backupJob is what the engine goroutine needs, copied out of the view so
 // the goroutine never touches it.
 type backupJob struct {
-	run   int
-	ch    chan tea.Msg
-	repo  core.Repository
-	key   func() (*keys.CryptConfig, error)
-	owner string
-	ns    core.Namespace
-	group core.Group
-	specs []backup.Spec
+	run  int
+	ch   chan tea.Msg
+	repo core.Repository
+	key  func() (*keys.CryptConfig, error)
+	// rsaKey is stored as rsa-encrypted.key with encrypted backups.
+	rsaKey []byte
+	owner  string
+	ns     core.Namespace
+	group  core.Group
+	specs  []backup.Spec
 }
 
 // cmd runs the whole backup; everything it reports, the final result
@@ -437,11 +439,15 @@ func (j backupJob) cmd(ctx context.Context) tea.Cmd {
 				mode, crypt = "encrypt", cfg
 			}
 		}
+		var rsaKey []byte
+		if crypt != nil {
+			rsaKey = j.rsaKey
+		}
 		snap := core.Snapshot{Group: j.group, Time: backupNextTime(j.repo, j.ns, j.group)}
 		j.ch <- backupStartedMsg{run: j.run, snap: snap, encrypted: crypt != nil}
 		res, err := backup.Run(ctx, backup.Options{
 			Repo: j.repo, Namespace: j.ns, Snapshot: snap, Owner: j.owner, Specs: j.specs,
-			Crypt: crypt, CryptMode: mode, Events: j.sink(ctx),
+			Crypt: crypt, CryptMode: mode, RSAEncryptedKey: rsaKey, Events: j.sink(ctx),
 		})
 		j.ch <- backupFinishedMsg{run: j.run, res: res, err: err}
 		return nil
