@@ -100,7 +100,7 @@ func BenchmarkLocalRestore(b *testing.B) { benchRestore(b, localStore(b), nil) }
 func BenchmarkS3Backup(b *testing.B) {
 	m := startMinio(b)
 	benchBackup(b, func(i int) *datastore.Datastore {
-		cfg := m.config(b, "bench"+string(rune('a'+i%26))+filepath.Base(b.TempDir()))
+		cfg := s3Config(m, b, "bench"+string(rune('a'+i%26))+filepath.Base(b.TempDir()))
 		cfg.CacheBytes = -1
 		return openS3(b, cfg)
 	})
@@ -108,7 +108,7 @@ func BenchmarkS3Backup(b *testing.B) {
 
 func BenchmarkS3Restore(b *testing.B) {
 	m := startMinio(b)
-	cfg := m.config(b, "bench-restore")
+	cfg := s3Config(m, b, "bench-restore")
 	cfg.CacheBytes = -1
 	ds := openS3(b, cfg)
 	benchRestore(b, ds, func() *datastore.Datastore {

@@ -2,18 +2,15 @@ package datastore_test
 
 import (
 	"bytes"
+	"cairn/internal/testutil"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,99 +28,14 @@ const (
 	minioPassword = "cairn-test-secret-0123456789"
 )
 
-type minioServer struct {
-	t    testing.TB
-	bin  string
-	data string
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
+// startMinio starts a real MinIO with this package's test credentials.
+func startMinio(t testing.TB) *testutil.MinIO {
+	return testutil.StartMinIO(t, minioUser, minioPassword)
 }
 
-func minioBinary(t testing.TB) string {
-	if p := os.Getenv("CAIRN_MINIO"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		t.Skipf("CAIRN_MINIO=%s does not exist", p)
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			gopath = strings.TrimSpace(string(out))
-		}
-	}
-	for _, dir := range filepath.SplitList(gopath) {
-		p := filepath.Join(dir, "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("no MinIO binary: run .ci/minio.sh (or set CAIRN_MINIO) to run the S3 datastore tests")
-	return ""
-}
-
-func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func startMinio(t testing.TB) *minioServer {
-	t.Helper()
-	m := &minioServer{t: t, bin: minioBinary(t), data: t.TempDir(), addr: freePort(t)}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
-
-func (m *minioServer) start() {
-	m.t.Helper()
-	console := freePort(m.t)
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.addr, "--console-address", console, m.data)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPassword,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		m.t.Fatal(err)
-	}
-	m.cmd, m.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(m.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + m.addr + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-m.done:
-			m.t.Fatalf("minio exited: %s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	m.stop()
-	m.t.Fatalf("minio did not become ready: %s", out.String())
-}
-
-func (m *minioServer) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.done
-	m.cmd = nil
-}
-
-func (m *minioServer) config(t testing.TB, bucket string) datastore.S3Config {
-	return datastore.S3Config{Endpoint: m.addr, Bucket: bucket, Prefix: "store", AccessKey: minioUser, SecretKey: minioPassword,
+// s3Config is a datastore config on m with a fresh cache dir.
+func s3Config(m *testutil.MinIO, t testing.TB, bucket string) datastore.S3Config {
+	return datastore.S3Config{Endpoint: m.Addr, Bucket: bucket, Prefix: "store", AccessKey: minioUser, SecretKey: minioPassword,
 		PathStyle: true, Insecure: true, CacheDir: filepath.Join(t.TempDir(), "cache"), CacheBytes: 64 << 20, MaxRetries: 2}
 }
 
@@ -226,7 +138,7 @@ func (c *clock) advance(d time.Duration) {
 
 func TestS3BackupRestorePruneGC(t *testing.T) {
 	m := startMinio(t)
-	cfg := m.config(t, "cairn-main")
+	cfg := s3Config(m, t, "cairn-main")
 	ds := openS3(t, cfg)
 	clk := &clock{}
 	ds.SetClock(clk.now)
@@ -354,7 +266,7 @@ func (p pausingWriter) UploadChunk(d [32]byte, n uint64, enc func() ([]byte, err
 
 func TestS3GCDuringBackupKeepsWhatTheBackupNeeds(t *testing.T) {
 	m := startMinio(t)
-	ds := openS3(t, m.config(t, "cairn-gc"))
+	ds := openS3(t, s3Config(m, t, "cairn-gc"))
 	clk := &clock{}
 	ds.SetClock(clk.now)
 	src := filepath.Join(t.TempDir(), "src")
@@ -396,7 +308,7 @@ func TestS3GCDuringBackupKeepsWhatTheBackupNeeds(t *testing.T) {
 
 func TestS3ServerStopsMidBackup(t *testing.T) {
 	m := startMinio(t)
-	cfg := m.config(t, "cairn-stop")
+	cfg := s3Config(m, t, "cairn-stop")
 	ds := openS3(t, cfg)
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
@@ -405,7 +317,7 @@ func TestS3ServerStopsMidBackup(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runBackup(t, repo, "elsa", 1700000000, src) }()
 	<-repo.paused
-	m.stop()
+	m.Stop()
 	close(repo.release)
 	select {
 	case err := <-done:
@@ -419,7 +331,7 @@ func TestS3ServerStopsMidBackup(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("backup hangs with the S3 server gone")
 	}
-	m.start()
+	m.Start()
 	list, err := ds.ListSnapshots("", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +349,7 @@ func TestS3ServerStopsMidBackup(t *testing.T) {
 
 func TestS3CredentialsNotInErrors(t *testing.T) {
 	m := startMinio(t)
-	cfg := m.config(t, "cairn-creds")
+	cfg := s3Config(m, t, "cairn-creds")
 	cfg.SecretKey = "wrong-secret-value-xyz"
 	err := datastore.CreateS3(cfg)
 	if err == nil {

@@ -7,20 +7,18 @@ package server_test
 
 import (
 	"bytes"
+	"cairn/internal/testutil"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,89 +36,9 @@ const (
 	minioPassword = "cairn-srv-secret-0123456789"
 )
 
-type minioServer struct {
-	t    testing.TB
-	bin  string
-	data string
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func minioBinary(t testing.TB) string {
-	if p := os.Getenv("CAIRN_MINIO"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		t.Skipf("CAIRN_MINIO=%s does not exist", p)
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-			gopath = strings.TrimSpace(string(out))
-		}
-	}
-	for _, dir := range filepath.SplitList(gopath) {
-		p := filepath.Join(dir, "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("no MinIO binary: run .ci/minio.sh (or set CAIRN_MINIO) to run the S3 server tests")
-	return ""
-}
-
-func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func startMinio(t testing.TB) *minioServer {
-	t.Helper()
-	m := &minioServer{t: t, bin: minioBinary(t), data: t.TempDir(), addr: freePort(t)}
-	console := freePort(t)
-	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.addr, "--console-address", console, m.data)
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPassword,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m.cmd, m.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(m.done) }()
-	t.Cleanup(m.stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + m.addr + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return m
-			}
-		}
-		select {
-		case <-m.done:
-			t.Fatalf("minio exited: %s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("minio did not become ready: %s", out.String())
-	return nil
-}
-
-func (m *minioServer) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.done
-	m.cmd = nil
+// startMinio starts a real MinIO with this package's test credentials.
+func startMinio(t testing.TB) *testutil.MinIO {
+	return testutil.StartMinIO(t, minioUser, minioPassword)
 }
 
 // clock is a movable test clock.
@@ -155,7 +73,7 @@ func (s *syncBuffer) String() string {
 }
 
 type s3Env struct {
-	m      *minioServer
+	m      *testutil.MinIO
 	cfgDir string
 	cache  string
 	srv    *server.Server
@@ -176,7 +94,7 @@ func newS3Env(t *testing.T, secret string) *s3Env {
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(d, "cache"))
 	e := &s3Env{m: m, cfgDir: t.TempDir(), cache: filepath.Join(t.TempDir(), "s3cache"), log: &syncBuffer{}, clk: &clock{}}
 	err := config.Update(e.cfgDir, func(c *config.Config) error {
-		host, err := config.ParseS3EndpointURL("http://"+m.addr, true)
+		host, err := config.ParseS3EndpointURL("http://"+m.Addr, true)
 		if err != nil {
 			return err
 		}
