@@ -8,11 +8,16 @@ import (
 	"slices"
 )
 
-// Encoder writes a format-version-1 archive sequentially. Only the open
-// directories' goodbye items are kept in memory.
+// Encoder writes an archive sequentially: format version 1 (one stream), or
+// version 2 split into a metadata and a payload stream (spec 1.9). Only the
+// open directories' goodbye items are kept in memory.
 type Encoder struct {
 	w     io.Writer
 	pos   uint64
+	// Split archives: file data goes to payload, the metadata stream gets
+	// PAYLOAD_REF items pointing into it.
+	payload io.Writer
+	ppos    uint64
 	stack []*dirFrame
 	buf   []byte
 	err   error // sticky: after a failed write the stream is unusable
@@ -38,6 +43,57 @@ func NewEncoder(w io.Writer, root *Metadata) (*Encoder, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// NewSplitEncoder starts a version-2 archive: FORMAT_VERSION and the
+// optional prelude on meta, the start marker on payload. As upstream's
+// encoder does, the root directory's goodbye tail points at offset 0, the
+// FORMAT_VERSION item, not at the root ENTRY after it (its root state keeps
+// the default entry offset).
+func NewSplitEncoder(meta, payload io.Writer, root *Metadata, prelude []byte) (*Encoder, error) {
+	if root.Stat.FileType() != ModeIFDIR {
+		return nil, fmt.Errorf("pxar: root must be a directory (mode %o)", root.Stat.Mode)
+	}
+	e := &Encoder{w: meta, payload: payload}
+	e.stack = append(e.stack, &dirFrame{entryOff: 0})
+	if err := e.item(htypeFormatVersion, u64s(2)); err != nil {
+		return nil, err
+	}
+	if len(prelude) > 0 {
+		if err := e.item(htypePrelude, prelude); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.writePayload(u64s(htypePayloadStart, headerSize)); err != nil {
+		return nil, err
+	}
+	if err := e.writeMetadata(root); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Split reports whether file data goes to a separate payload stream.
+func (e *Encoder) Split() bool { return e.payload != nil }
+
+// PayloadPosition is the payload stream's length so far, injected bytes included.
+func (e *Encoder) PayloadPosition() uint64 { return e.ppos }
+
+// AdvancePayload moves the payload position past n bytes that the caller put
+// into the payload stream itself (reused chunks of a previous snapshot).
+func (e *Encoder) AdvancePayload(n uint64) { e.ppos += n }
+
+func (e *Encoder) writePayload(p []byte) error {
+	if e.err != nil {
+		return e.err
+	}
+	n, err := e.payload.Write(p)
+	e.ppos += uint64(n)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	e.err = err
+	return err
 }
 
 // Position is the number of bytes written so far.
@@ -233,10 +289,19 @@ func (e *Encoder) AddFile(name []byte, m *Metadata, size uint64, r io.Reader) (u
 		return 0, err
 	}
 	hdr := u64s(htypePayload, headerSize+size)
-	if err := e.write(hdr); err != nil {
+	var dst io.Writer = countWriter{e}
+	if e.payload != nil {
+		if err := e.item(htypePayloadRef, u64s(e.ppos, size)); err != nil {
+			return 0, err
+		}
+		if err := e.writePayload(hdr); err != nil {
+			return 0, err
+		}
+		dst = payloadWriter{e}
+	} else if err := e.write(hdr); err != nil {
 		return 0, err
 	}
-	n, err := io.CopyN(countWriter{e}, r, int64(size))
+	n, err := io.CopyN(dst, r, int64(size))
 	if err != nil {
 		if e.err != nil {
 			return 0, e.err
@@ -246,6 +311,40 @@ func (e *Encoder) AddFile(name []byte, m *Metadata, size uint64, r io.Reader) (u
 	}
 	d.add(name, start, e.pos)
 	return start, nil
+}
+
+// AddFileRef writes a regular file of a split archive whose PAYLOAD header
+// already sits at payloadOffset in the payload stream (reused from a
+// previous snapshot). Returns the FILENAME offset, as AddFile does.
+func (e *Encoder) AddFileRef(name []byte, m *Metadata, size, payloadOffset uint64) (uint64, error) {
+	if e.payload == nil {
+		return 0, errors.New("pxar: payload references need a split archive")
+	}
+	if err := checkType(m, ModeIFREG, "file"); err != nil {
+		return 0, err
+	}
+	d, start, err := e.begin(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.writeMetadata(m); err != nil {
+		return 0, err
+	}
+	if err := e.item(htypePayloadRef, u64s(payloadOffset, size)); err != nil {
+		return 0, err
+	}
+	d.add(name, start, e.pos)
+	return start, nil
+}
+
+// payloadWriter routes file data of split archives to the payload stream.
+type payloadWriter struct{ e *Encoder }
+
+func (p payloadWriter) Write(b []byte) (int, error) {
+	if err := p.e.writePayload(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // countWriter routes payload bytes through Encoder.write so positions stay right.
@@ -377,6 +476,9 @@ func (e *Encoder) FinishDirectory() error {
 	e.stack = e.stack[:len(e.stack)-1]
 	if len(e.stack) == 0 {
 		e.done = true
+		if e.payload != nil {
+			return e.writePayload(u64s(htypePayloadTail, headerSize))
+		}
 		return nil
 	}
 	e.stack[len(e.stack)-1].add(d.name, d.filenameOff, e.pos)
