@@ -33,6 +33,7 @@ type backupOptions struct {
 	allFileSystems   bool
 	skipLostAndFound bool
 	chunkSizeKiB     int
+	changeDetection  string
 	crypt            cryptFlags
 }
 
@@ -66,6 +67,8 @@ snapshot behind; 2 bad usage.`,
 	f.BoolVar(&o.allFileSystems, "all-file-systems", false, "include all mounted file systems")
 	f.BoolVar(&o.skipLostAndFound, "skip-lost-and-found", false, "skip lost+found directories")
 	f.IntVar(&o.chunkSizeKiB, "chunk-size", 4096, "average chunk size in KiB (64..4096, power of two)")
+	f.StringVar(&o.changeDetection, "change-detection-mode", "legacy",
+		"legacy (one .pxar and a catalog), data (split .mpxar/.ppxar archives) or metadata (split, and unchanged files are not read again)")
 	return cmd
 }
 
@@ -146,7 +149,7 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 		Repo: repo, Namespace: ns, Snapshot: snap, Specs: specs,
 		Excludes: o.excludes, IncludeDevs: o.includeDevs,
 		AllFileSystems: o.allFileSystems, SkipLostAndFound: o.skipLostAndFound,
-		ChunkSize: o.chunkSizeKiB << 10, Events: pr.event,
+		ChunkSize: o.chunkSizeKiB << 10, ChangeDetection: o.changeDetection, Events: pr.event,
 		CryptMode: mode, Crypt: cryptOf(key), RSAEncryptedKey: rsaKey,
 	})
 	if err != nil {
@@ -180,6 +183,16 @@ func (p *backupPrinter) event(ev core.Event) {
 	case core.EventArchiveDone:
 		g := ev.Progress
 		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(g.Archive, ".didx"), ".fidx"), ".blob")
+		if r := ev.Reuse; r != nil {
+			fmt.Fprintf(p.w, "Change detection summary:\n - %d total files (%d hardlinks)\n", r.Files+r.Hardlinks, r.Hardlinks)
+			fmt.Fprintf(p.w, " - %d unchanged, reusable files with %s data\n", r.ReusedFiles, humanByte(r.ReusedBytes))
+			fmt.Fprintf(p.w, " - %d changed or non-reusable files with %s data\n", r.ChangedFiles, humanByte(r.ChangedBytes))
+			fmt.Fprintf(p.w, " - %s padding in %d partially reused chunks\n", humanByte(r.PaddingBytes), r.PaddingChunks)
+			if r.InjectedChunks > 0 {
+				fmt.Fprintf(p.w, "%s: reused %s from previous snapshot for unchanged files (%d chunks)\n",
+					name, humanByte(r.InjectedBytes), r.InjectedChunks)
+			}
+		}
 		secs := g.Elapsed.Seconds()
 		avg := float64(g.BytesNew)
 		if secs > 0 {

@@ -23,6 +23,18 @@ type Event struct {
 	Kind     EventKind
 	Message  string
 	Progress Progress
+	// Reuse is set on the EventArchiveDone of a split archive's payload
+	// made with metadata change detection.
+	Reuse *ReuseSummary
+}
+
+// ReuseSummary is upstream's "Change detection summary" of one archive.
+type ReuseSummary struct {
+	Files, Hardlinks              uint64
+	ReusedFiles, ReusedBytes      uint64 // unchanged files and their data, not read
+	ChangedFiles, ChangedBytes    uint64 // files read again
+	InjectedBytes, InjectedChunks uint64 // previous payload chunks put into the new stream
+	PaddingBytes, PaddingChunks   uint64 // injected bytes no file refers to
 }
 
 // Progress is a snapshot of a running backup or restore.

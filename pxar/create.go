@@ -1,6 +1,8 @@
 package pxar
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,16 @@ type CreateOptions struct {
 	Catalog          CatalogSink // may be nil
 	OnWarning        func(msg string)
 	OnEntry          func(path string) // called with "/rel/path" per archived entry
+
+	// Payload, when set, makes a split archive (format version 2): file
+	// data goes here, the metadata stream to Create's w (spec 1.9).
+	Payload io.Writer
+	// Previous and Injector turn on metadata change detection for split
+	// archives: files whose metadata match the previous snapshot are not
+	// read; their old payload is injected instead.
+	Previous *Previous
+	Injector Injector
+	Reuse    *ReuseStats // filled in when set
 }
 
 const (
@@ -65,6 +77,9 @@ type creator struct {
 // is bounded by the open directories' name lists and the hardlink map.
 func Create(w io.Writer, root string, o CreateOptions) error {
 	c := &creator{o: o, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
+	if c.o.Reuse == nil {
+		c.o.Reuse = &ReuseStats{}
+	}
 	c.patterns = append(c.patterns, o.Excludes...)
 	if o.SkipLostAndFound {
 		p, err := pattern.Parse("lost+found")
@@ -102,13 +117,36 @@ func Create(w io.Writer, root string, o CreateOptions) error {
 	if err != nil {
 		return err
 	}
-	if c.enc, err = NewEncoder(w, m); err != nil {
+	if o.Payload != nil {
+		c.enc, err = NewSplitEncoder(w, o.Payload, m, c.prelude())
+		c.cliData = nil // the prelude carries the patterns instead
+	} else {
+		c.enc, err = NewEncoder(w, m)
+	}
+	if err != nil {
 		return err
 	}
 	if err := c.dirContents(root, "", names); err != nil {
 		return err
 	}
 	return c.enc.Finish()
+}
+
+// prelude is the compact JSON upstream puts first into split archives made
+// with exclude patterns (spec 1.4 PRELUDE), nil without patterns.
+func (c *creator) prelude() []byte {
+	if c.cliData == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // serde_json leaves <, > and & alone
+	if err := enc.Encode(struct {
+		Patterns string `json:"exclude-patterns"`
+	}{string(c.cliData)}); err != nil {
+		return nil
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func (c *creator) warn(format string, args ...any) {
@@ -343,6 +381,7 @@ func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
 			if err := c.enc.AddHardlink(name, t.path, t.offset); err != nil {
 				return err
 			}
+			c.o.Reuse.Hardlinks++
 			if err := c.catalog(func(s CatalogSink) error { return s.AddHardlink(name) }); err != nil {
 				return err
 			}
@@ -373,12 +412,22 @@ func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
 		return fmt.Errorf("read xattrs of %s: %w", path, err)
 	}
 	size := uint64(st.Size)
-	r := &fixedSizeReader{r: f, left: size}
-	off, err := c.enc.AddFile(name, m, size, r)
+	c.o.Reuse.Files++
+	off, reused, err := c.reuse(rel, name, m, size)
 	if err != nil {
 		return err
 	}
-	if r.short {
+	r := &fixedSizeReader{r: f, left: size}
+	if !reused {
+		c.o.Reuse.ChangedFiles++
+		c.o.Reuse.Changed += size
+		if off, err = c.enc.AddFile(name, m, size, r); err != nil {
+			return err
+		}
+	}
+	if reused {
+		// not read: nothing to say about shrinking or growing
+	} else if r.short {
 		c.warn("%s: file shrank while reading, padded with zeros", path)
 	} else if n, _ := f.Read(c.buf[:1]); n > 0 {
 		c.warn("%s: file grew while reading, extra data ignored", path)
@@ -391,6 +440,29 @@ func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
 	}
 	c.entry(rel)
 	return nil
+}
+
+// reuse refers to the previous snapshot's payload of an unchanged file
+// instead of reading it; reused is false when the file must be read.
+func (c *creator) reuse(rel string, name []byte, m *Metadata, size uint64) (off uint64, reused bool, err error) {
+	if c.o.Previous == nil || c.o.Injector == nil || c.o.Payload == nil {
+		return 0, false, nil
+	}
+	prev := c.o.Previous.Find(rel)
+	if !reusable(prev, m, size) {
+		return 0, false, nil
+	}
+	newOff, grown, ok, err := c.o.Injector.Reuse(c.enc.PayloadPosition(), prev.PayloadOffset, size)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	c.enc.AdvancePayload(grown)
+	if off, err = c.enc.AddFileRef(name, m, size, newOff); err != nil {
+		return 0, false, err
+	}
+	c.o.Reuse.ReusedFiles++
+	c.o.Reuse.Reused += size
+	return off, true, nil
 }
 
 // fixedSizeReader delivers exactly the size announced in the archive: a file

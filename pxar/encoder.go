@@ -12,16 +12,16 @@ import (
 // version 2 split into a metadata and a payload stream (spec 1.9). Only the
 // open directories' goodbye items are kept in memory.
 type Encoder struct {
-	w     io.Writer
-	pos   uint64
+	w   io.Writer
+	pos uint64
 	// Split archives: file data goes to payload, the metadata stream gets
 	// PAYLOAD_REF items pointing into it.
 	payload io.Writer
 	ppos    uint64
-	stack []*dirFrame
-	buf   []byte
-	err   error // sticky: after a failed write the stream is unusable
-	done  bool
+	stack   []*dirFrame
+	buf     []byte
+	err     error // sticky: after a failed write the stream is unusable
+	done    bool
 }
 
 type dirFrame struct {
@@ -294,6 +294,9 @@ func (e *Encoder) AddFile(name []byte, m *Metadata, size uint64, r io.Reader) (u
 		if err := e.item(htypePayloadRef, u64s(e.ppos, size)); err != nil {
 			return 0, err
 		}
+		if b, ok := e.payload.(BoundarySuggester); ok {
+			b.SuggestBoundary(e.ppos)
+		}
 		if err := e.writePayload(hdr); err != nil {
 			return 0, err
 		}
@@ -335,6 +338,13 @@ func (e *Encoder) AddFileRef(name []byte, m *Metadata, size, payloadOffset uint6
 	}
 	d.add(name, start, e.pos)
 	return start, nil
+}
+
+// BoundarySuggester is a payload stream that wants to know where files
+// start: upstream's payload chunker prefers cutting there (spec 5.5), so an
+// unchanged file tends to keep its chunks.
+type BoundarySuggester interface {
+	SuggestBoundary(offset uint64)
 }
 
 // payloadWriter routes file data of split archives to the payload stream.

@@ -40,7 +40,9 @@ type Options struct {
 	AllFileSystems   bool
 	SkipLostAndFound bool
 	ChunkSize        int // average dynamic / fixed chunk size; 0 = 4 MiB
-	Workers          int // 0 = GOMAXPROCS
+	// ChangeDetection is ModeLegacy (or ""), ModeData or ModeMetadata.
+	ChangeDetection string
+	Workers         int // 0 = GOMAXPROCS
 	// Crypt is the key for encrypt and sign-only modes; CryptMode is
 	// "none" (or ""), "encrypt" or "sign-only".
 	Crypt     *keys.CryptConfig
@@ -106,6 +108,13 @@ func prepare(o *Options) (*prepared, error) {
 	case 64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20:
 	default:
 		return nil, fmt.Errorf("invalid chunk size %d KiB (one of 64, 128, 256, 512, 1024, 2048, 4096)", o.ChunkSize>>10)
+	}
+	switch o.ChangeDetection {
+	case "":
+		o.ChangeDetection = ModeLegacy
+	case ModeLegacy, ModeData, ModeMetadata:
+	default:
+		return nil, fmt.Errorf("invalid change detection mode %q (legacy, data or metadata)", o.ChangeDetection)
 	}
 	switch o.CryptMode {
 	case "", "none":
@@ -192,7 +201,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	var catStream *dynamicStream
 	var catUp *uploader
 	for _, s := range o.Specs {
-		if s.Type == "pxar" && cat == nil {
+		if s.Type == "pxar" && o.ChangeDetection == ModeLegacy && cat == nil {
 			chunks, err := core.BeginArchive(w, core.Archive{Name: catalogName})
 			if err != nil {
 				return nil, fmt.Errorf("catalog: %w", err)
@@ -216,12 +225,21 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 			abortCatalog()
 			return nil, err
 		}
-		f, err := backupOne(ctx, o, p, w, st, s, cat)
+		var files []manifest.File
+		var err error
+		if s.Type == "pxar" && o.ChangeDetection != ModeLegacy {
+			files, err = backupSplit(ctx, o, p, w, st, s)
+		} else {
+			var f *manifest.File
+			if f, err = backupOne(ctx, o, p, w, st, s, cat); f != nil {
+				files = []manifest.File{*f}
+			}
+		}
 		if err != nil {
 			abortCatalog()
 			return nil, err
 		}
-		m.Files = append(m.Files, *f)
+		m.Files = append(m.Files, files...)
 	}
 
 	if cat != nil {
@@ -279,11 +297,10 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 // backupOne writes one archive and returns its manifest entry.
 func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec, cat *catalog.Writer) (*manifest.File, error) {
 	name := s.StoredName()
-	st := total
-	before := total.snapshot()
+	st := total.child()
 	began := time.Now()
 	done := func(size uint64, csum [32]byte) *manifest.File {
-		pr := diffProgress(st.snapshot(), before)
+		pr := st.snapshot()
 		pr.Archive = name
 		pr.Elapsed = time.Since(began)
 		o.Events.Emit(core.Event{Kind: core.EventArchiveDone, Progress: pr})
@@ -311,8 +328,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 			Catalog:          cat,
 			OnWarning:        func(msg string) { o.Events.Warn(msg) },
 			OnEntry: func(path string) {
-				st.files.Add(1)
-				st.path.Store(&path)
+				st.addFile(path)
 			},
 		})
 		if err == nil {
@@ -371,21 +387,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		if err := w.WriteFile(name, enc); err != nil {
 			return nil, err
 		}
-		st.bytesRead.Add(uint64(len(data)))
+		st.addRead(uint64(len(data)))
 		return done(uint64(len(enc)), sha256Sum(enc)), nil
-	}
-}
-
-// diffProgress gives the counters accumulated between two snapshots.
-func diffProgress(a, b core.Progress) core.Progress {
-	return core.Progress{
-		Path:         a.Path,
-		BytesRead:    a.BytesRead - b.BytesRead,
-		BytesNew:     a.BytesNew - b.BytesNew,
-		BytesWritten: a.BytesWritten - b.BytesWritten,
-		BytesReused:  a.BytesReused - b.BytesReused,
-		ChunksNew:    a.ChunksNew - b.ChunksNew,
-		ChunksReused: a.ChunksReused - b.ChunksReused,
-		Files:        a.Files - b.Files,
 	}
 }

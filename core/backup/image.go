@@ -49,7 +49,7 @@ func imageStream(up *uploader, st *stats, f io.Reader, path string, size uint64,
 			putBuf(buf)
 			return nil, fmt.Errorf("read %q: %w", path, err)
 		}
-		st.bytesRead.Add(uint64(n))
+		st.addRead(uint64(n))
 		slot := i
 		if err := up.submit(buf, func(d [32]byte) { mu.Lock(); idx.Digests[slot] = d; mu.Unlock() }); err != nil {
 			return nil, err

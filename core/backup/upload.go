@@ -2,6 +2,7 @@ package backup
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -20,6 +21,38 @@ type stats struct {
 	chunksReused atomic.Uint64
 	files        atomic.Uint64
 	path         atomic.Pointer[string]
+	parent       *stats // totals of the whole backup, nil for the totals themselves
+}
+
+// child counts one archive; everything it counts reaches s as well.
+func (s *stats) child() *stats { return &stats{parent: s} }
+
+func (s *stats) addRead(n uint64) {
+	for ; s != nil; s = s.parent {
+		s.bytesRead.Add(n)
+	}
+}
+
+// addChunk counts a chunk of size plain bytes; encoded is what was written
+// for a new one.
+func (s *stats) addChunk(reused bool, size uint64, encoded int) {
+	for ; s != nil; s = s.parent {
+		if reused {
+			s.chunksReused.Add(1)
+			s.bytesReused.Add(size)
+		} else {
+			s.chunksNew.Add(1)
+			s.bytesNew.Add(size)
+			s.bytesWritten.Add(uint64(encoded))
+		}
+	}
+}
+
+func (s *stats) addFile(path string) {
+	for ; s != nil; s = s.parent {
+		s.files.Add(1)
+		s.path.Store(&path)
+	}
 }
 
 func (s *stats) snapshot() core.Progress {
@@ -42,6 +75,10 @@ func (s *stats) snapshot() core.Progress {
 type job struct {
 	data []byte
 	done func(digest [32]byte)
+	// known: a chunk of the previous snapshot referred to again without its
+	// data (metadata change detection); only its presence is checked.
+	known *[32]byte
+	size  uint64
 }
 
 // uploader hashes, encodes and stores chunks on a pool of goroutines. The
@@ -74,20 +111,22 @@ func (u *uploader) work() {
 			putBuf(j.data)
 			continue
 		}
-		digest := chunkDigest(u.crypt, j.data)
+		var digest [32]byte
 		size := uint64(len(j.data))
-		reused, encoded, err := u.w.UploadChunk(digest, size, func() ([]byte, error) {
-			return blob.Encode(j.data, true, cipherOf(u.crypt))
-		})
+		encode := func() ([]byte, error) { return blob.Encode(j.data, true, cipherOf(u.crypt)) }
+		if j.known != nil {
+			digest, size = *j.known, j.size
+			encode = func() ([]byte, error) {
+				return nil, fmt.Errorf("chunk %x of the previous snapshot is missing from the datastore", digest)
+			}
+		} else {
+			digest = chunkDigest(u.crypt, j.data)
+		}
+		reused, encoded, err := u.w.UploadChunk(digest, size, encode)
 		if err != nil {
 			u.fail(err)
-		} else if reused {
-			u.stats.chunksReused.Add(1)
-			u.stats.bytesReused.Add(size)
 		} else {
-			u.stats.chunksNew.Add(1)
-			u.stats.bytesNew.Add(size)
-			u.stats.bytesWritten.Add(uint64(encoded))
+			u.stats.addChunk(reused, size, encoded)
 		}
 		j.done(digest)
 		putBuf(j.data)
@@ -115,6 +154,16 @@ func (u *uploader) submit(data []byte, done func([32]byte)) error {
 		return err
 	}
 	u.jobs <- job{data: data, done: done}
+	return nil
+}
+
+// submitKnown queues a check that a previous snapshot's chunk is still
+// stored, so an index may refer to it again.
+func (u *uploader) submitKnown(digest [32]byte, size uint64) error {
+	if err := u.failed(); err != nil {
+		return err
+	}
+	u.jobs <- job{known: &digest, size: size, done: func([32]byte) {}}
 	return nil
 }
 

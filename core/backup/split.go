@@ -1,0 +1,345 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"cairn/core"
+	"cairn/core/index"
+	"cairn/core/manifest"
+	"cairn/core/restore"
+	"cairn/pxar"
+)
+
+// Change detection modes (protocol.md 9.5): legacy writes one .pxar stream
+// and a catalog; data and metadata split each archive into .mpxar and
+// .ppxar; metadata also reuses the payload of unchanged files.
+const (
+	ModeLegacy   = "legacy"
+	ModeData     = "data"
+	ModeMetadata = "metadata"
+)
+
+// splitNames are the stored names of a split archive: NAME.pxar ->
+// NAME.mpxar.didx, NAME.ppxar.didx.
+func splitNames(s Spec) (meta, payload string) {
+	base := strings.TrimSuffix(s.Name, ".pxar")
+	return base + ".mpxar.didx", base + ".ppxar.didx"
+}
+
+// previousArchive is what metadata change detection reads of the snapshot
+// before: the metadata stream (sequentially, in step with the walk) and the
+// payload index (whose chunks get injected).
+type previousArchive struct {
+	snap    *restore.Snapshot
+	meta    io.ReadCloser
+	payload *index.Dynamic
+}
+
+func (p *previousArchive) Close() {
+	p.meta.Close()
+	p.snap.Close()
+}
+
+// openPrevious finds the group's newest finished snapshot before this one
+// and opens the split archive of the same name in it. A nil result with no
+// error means there is nothing to reuse; why is reported as upstream does.
+func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
+	metaName, payloadName := splitNames(s)
+	list, err := o.Repo.ListSnapshots(o.Namespace, &o.Snapshot.Group)
+	if err != nil {
+		o.Events.Info(fmt.Sprintf("Couldn't re-use previous manifest - %v", err))
+		return nil
+	}
+	var prev *core.Snapshot
+	for i := range list {
+		si := &list[i]
+		if si.Finished && si.Snapshot.Time < o.Snapshot.Time && (prev == nil || si.Snapshot.Time > prev.Time) {
+			prev = &si.Snapshot
+		}
+	}
+	if prev == nil {
+		o.Events.Info("No previous manifest available.")
+		return nil
+	}
+	o.Events.Info(fmt.Sprintf("Downloading previous manifest (%s)", time.Unix(prev.Time, 0).Format(time.ANSIC)))
+	snap, err := restore.Open(ctx, o.Repo, o.Namespace, *prev)
+	if err != nil {
+		o.Events.Info(fmt.Sprintf("Couldn't re-use previous manifest - %v", err))
+		return nil
+	}
+	fail := func(msg string) *previousArchive {
+		snap.Close()
+		o.Events.Info(msg)
+		return nil
+	}
+	// Chunk digests of encrypted snapshots depend on the key: only chunks
+	// made with this very key (or none) can be referred to again.
+	wantFP := ""
+	if c := o.encrypter(); c != nil {
+		wantFP = c.Fingerprint().String()
+	}
+	if snap.KeyFingerprint() != wantFP {
+		return fail("Couldn't re-use previous manifest - it was made with another key")
+	}
+	mf, okM := snap.Manifest.Lookup(metaName)
+	pf, okP := snap.Manifest.Lookup(payloadName)
+	if !okM || !okP {
+		return fail(fmt.Sprintf("Previous manifest does not contain an archive called '%s', skipping download..", metaName))
+	}
+	if mf.CryptMode != o.CryptMode || pf.CryptMode != o.CryptMode {
+		return fail(fmt.Sprintf("Couldn't re-use previous manifest - crypt mode %s differs", mf.CryptMode))
+	}
+	if o.encrypter() != nil {
+		if err := snap.UseKey(o.Crypt); err != nil {
+			return fail(fmt.Sprintf("Couldn't re-use previous manifest - %v", err))
+		}
+	}
+	idx, _, err := snap.Index(payloadName)
+	if err != nil {
+		return fail(fmt.Sprintf("Couldn't re-use previous manifest - %v", err))
+	}
+	dyn, ok := idx.(*index.Dynamic)
+	if !ok {
+		return fail(fmt.Sprintf("Couldn't re-use previous manifest - %s is not a dynamic index", payloadName))
+	}
+	meta, _, err := snap.Stream(ctx, metaName)
+	if err != nil {
+		return fail(fmt.Sprintf("Couldn't re-use previous manifest - %v", err))
+	}
+	return &previousArchive{snap: snap, meta: meta, payload: dyn}
+}
+
+// injector reuses whole chunks of the previous payload index for unchanged
+// files (formats.md 5.5). Consecutive unchanged files share one run of
+// injected chunks; within a run, new offset = old offset - subOld + subNew.
+type injector struct {
+	ds   *dynamicStream
+	prev *index.Dynamic
+
+	last   int    // last injected chunk of prev, -1 before the first
+	runEnd uint64 // new stream length right after the last injection
+	oldEnd uint64 // end of the last reused entry in the previous stream
+	subOld uint64 // previous-stream start of the current run's first chunk
+	subNew uint64 // where that chunk starts in the new stream
+
+	reusedEntryBytes uint64 // headers + data of reused files
+	injected, chunks uint64
+	paddedChunks     uint64
+}
+
+func newInjector(ds *dynamicStream, prev *index.Dynamic) *injector {
+	return &injector{ds: ds, prev: prev, last: -1}
+}
+
+func (j *injector) chunkStart(i int) uint64 {
+	if i == 0 {
+		return 0
+	}
+	return j.prev.Ends[i-1]
+}
+
+// chunkAt is the chunk holding byte off of the previous stream.
+func (j *injector) chunkAt(off uint64) int {
+	return sort.Search(len(j.prev.Ends), func(i int) bool { return j.prev.Ends[i] > off })
+}
+
+// maxWaste is upstream's policy: reuse only when at most a tenth of the
+// injected bytes belong to no file (spec 1.9).
+const maxWasteDiv = 10
+
+func (j *injector) Reuse(pos, prevOffset, size uint64) (uint64, uint64, bool, error) {
+	end := prevOffset + 16 + size
+	if len(j.prev.Ends) == 0 || end > j.prev.Ends[len(j.prev.Ends)-1] || end < prevOffset {
+		return 0, 0, false, nil // not in the previous stream: read the file
+	}
+	if pos != j.ds.position() {
+		return 0, 0, false, fmt.Errorf("payload position %d does not match the chunk stream (%d)", pos, j.ds.position())
+	}
+	a, b := j.chunkAt(prevOffset), j.chunkAt(end-1)
+	running := j.last >= 0 && pos == j.runEnd && prevOffset >= j.oldEnd
+	if running && a <= j.last {
+		// Starts in chunks already injected: only the rest is added.
+		if prevOffset > j.oldEnd {
+			j.paddedChunks++
+		}
+		grown, err := j.inject(j.last+1, b)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		j.oldEnd = end
+		j.reusedEntryBytes += end - prevOffset
+		return prevOffset - j.subOld + j.subNew, grown, true, nil
+	}
+	start := j.chunkStart(a)
+	if head := prevOffset - start; head*maxWasteDiv > j.prev.Ends[b]-start {
+		return 0, 0, false, nil
+	}
+	if j.last >= 0 && j.oldEnd < j.prev.Ends[j.last] {
+		j.paddedChunks++ // the previous run's last chunk had a tail nobody uses
+	}
+	if prevOffset > start {
+		j.paddedChunks++
+	}
+	encPos := pos // the encoder's idea of the payload length
+	if a == 0 && j.ds.dropStartMarker() {
+		// The previous stream starts with the same marker: its first chunk
+		// takes the place of ours, so unchanged data keeps its offsets and
+		// the metadata archive stays byte-identical.
+		pos = 0
+		j.reusedEntryBytes += 16 // the marker is used, not padding
+	}
+	j.subOld, j.subNew = start, pos
+	if _, err := j.inject(a, b); err != nil {
+		return 0, 0, false, err
+	}
+	j.oldEnd = end
+	j.reusedEntryBytes += end - prevOffset
+	return prevOffset - start + pos, j.ds.position() - encPos, true, nil
+}
+
+// inject appends previous chunks from..to (inclusive) to the new stream.
+func (j *injector) inject(from, to int) (uint64, error) {
+	if from > to {
+		return 0, nil
+	}
+	sizes := make([]uint64, 0, to-from+1)
+	var grown uint64
+	for i := from; i <= to; i++ {
+		n := j.prev.Ends[i] - j.chunkStart(i)
+		sizes = append(sizes, n)
+		grown += n
+	}
+	if err := j.ds.inject(j.prev.Digests[from:to+1], sizes); err != nil {
+		return 0, err
+	}
+	j.last = to
+	j.runEnd = j.ds.position()
+	j.injected += grown
+	j.chunks += uint64(len(sizes))
+	return grown, nil
+}
+
+// endsWithPreviousTail reports whether the previous stream's last chunk
+// (which ends with its tail marker) was injected last, with only the new
+// tail marker written after it.
+func (j *injector) endsWithPreviousTail() bool {
+	return j.last == len(j.prev.Ends)-1 && j.ds.offset == j.runEnd && len(j.ds.buf) == 16
+}
+
+// padding is how many injected bytes no file refers to.
+func (j *injector) padding() uint64 {
+	if j.injected < j.reusedEntryBytes {
+		return 0
+	}
+	return j.injected - j.reusedEntryBytes
+}
+
+// backupSplit writes a directory as a split archive: the metadata stream
+// and the payload stream are chunked and uploaded side by side.
+func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec) ([]manifest.File, error) {
+	metaName, payloadName := splitNames(s)
+	o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, o.Repo.Name(), metaName))
+	var prev *previousArchive
+	if o.ChangeDetection == ModeMetadata {
+		if prev = openPrevious(ctx, o, s); prev != nil {
+			defer prev.Close()
+		}
+	}
+	began := time.Now()
+	metaSt, paySt := total.child(), total.child()
+	metaChunks, err := core.BeginArchive(w, core.Archive{Name: metaName})
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+	}
+	metaUp := newUploader(metaChunks, o.encrypter(), metaSt, o.Workers)
+	payChunks, err := core.BeginArchive(w, core.Archive{Name: payloadName})
+	if err != nil {
+		metaUp.close()
+		return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+	}
+	payUp := newUploader(payChunks, o.encrypter(), paySt, o.Workers)
+	metaDs := newDynamicStream(metaUp, o.ChunkSize, metaSt)
+	payDs := newDynamicStream(payUp, o.ChunkSize, paySt)
+	payDs.suggest = true
+
+	reuse := &pxar.ReuseStats{}
+	co := pxar.CreateOptions{
+		Excludes:         p.excludes,
+		SkipLostAndFound: o.SkipLostAndFound,
+		AllFileSystems:   o.AllFileSystems,
+		IncludeDevs:      p.includeDevs,
+		OnWarning:        func(msg string) { o.Events.Warn(msg) },
+		OnEntry:          func(path string) { metaSt.addFile(path) },
+		Payload:          payDs,
+		Reuse:            reuse,
+	}
+	var inj *injector
+	if prev != nil {
+		inj = newInjector(payDs, prev.payload)
+		co.Previous = pxar.NewPrevious(prev.meta)
+		co.Injector = inj
+	}
+	err = pxar.Create(metaDs, s.Path, co)
+	if err == nil && inj != nil && inj.endsWithPreviousTail() {
+		// The injected last chunk ends with the same tail marker the
+		// encoder just wrote: keep the stream (and its index) identical.
+		payDs.dropPending(16)
+	}
+	if err == nil {
+		err = metaDs.finish()
+	}
+	if err == nil {
+		err = payDs.finish()
+	}
+	for _, up := range []*uploader{metaUp, payUp} {
+		if cerr := up.close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", s.Name, err)
+	}
+	if co.Previous != nil && co.Previous.Err() != nil {
+		// Reuse stopped at the damage; everything after was read afresh.
+		o.Events.Warn(fmt.Sprintf("previous metadata archive of %s is unreadable: %v", s.Name, co.Previous.Err()))
+	}
+	var files []manifest.File
+	for _, a := range []struct {
+		name string
+		ds   *dynamicStream
+		st   *stats
+	}{{metaName, metaDs, metaSt}, {payloadName, payDs, paySt}} {
+		idx := a.ds.index()
+		if err := w.WriteFile(a.name, idx.Encode()); err != nil {
+			return nil, err
+		}
+		ev := core.Event{Kind: core.EventArchiveDone, Progress: a.st.snapshot()}
+		ev.Progress.Archive = a.name
+		ev.Progress.Elapsed = time.Since(began)
+		if a.ds == payDs && o.ChangeDetection == ModeMetadata {
+			ev.Reuse = summary(reuse, inj)
+		}
+		o.Events.Emit(ev)
+		csum := idx.Csum()
+		files = append(files, manifest.File{Filename: a.name, CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
+	}
+	return files, nil
+}
+
+func summary(r *pxar.ReuseStats, inj *injector) *core.ReuseSummary {
+	sum := &core.ReuseSummary{
+		Files: r.Files, Hardlinks: r.Hardlinks,
+		ReusedFiles: r.ReusedFiles, ReusedBytes: r.Reused,
+		ChangedFiles: r.ChangedFiles, ChangedBytes: r.Changed,
+	}
+	if inj != nil {
+		sum.InjectedBytes, sum.InjectedChunks = inj.injected, inj.chunks
+		sum.PaddingBytes, sum.PaddingChunks = inj.padding(), inj.paddedChunks
+	}
+	return sum
+}
