@@ -49,10 +49,10 @@ run_cairn() {
   "$C" key create "$WORK/cairn.key" --kdf none >/dev/null 2>&1
   # the datastore is created before timing: 65536 directories, a one-time cost
   "$C" namespace create warmup --repository "$repo" >/dev/null 2>&1
-  timed cairn full "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench
-  timed cairn unchanged "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench
+  timed cairn full "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
+  timed cairn unchanged "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
   bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null
-  timed cairn mutated "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench
+  timed cairn mutated "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
   timed cairn restore "$C" restore host/bench data.pxar "$out" --repository "$repo" --keyfile "$WORK/cairn.key"
   echo -e "cairn\tsize\t$(filebytes "$repo")\t0\t0" >>"$RES"
 }

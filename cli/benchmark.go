@@ -127,7 +127,7 @@ func newBenchmarkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			run("aes256_gcm", "AES256/GCM", time.Second, func() int { cc.Seal(data); return len(data) })
+			run("aes256_gcm", "AES256/GCM", time.Second, func() int { cc.Seal(nil, data); return len(data) })
 			digest := sha256.Sum256(data)
 			run("verify", "Verify", time.Second, func() int {
 				b, err := blob.Decode(compressed, nil)

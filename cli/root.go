@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -91,6 +93,24 @@ func Execute() int {
 	// A server holds many sessions at once and gets no such limit.
 	if os.Getenv("GOMEMLIMIT") == "" && !(len(os.Args) > 1 && os.Args[1] == "serve") {
 		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	if path := os.Getenv("CAIRN_CPUPROFILE"); path != "" {
+		// For performance work (bench/README): a pprof CPU profile of the run.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	if path := os.Getenv("CAIRN_MEMPROFILE"); path != "" {
+		// Sampled every 64 KiB: enough to see which buffers hold the heap.
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	root := newRoot()
 	err := root.ExecuteContext(context.Background())

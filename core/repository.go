@@ -130,6 +130,14 @@ type ChunkUploader interface {
 	UploadChunk(digest [32]byte, size uint64, encode func() ([]byte, error)) (reused bool, encodedSize int, err error)
 }
 
+// ChunkDataReleaser is an optional interface of a ChunkUploader: true means
+// UploadChunk keeps no reference to the encoded bytes once it returns (a
+// local directory store writes them synchronously), so the caller may reuse
+// their memory.
+type ChunkDataReleaser interface {
+	ReleasesChunkData() bool
+}
+
 // Archive describes an index archive (.didx or .fidx) about to be written.
 type Archive struct {
 	// Name is the file name in the snapshot, e.g. "root.pxar.didx",

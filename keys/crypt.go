@@ -98,14 +98,15 @@ func (c *CryptConfig) Sign(data []byte) []byte {
 func (c *CryptConfig) IDKey() []byte { return c.idKey }
 
 // Seal encrypts one blob payload with a fresh random 16-byte IV.
-func (c *CryptConfig) Seal(plain []byte) (iv, tag [16]byte, ct []byte, err error) {
+func (c *CryptConfig) Seal(dst, plain []byte) (iv, tag [16]byte, ct []byte, err error) {
 	if _, err = rand.Read(iv[:]); err != nil {
 		return
 	}
-	out := c.aead.Seal(make([]byte, 0, len(plain)+16), iv[:], plain, nil)
+	start := len(dst)
+	out := c.aead.Seal(dst, iv[:], plain, nil)
 	n := len(out) - 16
 	copy(tag[:], out[n:])
-	return iv, tag, out[:n], nil
+	return iv, tag, out[start:n], nil
 }
 
 // Open decrypts and authenticates one blob payload.

@@ -32,7 +32,7 @@ func TestFingerprintVector(t *testing.T) {
 func TestSealOpen(t *testing.T) {
 	key, _ := NewKey()
 	c, _ := NewCryptConfig(key)
-	iv, tag, ct, err := c.Seal([]byte("hello"))
+	iv, tag, ct, err := c.Seal(nil, []byte("hello"))
 	if err != nil || len(ct) != 5 {
 		t.Fatalf("seal: %v len %d", err, len(ct))
 	}

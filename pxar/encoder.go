@@ -360,6 +360,32 @@ func (p payloadWriter) Write(b []byte) (int, error) {
 // countWriter routes payload bytes through Encoder.write so positions stay right.
 type countWriter struct{ e *Encoder }
 
+// ReadFrom lets the output read file data into its own buffers (the chunk
+// stream does), saving a copy per byte.
+func (c countWriter) ReadFrom(r io.Reader) (int64, error) {
+	return c.e.readFrom(c.e.w, &c.e.pos, r, writerOnly{c})
+}
+
+func (p payloadWriter) ReadFrom(r io.Reader) (int64, error) {
+	return p.e.readFrom(p.e.payload, &p.e.ppos, r, writerOnly{p})
+}
+
+// writerOnly hides ReadFrom, for io.Copy's fallback.
+type writerOnly struct{ io.Writer }
+
+func (e *Encoder) readFrom(out io.Writer, pos *uint64, r io.Reader, plain io.Writer) (int64, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	rf, ok := out.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(plain, r)
+	}
+	n, err := rf.ReadFrom(r)
+	*pos += uint64(n)
+	return n, err
+}
+
 func (c countWriter) Write(p []byte) (int, error) {
 	if err := c.e.write(p); err != nil {
 		return 0, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -148,6 +149,8 @@ func (j *injector) chunkAt(off uint64) int {
 	return sort.Search(len(j.prev.Ends), func(i int) bool { return j.prev.Ends[i] > off })
 }
 
+var debugInject = os.Getenv("CAIRN_DEBUG_INJECT") != ""
+
 // maxWaste is upstream's policy: reuse only when at most a tenth of the
 // injected bytes belong to no file (spec 1.9).
 const maxWasteDiv = 10
@@ -181,6 +184,12 @@ func (j *injector) Reuse(pos, prevOffset, size uint64) (uint64, uint64, bool, er
 	}
 	if j.last >= 0 && j.oldEnd < j.prev.Ends[j.last] {
 		j.paddedChunks++ // the previous run's last chunk had a tail nobody uses
+		if debugInject {
+			fmt.Fprintf(os.Stderr, "run end: tail waste %d (chunk %d size %d)\n", j.prev.Ends[j.last]-j.oldEnd, j.last, j.prev.Ends[j.last]-j.chunkStart(j.last))
+		}
+	}
+	if debugInject {
+		fmt.Fprintf(os.Stderr, "new run: file %d head %d chunks %d..%d total %d\n", size, prevOffset-start, a, b, j.prev.Ends[b]-start)
 	}
 	if prevOffset > start {
 		j.paddedChunks++

@@ -3,6 +3,7 @@ package backup
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ type dynamicStream struct {
 func newDynamicStream(up *uploader, avg int, st *stats) *dynamicStream {
 	// One fill buffer as large as the largest chunk, reused: chunks leave it
 	// as exact-size copies, so in-flight memory follows real chunk sizes.
-	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: make([]byte, 0, avg*4), stats: st}
+	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: make([]byte, 0, min(avg*4, 1<<20)), stats: st}
 }
 
 func (s *dynamicStream) Write(p []byte) (int, error) {
@@ -57,13 +58,79 @@ func (s *dynamicStream) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// readSize is how much ReadFrom asks for at once: large enough for few
+// syscalls, small enough that the bytes after a cut (moved to the front of
+// the fill buffer) stay a small fraction of a chunk.
+const readSize = 256 << 10
+
+// ReadFrom reads file data straight into the fill buffer: no intermediate
+// copy between the file and the chunk (io.Copy in the pxar encoder uses it).
+func (s *dynamicStream) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if s.err != nil {
+			return total, s.err
+		}
+		start := len(s.buf)
+		if cap(s.buf)-start < readSize && cap(s.buf) < s.avg*4 {
+			// The fill buffer grows with the chunks it meets, up to the
+			// maximum chunk size, where the chunker always cuts.
+			s.buf = append(s.buf, make([]byte, min(cap(s.buf), s.avg*4-cap(s.buf)))...)[:start]
+		}
+		free := s.buf[start:min(cap(s.buf), start+readSize)]
+		n, err := r.Read(free)
+		if n > 0 {
+			total += int64(n)
+			s.buf = s.buf[:start+n]
+			if serr := s.scan(start); serr != nil {
+				return total, serr
+			}
+			if s.stats != nil {
+				s.stats.addRead(uint64(n))
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// scan runs the chunker over s.buf[from:], the bytes just added, cutting
+// chunks off the front of the buffer as boundaries turn up.
+func (s *dynamicStream) scan(from int) error {
+	for from < len(s.buf) {
+		cut := s.chunker.Scan(s.buf[from:])
+		if cut == 0 {
+			return nil
+		}
+		end := from + cut
+		rest := len(s.buf) - end
+		full := s.buf
+		s.buf = s.buf[:end]
+		if err := s.emit(); err != nil {
+			return err
+		}
+		s.buf = s.buf[:rest]
+		copy(s.buf, full[end:])
+		from = 0
+	}
+	return nil
+}
+
 func (s *dynamicStream) emit() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	// Not make+copy: append to nil skips zeroing memory about to be overwritten.
-	data := append([]byte(nil), s.buf...)
+	data := append(getBuf(len(s.buf)), s.buf...)
 	s.buf = s.buf[:0]
+	return s.handOver(data)
+}
+
+// handOver queues data as the next chunk; the uploader owns it from now on.
+func (s *dynamicStream) handOver(data []byte) error {
 	s.offset += uint64(len(data))
 	s.mu.Lock()
 	i := len(s.ends)

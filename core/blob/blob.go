@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"runtime"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -40,13 +41,15 @@ var (
 // Cipher seals and opens blob payloads (AES-256-GCM with a 16-byte IV and
 // the tag kept apart from the ciphertext).
 type Cipher interface {
-	Seal(plain []byte) (iv, tag [16]byte, ciphertext []byte, err error)
+	// Seal encrypts plain; the ciphertext is appended to dst (which may be
+	// nil) and returned.
+	Seal(dst, plain []byte) (iv, tag [16]byte, ciphertext []byte, err error)
 	Open(iv, tag [16]byte, ciphertext []byte) ([]byte, error)
 }
 
 var (
 	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
 	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
 		zstd.WithDecoderMaxMemory(MaxSize+1), zstd.WithDecoderMaxWindow(MaxSize))
 )
@@ -76,50 +79,72 @@ func KindOf(b []byte) (Kind, error) {
 // payload strictly smaller (PBS 3.2 rule, formats.md 2.4); c == nil means
 // no encryption.
 func Encode(data []byte, compress bool, c Cipher) ([]byte, error) {
+	return EncodeTo(nil, data, compress, c)
+}
+
+// EncodeTo is Encode writing into dst's memory when it is large enough
+// (the result never aliases data). One buffer does it all: zstd writes
+// behind the header and the cipher seals in place, so a chunk costs no
+// scratch memory.
+func EncodeTo(dst, data []byte, compress bool, c Cipher) ([]byte, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("blob payload of %d bytes exceeds %d", len(data), MaxSize)
 	}
-	if c == nil {
-		// Compress straight behind the header: one buffer per blob.
-		// Headroom for zstd's block headers on incompressible data, so the
-		// encoder never has to grow (and copy) the buffer.
-		out := make([]byte, HeaderSize, HeaderSize+len(data)+len(data)>>8+64)
-		magic := MagicPlain
-		if compress && len(data) > 0 {
-			if z := encoder.EncodeAll(data, out); len(z) < HeaderSize+len(data) {
-				out, magic = z, MagicCompressed
-			}
+	// Headroom for zstd's block headers on incompressible data and for the
+	// GCM tag, so nothing has to grow (and copy) the buffer.
+	if need := EncodedCap(len(data)); cap(dst) < need {
+		dst = make([]byte, 0, need)
+	}
+	hdr := HeaderSize
+	if c != nil {
+		hdr = EncryptedHeaderSize
+	}
+	out := dst[:hdr]
+	compressed := false
+	if compress && len(data) > 0 {
+		if z := encoder.EncodeAll(data, out); len(z) < hdr+len(data) {
+			out, compressed = z, true
 		}
-		if magic == MagicPlain {
+	}
+	if c == nil {
+		magic := MagicPlain
+		if compressed {
+			magic = MagicCompressed
+		} else {
 			out = append(out[:HeaderSize], data...)
 		}
 		copy(out, magic[:])
 		binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(out[HeaderSize:]))
 		return out, nil
 	}
-	payload, compressed := data, false
-	if compress && len(data) > 0 {
-		z := encoder.EncodeAll(data, make([]byte, 0, len(data)))
-		if len(z) < len(data) {
-			payload, compressed = z, true
-		}
-	}
-	iv, tag, ct, err := c.Seal(payload)
-	if err != nil {
-		return nil, err
-	}
+	var iv, tag [16]byte
+	var ct []byte
+	var err error
 	magic := MagicEncrypted
 	if compressed {
 		magic = MagicEncryptedZstd
+		p := out[hdr:]
+		iv, tag, ct, err = c.Seal(p[:0], p) // in place
+	} else {
+		out = out[:hdr]
+		iv, tag, ct, err = c.Seal(out[hdr:hdr], data)
 	}
-	out := make([]byte, EncryptedHeaderSize+len(ct))
+	if err != nil {
+		return nil, err
+	}
+	out = out[:hdr+len(ct)]
+	if len(ct) > 0 && &ct[0] != &out[hdr] {
+		copy(out[hdr:], ct) // a Cipher that ignored dst
+	}
 	copy(out, magic[:])
 	copy(out[12:], iv[:])
 	copy(out[28:], tag[:])
-	copy(out[EncryptedHeaderSize:], ct)
-	binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(ct))
+	binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(out[hdr:]))
 	return out, nil
 }
+
+// EncodedCap is a buffer size EncodeTo never has to grow for n bytes.
+func EncodedCap(n int) int { return EncryptedHeaderSize + n + n>>8 + 64 + 16 }
 
 // VerifyCRC checks the magic and the CRC-32 of an encoded blob.
 func VerifyCRC(b []byte) error {

@@ -37,7 +37,7 @@ func newGCM(t testing.TB) *gcm {
 	return &gcm{a}
 }
 
-func (g *gcm) Seal(p []byte) (iv, tag [16]byte, ct []byte, err error) {
+func (g *gcm) Seal(dst, p []byte) (iv, tag [16]byte, ct []byte, err error) {
 	rand.Read(iv[:])
 	out := g.aead.Seal(nil, iv[:], p, nil)
 	copy(tag[:], out[len(out)-16:])

@@ -141,6 +141,25 @@ func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
 	return false, nil
 }
 
+// writeChunkTemp writes an encoded chunk next to its final path under a
+// temporary name, without fsync (the backup writer syncs and renames).
+func (b *dirBackend) writeChunkTemp(digest [32]byte, blob []byte) (string, error) {
+	tmp := b.tmpName(chunkPath(b.root, digest))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(blob)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
 // touch sets a chunk's atime to now, leaving mtime alone, as GC's mark phase does.
 func touch(p string) error {
 	ts := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_OMIT}}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -204,6 +205,7 @@ func sweepUnusedChunks(ctx context.Context, root string, st *core.GCStatus, minA
 			}
 			bad, ok := isChunkName(e.Name())
 			if !ok {
+				removeStaleTemp(filepath.Join(dir, e.Name()), minAtime)
 				continue
 			}
 			count++
@@ -223,6 +225,17 @@ func atimeOf(p string) (time.Time, int64, bool) {
 		return time.Time{}, 0, false
 	}
 	return time.Unix(s.Atim.Sec, s.Atim.Nsec), s.Size, true
+}
+
+// removeStaleTemp deletes what a crashed backup left: a chunk under its
+// temporary name, older than the GC cutoff (a running backup's are newer).
+func removeStaleTemp(p string, minAtime time.Time) {
+	if !strings.Contains(filepath.Base(p), ".tmp_") {
+		return
+	}
+	if fi, err := os.Lstat(p); err == nil && fi.ModTime().Before(minAtime) {
+		os.Remove(p)
+	}
 }
 
 func sweepOne(p string, bad bool, st *core.GCStatus, minAtime, oldest time.Time) {

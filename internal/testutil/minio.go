@@ -91,7 +91,9 @@ func (m *MinIO) Start() {
 		resp, err := http.Get("http://" + m.Addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// "ready" can come before the object layer is up, which
+			// answers S3 calls with 503 "Server not initialized yet".
+			if resp.StatusCode == 200 && m.answersS3() {
 				return
 			}
 		}
@@ -103,6 +105,17 @@ func (m *MinIO) Start() {
 	}
 	m.Stop()
 	m.tb.Fatalf("minio did not become ready: %s", out.String())
+}
+
+// answersS3 reports whether an (unsigned) S3 call gets a real answer: 403,
+// not 503.
+func (m *MinIO) answersS3() bool {
+	resp, err := http.Get("http://" + m.Addr + "/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusServiceUnavailable
 }
 
 // Stop kills the server (a crash, as far as clients can tell).
