@@ -39,14 +39,15 @@ func imageStream(up *uploader, st *stats, f io.Reader, path string, size uint64,
 	count := (size + uint64(chunkSize) - 1) / uint64(chunkSize)
 	idx := &index.Fixed{UUID: newUUID(), Ctime: time.Now().Unix(), ImageSize: size, ChunkSize: uint64(chunkSize), Digests: make([][32]byte, count)}
 	var mu sync.Mutex
+	a := arenaFor(chunkSize)
 	for i := uint64(0); i < count; i++ {
 		n := chunkSize
 		if rest := size - i*uint64(chunkSize); rest < uint64(n) {
 			n = int(rest)
 		}
-		buf := getBuf(chunkSize)[:n]
+		buf := a.get()[:n]
 		if _, err := io.ReadFull(f, buf); err != nil {
-			putBuf(buf)
+			a.put(buf, n)
 			return nil, fmt.Errorf("read %q: %w", path, err)
 		}
 		st.addRead(uint64(n))

@@ -17,6 +17,7 @@ type dynamicStream struct {
 	up      *uploader
 	chunker *chunker.Chunker
 	avg     int
+	arena   *arena // fill buffers, of the largest chunk's size
 	buf     []byte
 	offset  uint64
 	stats   *stats // counts stream bytes when set
@@ -30,9 +31,10 @@ type dynamicStream struct {
 }
 
 func newDynamicStream(up *uploader, avg int, st *stats) *dynamicStream {
-	// One fill buffer as large as the largest chunk, reused: chunks leave it
-	// as exact-size copies, so in-flight memory follows real chunk sizes.
-	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, buf: make([]byte, 0, min(avg*4, 1<<20)), stats: st}
+	// The fill buffer holds the largest chunk, where the chunker always
+	// cuts; when a chunk ends it leaves as that very buffer (see arena).
+	a := arenaFor(avg * 4)
+	return &dynamicStream{up: up, chunker: chunker.New(avg), avg: avg, arena: a, buf: a.get(), stats: st}
 }
 
 func (s *dynamicStream) Write(p []byte) (int, error) {
@@ -72,11 +74,6 @@ func (s *dynamicStream) ReadFrom(r io.Reader) (int64, error) {
 			return total, s.err
 		}
 		start := len(s.buf)
-		if cap(s.buf)-start < readSize && cap(s.buf) < s.avg*4 {
-			// The fill buffer grows with the chunks it meets, up to the
-			// maximum chunk size, where the chunker always cuts.
-			s.buf = append(s.buf, make([]byte, min(cap(s.buf), s.avg*4-cap(s.buf)))...)[:start]
-		}
 		free := s.buf[start:min(cap(s.buf), start+readSize)]
 		n, err := r.Read(free)
 		if n > 0 {
@@ -106,15 +103,14 @@ func (s *dynamicStream) scan(from int) error {
 		if cut == 0 {
 			return nil
 		}
+		// The fill buffer becomes the chunk; what was read past the cut
+		// moves to a fresh one.
 		end := from + cut
-		rest := len(s.buf) - end
 		full := s.buf
-		s.buf = s.buf[:end]
-		if err := s.emit(); err != nil {
+		s.buf = append(s.arena.get(), full[end:]...)
+		if err := s.handOver(full[:end]); err != nil {
 			return err
 		}
-		s.buf = s.buf[:rest]
-		copy(s.buf, full[end:])
 		from = 0
 	}
 	return nil
@@ -124,8 +120,8 @@ func (s *dynamicStream) emit() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	data := append(getBuf(len(s.buf)), s.buf...)
-	s.buf = s.buf[:0]
+	data := s.buf
+	s.buf = s.arena.get()
 	return s.handOver(data)
 }
 
@@ -207,10 +203,13 @@ func (s *dynamicStream) inject(digests [][32]byte, sizes []uint64) error {
 // finish cuts the last chunk. The index is complete once the uploader has
 // been closed.
 func (s *dynamicStream) finish() error {
-	if s.err != nil {
-		return s.err
+	err := s.err
+	if err == nil {
+		err = s.emit()
 	}
-	return s.emit()
+	s.arena.put(s.buf, cap(s.buf))
+	s.buf = nil
+	return err
 }
 
 // index returns the finished index; call after the uploader is drained.

