@@ -89,9 +89,9 @@ type uploader struct {
 	// release: the store is done with an encoded chunk when UploadChunk
 	// returns, so its buffer can be reused (core.ChunkDataReleaser).
 	release bool
-	stats *stats
-	jobs  chan job
-	wg    sync.WaitGroup
+	stats   *stats
+	jobs    chan job
+	wg      sync.WaitGroup
 
 	errMu sync.Mutex
 	err   error
