@@ -129,3 +129,30 @@ func BenchmarkEncode(b *testing.B) {
 		Encode(data, true, nil)
 	}
 }
+
+// Chunks whose samples are random are stored without trying zstd; a chunk
+// with any compressible region is still compressed.
+func TestRandomChunksSkipCompression(t *testing.T) {
+	random := make([]byte, 4<<20)
+	rand.Read(random)
+	out, err := Encode(random, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := KindOf(out); k.Compressed {
+		t.Error("random chunk stored compressed")
+	}
+	mixed := bytes.Clone(random)
+	copy(mixed[1<<20:], bytes.Repeat([]byte("text that compresses "), (512<<10)/21))
+	g := newGCM(t)
+	out, err = Encode(mixed, true, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := KindOf(out); !k.Compressed || len(out) > len(mixed)-400<<10 {
+		t.Errorf("mixed chunk: compressed %v, %d of %d bytes", k.Compressed, len(out), len(mixed))
+	}
+	if back, err := Decode(out, g); err != nil || !bytes.Equal(back, mixed) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
