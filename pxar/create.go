@@ -65,6 +65,7 @@ type linkTarget struct {
 
 type creator struct {
 	o         CreateOptions
+	root      string
 	enc       *Encoder
 	rootDev   uint64
 	patterns  pattern.List
@@ -76,7 +77,7 @@ type creator struct {
 // Create writes a format-version-1 archive of directory root to w. Memory use
 // is bounded by the open directories' name lists and the hardlink map.
 func Create(w io.Writer, root string, o CreateOptions) error {
-	c := &creator{o: o, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
+	c := &creator{o: o, root: root, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
 	if c.o.Reuse == nil {
 		c.o.Reuse = &ReuseStats{}
 	}
@@ -452,7 +453,8 @@ func (c *creator) reuse(rel string, name []byte, m *Metadata, size uint64) (off 
 	if !reusable(prev, m, size) {
 		return 0, false, nil
 	}
-	newOff, grown, ok, err := c.o.Injector.Reuse(c.enc.PayloadPosition(), prev.PayloadOffset, size)
+	after := func(limit uint64) uint64 { return c.o.Previous.unchangedAfter(c.root, limit) }
+	newOff, grown, ok, err := c.o.Injector.Reuse(c.enc.PayloadPosition(), prev.PayloadOffset, size, after)
 	if err != nil || !ok {
 		return 0, false, err
 	}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Injector puts file data of a previous snapshot into a new split archive's
@@ -18,7 +21,10 @@ type Injector interface {
 	// stream, whose length is now pos. On success it returns the entry's
 	// offset in the new stream and how many bytes the stream grew by; ok is
 	// false when reusing would waste too much (the file is read instead).
-	Reuse(pos, prevOffset, size uint64) (newOffset, grown uint64, ok bool, err error)
+	// unchangedAfter(limit) estimates how many bytes of the previous payload
+	// after this file and before offset limit belong to files that are
+	// unchanged (and so will be reused too): the padding policy needs it.
+	Reuse(pos, prevOffset, size uint64, unchangedAfter func(limit uint64) uint64) (newOffset, grown uint64, ok bool, err error)
 }
 
 // Previous is the metadata archive of the snapshot before, read in step
@@ -26,9 +32,14 @@ type Injector interface {
 // children sorted by name), so one sequential pass finds every file's
 // previous state with flat memory.
 type Previous struct {
-	d    *Decoder
-	next *Entry
-	err  error
+	d     *Decoder
+	ahead []ahead // entries read but not yet passed, goodbyes skipped
+	err   error
+}
+
+type ahead struct {
+	*Entry
+	checked, unchanged, gone bool // a stat's verdict, once asked
 }
 
 // NewPrevious reads a previous v2 metadata archive from r.
@@ -37,44 +48,91 @@ func NewPrevious(r io.Reader) *Previous { return &Previous{d: NewDecoder(r)} }
 // Err is the first decoding error; after one, no file is found any more.
 func (p *Previous) Err() error { return p.err }
 
-// peek returns the next entry that names something (goodbyes skipped).
-func (p *Previous) peek() *Entry {
-	for p.next == nil && p.err == nil {
+// fill reads entries until ahead holds n of them (or the archive ends).
+func (p *Previous) fill(n int) {
+	for len(p.ahead) < n && p.err == nil {
 		e, err := p.d.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				p.err = err
 			}
-			return nil
+			return
 		}
-		if e.Kind == KindGoodbye {
-			continue
+		if e.Kind != KindGoodbye {
+			// Contents is only valid until the next call: never used here.
+			p.ahead = append(p.ahead, ahead{Entry: e})
 		}
-		// The decoder reuses nothing across calls for these fields, but
-		// Contents is only valid until the next call: it is never used here.
-		p.next = e
 	}
-	return p.next
 }
 
 // Find returns the previous entry at rel ("dir/name"), skipping everything
 // before it, or nil. Lookups must come in walk order.
 func (p *Previous) Find(rel string) *Entry {
 	for {
-		e := p.peek()
-		if e == nil {
+		p.fill(1)
+		if len(p.ahead) == 0 {
 			return nil
 		}
+		e := p.ahead[0].Entry
 		switch c := comparePreorder(strings.TrimPrefix(e.Path, "/"), rel); {
 		case c < 0:
-			p.next = nil
+			p.ahead = p.ahead[1:]
 		case c == 0:
-			p.next = nil
+			p.ahead = p.ahead[1:]
 			return e
 		default:
 			return nil
 		}
 	}
+}
+
+// maxLookahead bounds how many entries unchangedAfter reads ahead.
+const maxLookahead = 4096
+
+// unchangedAfter sums the payload bytes (headers included) of the files
+// stored after the last one found and before payload offset limit that a
+// stat says are unchanged under root: an estimate of how much of the
+// chunks about to be injected later files will use.
+func (p *Previous) unchangedAfter(root string, limit uint64) uint64 {
+	var sum uint64
+	for i := 0; i < maxLookahead; i++ {
+		p.fill(i + 1)
+		if i >= len(p.ahead) {
+			break
+		}
+		a := &p.ahead[i]
+		if a.Kind != KindFile {
+			continue
+		}
+		if a.PayloadOffset >= limit {
+			break
+		}
+		if !a.checked {
+			a.checked = true
+			a.unchanged, a.gone = statUnchanged(root, a.Entry)
+		}
+		switch {
+		case a.unchanged:
+			sum += min(16+a.Size, limit-a.PayloadOffset)
+		case !a.gone:
+			// A changed file is read and written anew, which ends the run
+			// of injected chunks: nothing after it reuses these chunks.
+			return sum
+		}
+	}
+	return sum
+}
+
+// statUnchanged guesses from a stat (size, mtime, mode, owner) whether a
+// previous file is still the same under root, or gone.
+func statUnchanged(root string, e *Entry) (unchanged, gone bool) {
+	var st unix.Stat_t
+	if unix.Lstat(filepath.Join(root, e.Path), &st) != nil {
+		return false, true
+	}
+	s := statToStat(&st)
+	return uint64(st.Size) == e.Size && s.Mode == e.Stat.Mode && s.UID == e.Stat.UID &&
+		s.GID == e.Stat.GID && s.MtimeSec == e.Stat.MtimeSec && s.MtimeNsec == e.Stat.MtimeNsec, false
 }
 
 // comparePreorder orders archive paths as a walk visits them: component by

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -149,13 +148,12 @@ func (j *injector) chunkAt(off uint64) int {
 	return sort.Search(len(j.prev.Ends), func(i int) bool { return j.prev.Ends[i] > off })
 }
 
-var debugInject = os.Getenv("CAIRN_DEBUG_INJECT") != ""
+// Upstream's policy: reuse only when at most a tenth of the injected bytes
+// belong to no file (spec 1.9). Padding is never stored twice, but every
+// later restore reads it, and it is carried from snapshot to snapshot.
+const maxWasteDiv = 2
 
-// maxWaste is upstream's policy: reuse only when at most a tenth of the
-// injected bytes belong to no file (spec 1.9).
-const maxWasteDiv = 10
-
-func (j *injector) Reuse(pos, prevOffset, size uint64) (uint64, uint64, bool, error) {
+func (j *injector) Reuse(pos, prevOffset, size uint64, unchangedAfter func(limit uint64) uint64) (uint64, uint64, bool, error) {
 	end := prevOffset + 16 + size
 	if len(j.prev.Ends) == 0 || end > j.prev.Ends[len(j.prev.Ends)-1] || end < prevOffset {
 		return 0, 0, false, nil // not in the previous stream: read the file
@@ -165,12 +163,24 @@ func (j *injector) Reuse(pos, prevOffset, size uint64) (uint64, uint64, bool, er
 	}
 	a, b := j.chunkAt(prevOffset), j.chunkAt(end-1)
 	running := j.last >= 0 && pos == j.runEnd && prevOffset >= j.oldEnd
+	from := a // first chunk to inject
 	if running && a <= j.last {
-		// Starts in chunks already injected: only the rest is added.
+		from = j.last + 1 // starts in chunks already injected
+	}
+	if from <= b {
+		// New chunks: worth it only if this file and the unchanged files
+		// after it fill nine tenths of them.
+		start, stop := j.chunkStart(from), j.prev.Ends[b]
+		used := end - max(prevOffset, start) + unchangedAfter(stop)
+		if (stop-start-min(used, stop-start))*maxWasteDiv > stop-start {
+			return 0, 0, false, nil
+		}
+	}
+	if running && a <= j.last {
 		if prevOffset > j.oldEnd {
 			j.paddedChunks++
 		}
-		grown, err := j.inject(j.last+1, b)
+		grown, err := j.inject(from, b)
 		if err != nil {
 			return 0, 0, false, err
 		}
@@ -179,17 +189,8 @@ func (j *injector) Reuse(pos, prevOffset, size uint64) (uint64, uint64, bool, er
 		return prevOffset - j.subOld + j.subNew, grown, true, nil
 	}
 	start := j.chunkStart(a)
-	if head := prevOffset - start; head*maxWasteDiv > j.prev.Ends[b]-start {
-		return 0, 0, false, nil
-	}
 	if j.last >= 0 && j.oldEnd < j.prev.Ends[j.last] {
 		j.paddedChunks++ // the previous run's last chunk had a tail nobody uses
-		if debugInject {
-			fmt.Fprintf(os.Stderr, "run end: tail waste %d (chunk %d size %d)\n", j.prev.Ends[j.last]-j.oldEnd, j.last, j.prev.Ends[j.last]-j.chunkStart(j.last))
-		}
-	}
-	if debugInject {
-		fmt.Fprintf(os.Stderr, "new run: file %d head %d chunks %d..%d total %d\n", size, prevOffset-start, a, b, j.prev.Ends[b]-start)
 	}
 	if prevOffset > start {
 		j.paddedChunks++
