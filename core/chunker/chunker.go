@@ -65,14 +65,22 @@ func (c *Chunker) Scan(data []byte) int {
 			return i + 1
 		}
 	}
-	for ; i < len(data); i++ {
-		b := data[i]
-		h = bits.RotateLeft32(h, 1) ^ table[data[i-window]] ^ table[b]
-		n++
-		if n >= c.max || h&c.mask >= c.brk {
+	// Hot loop: the max-size cut becomes the loop bound, so each byte costs
+	// one rotate, two lookups and one compare.
+	mask, brk := c.mask, c.brk
+	stop := min(len(data), i+(c.max-n))
+	start := i
+	for ; i < stop; i++ {
+		h = bits.RotateLeft32(h, 1) ^ table[data[i-window]] ^ table[data[i]]
+		if h&mask >= brk {
 			c.reset()
 			return i + 1
 		}
+	}
+	n += i - start
+	if n >= c.max {
+		c.reset()
+		return i
 	}
 	if len(data)-first > window {
 		// Keep the last 64 bytes for the next call.
