@@ -55,7 +55,10 @@ var (
 		// the blob has its CRC and the chunk its digest.
 		zstd.WithEncoderCRC(false))
 	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(MaxSize+1), zstd.WithDecoderMaxWindow(MaxSize))
+		zstd.WithDecoderMaxMemory(MaxSize+1), zstd.WithDecoderMaxWindow(MaxSize),
+		// A frame checksum adds nothing: the blob CRC covers the frame and a
+		// chunk digest the data.
+		zstd.IgnoreChecksum(true))
 )
 
 // Kind describes a blob's variant from its magic.
