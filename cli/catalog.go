@@ -2,14 +2,10 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"os"
 	"os/signal"
 
 	"github.com/spf13/cobra"
-
-	"cairn/core/catalog"
-	"cairn/core/restore"
 )
 
 func newCatalogCmd() *cobra.Command {
@@ -30,37 +26,22 @@ func newCatalogDumpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dump SNAPSHOT",
 		Short: "Print every entry of a snapshot's catalog",
-		Args:  exactArgs(1, "SNAPSHOT"),
+		Long: `Print every entry of a snapshot's catalog, one per line. Snapshots with
+split archives (NAME.mpxar + NAME.ppxar) have no stored catalog: their
+entries are read from the .mpxar metadata archives and listed under
+./NAME.mpxar.didx.`,
+		Args: exactArgs(1, "SNAPSHOT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			snap, err := resolve(repo, ns, args[0])
-			if err != nil {
-				return err
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			s, err := restore.Open(ctx, repo, ns, snap)
+			o, err := openSnapshotForRead(ctx, &rf, &cf, args[0])
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			load, explicit := cf.loader()
-			if err := s.Unlock(load, explicit); err != nil {
-				return err
-			}
-			data, err := s.ReadAll(ctx, "catalog.pcat1.didx")
-			if err != nil {
-				return err
-			}
-			r, err := catalog.NewReader(bytes.NewReader(data), int64(len(data)))
+			defer o.Close()
+			// Split archives have no stored catalog: theirs is read from
+			// the .mpxar metadata archives.
+			r, err := o.snap.Catalog(ctx)
 			if err != nil {
 				return err
 			}

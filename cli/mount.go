@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"cairn/core/manifest"
+	"cairn/core/restore"
 	"cairn/mount"
-	"cairn/pxar"
 )
 
 func init() {
@@ -192,7 +192,8 @@ func newMountCmd() *cobra.Command {
 		Use:   "mount SNAPSHOT ARCHIVE MOUNTPOINT",
 		Short: "Mount a pxar archive of a snapshot as a read-only FUSE file system",
 		Long: `Mount a .pxar archive read-only at MOUNTPOINT. Files are read on demand:
-only the chunks that are accessed are fetched and verified.
+only the chunks that are accessed are fetched and verified. A split archive
+(NAME.mpxar + NAME.ppxar) is mounted under its NAME.pxar name too.
 
 The command returns once the file system is mounted and keeps serving it in
 the background; with --foreground it stays attached. Unmount with
@@ -203,23 +204,24 @@ the background; with --foreground it stays attached. Unmount with
 			switch {
 			case strings.HasSuffix(name, ".img.fidx"):
 				return usageError{errors.New("use the 'map' command to map drive images")}
-			case !strings.HasSuffix(name, ".pxar.didx"):
+			case !restore.IsPxarName(name):
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
 			if st, err := os.Stat(args[2]); err != nil || !st.IsDir() {
 				return fmt.Errorf("mount point %s is not a directory", args[2])
 			}
 			return m.serveFS(cmd, args[0], args[2], func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
-				ra, err := o.snap.ReaderAt(ctx, name)
+				// A split archive (NAME.mpxar + NAME.ppxar) serves file data
+				// from its payload stream.
+				a, err := o.snap.FindPxar(args[1])
 				if err != nil {
 					return nil, nil, err
 				}
-				a, err := pxar.NewAccessor(ra, uint64(ra.Size()))
+				acc, closeAcc, err := o.snap.PxarAccessor(ctx, a)
 				if err != nil {
-					ra.Close()
-					return nil, nil, fmt.Errorf("archive %s: %w", name, err)
+					return nil, nil, err
 				}
-				return mount.NewPxarRoot(a), func() { ra.Close() }, nil
+				return mount.NewPxarRoot(acc), func() { closeAcc() }, nil
 			}, nil)
 		},
 	}
@@ -268,7 +270,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := manifest.ArchiveFileName(args[1])
 			switch {
-			case strings.HasSuffix(name, ".pxar.didx"):
+			case restore.IsPxarName(name):
 				return usageError{errors.New("use the 'mount' command to mount pxar archives")}
 			case !strings.HasSuffix(name, ".img.fidx"):
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}

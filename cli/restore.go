@@ -16,12 +16,17 @@ func newRestoreCmd() *cobra.Command {
 	var cf cryptFlags
 	var patterns []string
 	var allowExisting, overwrite bool
+	var preludeTarget string
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT ARCHIVE TARGET",
 		Short: "Restore an archive of a snapshot (TARGET - writes to stdout)",
 		Long: `Restore one archive. SNAPSHOT is TYPE/ID/TIME, or TYPE/ID for the group's
 newest snapshot. A .pxar archive is extracted into the TARGET directory; an
 image or blob is written to the TARGET file; index.json - prints the manifest.
+
+A split archive (NAME.mpxar + NAME.ppxar, from --change-detection-mode data or
+metadata) is restored as NAME.pxar, NAME.mpxar or NAME.ppxar; only an archive
+that is not split can be written to stdout as its raw pxar stream.
 
 Exit codes: 0 restored; 1 the restore failed (a corrupt chunk is named by its
 digest); 2 bad usage.`,
@@ -47,6 +52,7 @@ digest); 2 bad usage.`,
 				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
 				Key: load, KeyExplicit: explicit,
 				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting, Overwrite: overwrite,
+				PreludeTarget: preludeTarget,
 				Events: func(ev core.Event) {
 					if ev.Kind == core.EventInfo || ev.Kind == core.EventWarning {
 						fmt.Fprintln(stderr, ev.Message)
@@ -61,5 +67,6 @@ digest); 2 bad usage.`,
 	f.StringArrayVar(&patterns, "pattern", nil, "restore only entries matching this pattern (repeatable)")
 	f.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow restoring into existing directories")
 	f.BoolVar(&overwrite, "overwrite", false, "overwrite existing files, symlinks and hardlinks")
+	f.StringVar(&preludeTarget, "prelude-target", "", "write a split archive's prelude (the backup's exclude patterns) to this file")
 	return cmd
 }

@@ -69,6 +69,8 @@ func newCatalogShellCmd() *cobra.Command {
 		Short: "Interactive recovery shell over a pxar archive of a snapshot",
 		Long: `Open an interactive shell over a .pxar archive. Navigation (ls, cd, find)
 uses the catalog only; stat and restores fetch just the chunks they need.
+A split archive (NAME.mpxar + NAME.ppxar) has no stored catalog: it is read
+from the .mpxar metadata archive.
 
 Commands: pwd, cd [PATH], ls [PATH], stat PATH, find PATTERN [--select],
 select PATH, deselect PATH, clear-selected, list-selected [--patterns],

@@ -21,7 +21,6 @@ import (
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 	"cairn/mount"
-	"cairn/pxar"
 )
 
 func needFuse(t testing.TB) {
@@ -54,7 +53,9 @@ func randBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func makeFixture(t testing.TB, bigBytes int) *fixture {
+// makeFixture backs up a tree as root.pxar, unified (legacy mode) or
+// split (data mode), and an image of its big file.
+func makeFixture(t testing.TB, bigBytes int, mode string) *fixture {
 	t.Helper()
 	dir := testutil.TempDir(t)
 	src := filepath.Join(dir, "src")
@@ -97,7 +98,7 @@ func makeFixture(t testing.TB, bigBytes int) *fixture {
 		specs = append(specs, sp)
 	}
 	ctx := context.Background()
-	_, err = backup.Run(ctx, backup.Options{Repo: ds, Snapshot: snapID, Specs: specs})
+	_, err = backup.Run(ctx, backup.Options{Repo: ds, Snapshot: snapID, Specs: specs, ChangeDetection: mode})
 	must(err)
 	s, err := restore.Open(ctx, ds, "", snapID)
 	must(err)
@@ -107,11 +108,11 @@ func makeFixture(t testing.TB, bigBytes int) *fixture {
 
 func mountPxar(t testing.TB, f *fixture) string {
 	t.Helper()
-	ra, err := f.snap.ReaderAt(context.Background(), "root.pxar.didx")
+	arch, err := f.snap.FindPxar("root.pxar")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := pxar.NewAccessor(ra, uint64(ra.Size()))
+	a, closeAcc, err := f.snap.PxarAccessor(context.Background(), arch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func mountPxar(t testing.TB, f *fixture) string {
 			t.Errorf("unmount: %v", err)
 		}
 		srv.Wait()
-		ra.Close()
+		closeAcc()
 	})
 	if err := srv.WaitMount(); err != nil {
 		t.Fatal(err)
@@ -135,7 +136,13 @@ func mountPxar(t testing.TB, f *fixture) string {
 
 func TestMountTree(t *testing.T) {
 	needFuse(t)
-	f := makeFixture(t, bigSize)
+	for _, mode := range []string{backup.ModeLegacy, backup.ModeData} {
+		t.Run(mode, func(t *testing.T) { testMountTree(t, mode) })
+	}
+}
+
+func testMountTree(t *testing.T, mode string) {
+	f := makeFixture(t, bigSize, mode)
 	mnt := mountPxar(t, f)
 
 	seen := 0
@@ -253,7 +260,7 @@ func TestMountTree(t *testing.T) {
 
 func TestMapImage(t *testing.T) {
 	needFuse(t)
-	f := makeFixture(t, 9<<20+17)
+	f := makeFixture(t, 9<<20+17, backup.ModeLegacy)
 	ra, err := f.snap.ReaderAt(context.Background(), "disk.img.fidx")
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +290,13 @@ func TestMapImage(t *testing.T) {
 
 func BenchmarkMountSequentialRead(b *testing.B) {
 	needFuse(b)
-	f := makeFixture(b, 64<<20)
+	for _, mode := range []string{backup.ModeLegacy, backup.ModeData} {
+		b.Run(mode, func(b *testing.B) { benchMountSequentialRead(b, mode) })
+	}
+}
+
+func benchMountSequentialRead(b *testing.B, mode string) {
+	f := makeFixture(b, 64<<20, mode)
 	mnt := mountPxar(b, f)
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(f.big)))

@@ -7,6 +7,7 @@ package mount
 import (
 	"context"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ type pxarNode struct {
 	fs.Inode
 	a *pxar.Accessor
 	n *pxar.Node // for hardlinks: the resolved target
+
+	mu   sync.Mutex
+	data *io.SectionReader // a file's contents, opened on the first read
 }
 
 var (
@@ -158,8 +162,23 @@ func (p *pxarNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
+// contents opens the file's data once: in a split archive that checks the
+// PAYLOAD header in the payload stream, which reads need not repeat.
+func (p *pxarNode) contents() (*io.SectionReader, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.data == nil {
+		sr, err := p.a.Open(p.n)
+		if err != nil {
+			return nil, err
+		}
+		p.data = sr
+	}
+	return p.data, nil
+}
+
 func (p *pxarNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	sr, err := p.a.Open(p.n)
+	sr, err := p.contents()
 	if err != nil {
 		return nil, syscall.EIO
 	}

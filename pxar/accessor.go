@@ -23,6 +23,7 @@ type Accessor struct {
 	size    uint64
 	version uint64
 	root    *Node
+	payload io.ReaderAt // split archives: the payload stream, nil if not given
 
 	mu     sync.Mutex
 	tables map[uint64][]goodbyeItem // goodbye header offset -> decoded items (small cache)
@@ -71,6 +72,15 @@ func NewAccessor(r io.ReaderAt, size uint64) (*Accessor, error) {
 
 // Size is the archive size.
 func (a *Accessor) Size() uint64 { return a.size }
+
+// SetPayload gives the accessor the payload stream of a split archive
+// (spec 1.9); Open and ExtractFrom read file data from it. Call it before
+// the accessor is used.
+func (a *Accessor) SetPayload(r io.ReaderAt) { a.payload = r }
+
+// Split reports whether the archive is a split archive's metadata stream
+// (format version 2), whose file data is in a payload stream.
+func (a *Accessor) Split() bool { return a.version == 2 }
 
 // Root returns the root directory.
 func (a *Accessor) Root() *Node { return a.root }
@@ -331,7 +341,10 @@ func (a *Accessor) Open(n *Node) (*io.SectionReader, error) {
 		return nil, fmt.Errorf("pxar: %s is not a regular file", n.Path)
 	}
 	if a.version != 1 {
-		return nil, fmt.Errorf("pxar: %s: file contents are in a separate payload stream", n.Path)
+		if a.payload == nil {
+			return nil, errNoPayload(n.Path)
+		}
+		return openPayload(a.payload, n.PayloadOffset, n.Size)
 	}
 	if n.ContentOffset+n.Size > a.size {
 		return nil, corruptf("file %s extends beyond the archive", n.Path)
@@ -361,6 +374,19 @@ func (a *Accessor) Walk(dir *Node, fn func(n *Node) error) error {
 		}
 	}
 	return nil
+}
+
+// contents is a file's data for the extractor, read only when it writes
+// the file: a section of the archive, or of the payload stream (nil
+// without one, which the extractor reports).
+func (a *Accessor) contents(e *Entry) (io.Reader, error) {
+	if a.version == 1 {
+		return a.Open(&Node{Entry: *e})
+	}
+	if a.payload == nil {
+		return nil, nil
+	}
+	return &refContents{r: a.payload, offset: e.PayloadOffset, size: e.Size}, nil
 }
 
 var errSkipDir = SkipDir
@@ -426,12 +452,11 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 				}
 			}
 			if e.Kind == KindFile {
-				// Lazily read: the extractor reads it only when it writes the file.
-				sr, err := a.Open(&Node{Entry: e})
+				c, err := a.contents(&e)
 				if err != nil {
 					return err
 				}
-				e.Contents = sr
+				e.Contents = c
 			}
 			if err := x.entry(&e); err != nil {
 				return err

@@ -18,12 +18,15 @@ type Entry struct {
 	Name []byte // nil for the root
 	Kind Kind
 	Metadata
-	Size           uint64    // regular files: content size
-	LinkTarget     string    // symlink target, or hardlink target path (archive-relative)
-	HardlinkOffset uint64    // hardlinks: distance back to the target's FILENAME header
-	Device         Device    // devices
-	Contents       io.Reader // regular files in unified archives; valid until the next Next call
-	PayloadOffset  uint64    // regular files in v2 metadata archives: PAYLOAD header offset in the payload stream
+	Size           uint64 // regular files: content size
+	LinkTarget     string // symlink target, or hardlink target path (archive-relative)
+	HardlinkOffset uint64 // hardlinks: distance back to the target's FILENAME header
+	Device         Device // devices
+	// Contents is a regular file's data, valid until the next Next call: from
+	// the archive itself (unified), or from the payload stream given with
+	// SetPayload (split; nil without one).
+	Contents      io.Reader
+	PayloadOffset uint64 // regular files in v2 metadata archives: PAYLOAD header offset in the payload stream
 
 	FilenameOffset int64  // offset of the FILENAME header, -1 for the root
 	EntryOffset    uint64 // offset of the ENTRY (or HARDLINK, or GOODBYE) header
@@ -94,6 +97,8 @@ type Decoder struct {
 	stack       []decDir
 	peeked      *header
 	payloadLeft uint64
+	payload     io.ReaderAt // payload stream of a split archive, nil if not given
+	prelude     io.Writer   // receives a split archive's PRELUDE, nil to skip it
 	err         error
 }
 
@@ -104,6 +109,36 @@ func NewDecoder(r io.Reader) *Decoder {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
 	return &Decoder{r: br, version: 1}
+}
+
+// SetPayload gives the decoder the payload stream of a split archive
+// (spec 1.9), from which regular files' Contents are then read. Payload
+// references only move forward, so a reader with read-ahead serves well.
+func (d *Decoder) SetPayload(r io.ReaderAt) { d.payload = r }
+
+// SetPreludeWriter makes the decoder copy a split archive's PRELUDE (the
+// exclude patterns upstream records, spec 1.4) to w as it passes; call it
+// before the first Next.
+func (d *Decoder) SetPreludeWriter(w io.Writer) { d.prelude = w }
+
+// readPrelude copies the PRELUDE content to the prelude writer, streaming:
+// its size is the archive's word, not a reason to allocate.
+func (d *Decoder) readPrelude(size uint64) error {
+	if d.prelude == nil {
+		return d.discard(size)
+	}
+	for size > 0 {
+		n, err := io.CopyN(d.prelude, d.r, int64(min(size, 1<<30)))
+		d.pos += uint64(n)
+		size -= uint64(n)
+		if errors.Is(err, io.EOF) {
+			return corruptf("truncated archive at offset %d", d.pos)
+		}
+		if err != nil {
+			return fmt.Errorf("pxar: write prelude: %w", err)
+		}
+	}
+	return nil
 }
 
 // Position is the number of archive bytes consumed so far.
@@ -238,7 +273,7 @@ func (d *Decoder) root() (*Entry, error) {
 			return nil, err
 		}
 		if h.htype == htypePrelude {
-			if err := d.discard(h.size); err != nil {
+			if err := d.readPrelude(h.size); err != nil {
 				return nil, err
 			}
 			if h, err = d.readHeader(); err != nil {
@@ -444,6 +479,9 @@ func (d *Decoder) entry(h header, e *Entry) error {
 			e.PayloadOffset = binary.LittleEndian.Uint64(b)
 			e.Size = binary.LittleEndian.Uint64(b[8:])
 			e.EndOffset = d.pos
+			if d.payload != nil {
+				e.Contents = &refContents{r: d.payload, offset: e.PayloadOffset, size: e.Size}
+			}
 			return nil
 		case htypeSymlink:
 			if ft != ModeIFLNK {

@@ -22,6 +22,9 @@ type ExtractOptions struct {
 	// decision (the root starts as "not selected"), as upstream does.
 	Patterns  pattern.List
 	OnWarning func(msg string)
+	// Prelude, when set, receives a split archive's PRELUDE bytes (the
+	// exclude patterns of the backup), if it has one.
+	Prelude io.Writer
 }
 
 type extractDir struct {
@@ -51,6 +54,13 @@ type extractor struct {
 // A non-empty existing dest is refused unless AllowExistingDirs is set, as upstream
 // does; its own metadata is then left as it was, unless Overwrite is set.
 func Extract(r io.Reader, dest string, o ExtractOptions) error {
+	return ExtractSplit(r, nil, dest, o)
+}
+
+// ExtractSplit is Extract for a split archive (spec 1.9): entries come
+// sequentially from meta, file data from the payload stream at the offsets
+// the entries give. A nil payload extracts a unified archive from meta.
+func ExtractSplit(meta io.Reader, payload io.ReaderAt, dest string, o ExtractOptions) error {
 	existed := false
 	if st, err := os.Stat(dest); err == nil {
 		if !st.IsDir() {
@@ -65,7 +75,13 @@ func Extract(r io.Reader, dest string, o ExtractOptions) error {
 		return fmt.Errorf("create %s: %w", dest, err)
 	}
 	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}
-	d := NewDecoder(r)
+	d := NewDecoder(meta)
+	if payload != nil {
+		d.SetPayload(payload)
+	}
+	if o.Prelude != nil {
+		d.SetPreludeWriter(o.Prelude)
+	}
 	for {
 		e, err := d.Next()
 		if err == io.EOF {
@@ -202,7 +218,7 @@ func (x *extractor) create(e *Entry, path string) error {
 	switch e.Kind {
 	case KindFile:
 		if e.Contents == nil {
-			return fmt.Errorf("pxar: %s: file contents are in a separate payload stream", e.Path)
+			return errNoPayload(e.Path)
 		}
 		err = x.retryExisting(path, func() error { return x.writeFile(path, e) })
 		if err != nil {

@@ -36,6 +36,58 @@ func List(r io.Reader, w io.Writer, verbose bool) error {
 	}
 }
 
+// FeedCatalog reads an archive sequentially (a unified archive, or the
+// metadata stream of a split one) and describes its tree to sink as Create
+// does while archiving: the catalog of a split archive, which upstream does
+// not store, is rebuilt this way. The caller opens and closes the directory
+// the archive's contents go into.
+func FeedCatalog(r io.Reader, sink CatalogSink) error {
+	d := NewDecoder(r)
+	for {
+		e, err := d.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.FilenameOffset < 0 && e.Kind == KindDirectory {
+			continue // the root: the caller's directory
+		}
+		if e.Kind == KindGoodbye && e.Path == "/" {
+			continue
+		}
+		if err := feedEntry(sink, e); err != nil {
+			return err
+		}
+	}
+}
+
+func feedEntry(sink CatalogSink, e *Entry) error {
+	switch e.Kind {
+	case KindDirectory:
+		return sink.StartDirectory(e.Name)
+	case KindGoodbye:
+		return sink.EndDirectory()
+	case KindFile:
+		return sink.AddFile(e.Name, e.Size, e.Stat.MtimeSec)
+	case KindSymlink:
+		return sink.AddSymlink(e.Name)
+	case KindHardlink:
+		return sink.AddHardlink(e.Name)
+	case KindDevice:
+		if e.Stat.FileType() == ModeIFBLK {
+			return sink.AddBlockDevice(e.Name)
+		}
+		return sink.AddCharDevice(e.Name)
+	case KindFifo:
+		return sink.AddFifo(e.Name)
+	case KindSocket:
+		return sink.AddSocket(e.Name)
+	}
+	return fmt.Errorf("pxar: %s: no catalog entry for kind %s", e.Path, e.Kind)
+}
+
 func formatEntryLine(e *Entry) string {
 	size, link := "0", ""
 	switch e.Kind {

@@ -1,66 +1,51 @@
 package shell
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
-	"cairn/core/catalog"
-	"cairn/core/manifest"
 	"cairn/core/restore"
 	"cairn/pxar"
 )
 
-// CatalogName is the stored name of a snapshot's catalog.
-const CatalogName = "catalog.pcat1.didx"
-
-// OpenArchive opens random access to a .pxar archive of an open (and
-// unlocked) snapshot. The returned close function releases the chunk cache.
+// OpenArchive opens random access to a pxar archive of an open (and
+// unlocked) snapshot, unified or split (NAME.mpxar + NAME.ppxar). The
+// returned close function releases the chunk caches.
 func OpenArchive(ctx context.Context, s *restore.Snapshot, archive string) (*pxar.Accessor, func() error, error) {
-	name := manifest.ArchiveFileName(archive)
-	if !strings.HasSuffix(name, ".pxar.didx") {
+	if !restore.IsPxarName(archive) {
 		return nil, nil, fmt.Errorf("archive %s is not a pxar archive", archive)
 	}
-	ra, err := s.ReaderAt(ctx, name)
+	a, err := s.FindPxar(archive)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := pxar.NewAccessor(ra, uint64(ra.Size()))
-	if err != nil {
-		ra.Close()
-		return nil, nil, fmt.Errorf("archive %s: %w", name, err)
-	}
-	return a, ra.Close, nil
+	return s.PxarAccessor(ctx, a)
 }
 
 // SnapshotOptions prepares a shell over an archive of an open (and
-// unlocked) snapshot: it downloads the catalog; the archive is opened for
-// random access on first use. Call the returned function when done.
+// unlocked) snapshot: it loads the catalog (for split archives, rebuilt
+// from their metadata archives); the archive is opened for random access on
+// first use. Call the returned function when done.
 func SnapshotOptions(ctx context.Context, s *restore.Snapshot, archive string) (Options, func(), error) {
-	name := manifest.ArchiveFileName(archive)
-	if !strings.HasSuffix(name, ".pxar.didx") {
+	if !restore.IsPxarName(archive) {
 		return Options{}, nil, fmt.Errorf("can only open pxar archives in the catalog shell, not %s", archive)
 	}
-	if _, err := s.File(name); err != nil {
+	a, err := s.FindPxar(archive)
+	if err != nil {
 		return Options{}, nil, err
 	}
-	data, err := s.ReadAll(ctx, CatalogName)
-	if err != nil {
-		return Options{}, nil, fmt.Errorf("catalog: %w", err)
-	}
-	cat, err := catalog.NewReader(bytes.NewReader(data), int64(len(data)))
+	cat, err := s.Catalog(ctx)
 	if err != nil {
 		return Options{}, nil, err
 	}
 	var closeAcc func() error
 	o := Options{
 		Catalog: cat,
-		Archive: name,
+		Archive: a.Meta,
 		Open: func() (*pxar.Accessor, error) {
-			a, c, err := OpenArchive(ctx, s, name)
+			acc, c, err := s.PxarAccessor(ctx, a)
 			closeAcc = c
-			return a, err
+			return acc, err
 		},
 	}
 	return o, func() {

@@ -24,7 +24,8 @@ import (
 // Options configure a shell.
 type Options struct {
 	// Catalog is the snapshot's catalog, Archive the catalog name of the
-	// archive to explore (e.g. "root.pxar.didx").
+	// archive to explore (e.g. "root.pxar.didx", or "root.mpxar.didx" for a
+	// split archive).
 	Catalog *catalog.Reader
 	Archive string
 	// Open opens random access to the archive; it is called at most once,

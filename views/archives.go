@@ -52,7 +52,7 @@ func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives
 
 func kindOf(name string) string {
 	switch {
-	case strings.HasSuffix(name, ".pxar.didx"):
+	case restore.IsPxarName(name):
 		return "pxar"
 	case strings.HasSuffix(name, ".img.fidx"):
 		return "img"
@@ -60,6 +60,16 @@ func kindOf(name string) string {
 		return "blob"
 	}
 	return "data"
+}
+
+// payloadOfSplit tells whether name is the payload stream of a split
+// archive: its metadata stream's row stands for both.
+func payloadOfSplit(s *restore.Snapshot, name string) bool {
+	if !strings.HasSuffix(name, ".ppxar.didx") {
+		return false
+	}
+	a, err := s.FindPxar(name)
+	return err == nil && a.Payload == name
 }
 
 var kindOrder = map[string]int{"pxar": 0, "img": 1, "blob": 2, "data": 3}
@@ -88,8 +98,11 @@ func (v *Archives) Init() tea.Cmd {
 		defer s.Close()
 		var out []archive
 		for _, f := range s.Manifest.Files {
-			if f.Filename == "catalog.pcat1.didx" {
+			if f.Filename == restore.CatalogName || payloadOfSplit(s, f.Filename) {
 				continue
+			}
+			if a, err := s.FindPxar(f.Filename); err == nil && a.Split() {
+				f.Size = a.Size // the pair is one archive
 			}
 			name := f.Filename
 			for _, ext := range []string{".didx", ".fidx", ".blob"} {

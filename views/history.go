@@ -1,8 +1,8 @@
 package views
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -87,21 +87,21 @@ func lookupVersion(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive,
 		return v
 	}
 	defer s.Close()
-	if _, ok := s.Manifest.Lookup("catalog.pcat1.didx"); !ok {
+	// The archive may be unified in one snapshot and split in another.
+	a, err := s.FindPxar(archive)
+	if errors.Is(err, core.ErrNotFound) {
 		return v
 	}
-	data, err := s.ReadAll(context.Background(), "catalog.pcat1.didx")
 	if err != nil {
 		v.err = err
 		return v
 	}
-	r, err := catalog.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		v.err = err
+	e, err := s.CatalogEntry(context.Background(), a, p)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && e.IsDir()) {
 		return v
 	}
-	e, err := r.Lookup("/" + archive + "/" + p)
-	if err != nil || e.IsDir() {
+	if err != nil {
+		v.err = err
 		return v
 	}
 	v.present, v.size, v.mtime = true, e.Size, e.Mtime

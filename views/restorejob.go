@@ -3,7 +3,6 @@ package views
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,18 +88,6 @@ func escapeGlob(p string) string {
 	return b.String()
 }
 
-// countingReader counts bytes read, for progress.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(uint64(n))
-	return n, err
-}
-
 func (j *restoreJob) send(m tea.Msg) {
 	select {
 	case j.ch <- m:
@@ -134,7 +121,7 @@ func (j *restoreJob) run() {
 }
 
 func (j *restoreJob) restore() error {
-	if !strings.HasSuffix(j.file, ".pxar.didx") {
+	if !restore.IsPxarName(j.file) {
 		return restore.Run(j.ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
 			Archive: j.file, Target: j.target, Key: j.c.Key, KeyExplicit: j.c.KeyExplicit})
 	}
@@ -143,11 +130,10 @@ func (j *restoreJob) restore() error {
 		return err
 	}
 	defer s.Close()
-	cr, idx, err := s.Stream(j.ctx, j.file)
+	a, err := s.FindPxar(j.file)
 	if err != nil {
 		return err
 	}
-	defer cr.Close()
 	var pats pattern.List
 	for _, p := range j.paths {
 		pat, err := pattern.Parse("/" + escapeGlob(p))
@@ -156,8 +142,10 @@ func (j *restoreJob) restore() error {
 		}
 		pats = append(pats, pat)
 	}
+	// Progress counts the bytes read of the archive's streams (both of a
+	// split archive).
 	var n atomic.Uint64
-	total := idx.Size()
+	total := a.Size
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -174,13 +162,13 @@ func (j *restoreJob) restore() error {
 			}
 		}
 	}()
-	err = pxar.Extract(countingReader{cr, &n}, j.target, pxar.ExtractOptions{
+	err = s.ExtractPxar(j.ctx, a, j.target, pxar.ExtractOptions{
 		AllowExistingDirs: true,
 		Patterns:          pats,
 		OnWarning: func(msg string) {
 			j.send(restoreProgressMsg{id: j.id, done: n.Load(), total: total, warning: msg})
 		},
-	})
+	}, &n)
 	close(stop)
 	wg.Wait()
 	return err

@@ -57,10 +57,18 @@ func (v *Snapshots) load() tea.Cmd {
 }
 
 func archiveNames(files []core.FileInfo) []string {
+	stored := map[string]bool{}
+	for _, f := range files {
+		stored[f.Filename] = true
+	}
 	var out []string
 	for _, f := range files {
 		n := f.Filename
 		if n == "catalog.pcat1.didx" || n == "index.json.blob" {
+			continue
+		}
+		// A split archive shows as its metadata stream, NAME.mpxar.
+		if base, ok := strings.CutSuffix(n, ".ppxar.didx"); ok && stored[base+".mpxar.didx"] {
 			continue
 		}
 		for _, ext := range []string{".didx", ".fidx", ".blob"} {

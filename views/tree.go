@@ -44,7 +44,7 @@ type Tree struct {
 	c       *ui.Common
 	ns      core.Namespace
 	snap    core.Snapshot
-	archive string // stored name, e.g. root.pxar.didx
+	archive string // stored name, e.g. root.pxar.didx, or root.mpxar.didx when split
 
 	reader  *catalog.Reader
 	root    catalog.Entry
@@ -89,15 +89,17 @@ func (v *Tree) Init() tea.Cmd {
 			return catalogLoadedMsg{snap: snap, archive: archive, err: err}
 		}
 		defer s.Close()
-		data, err := s.ReadAll(context.Background(), "catalog.pcat1.didx")
-		if err != nil {
-			return catalogLoadedMsg{snap: snap, archive: archive, err: fmt.Errorf("catalog: %w", err)}
-		}
-		r, err := catalog.NewReader(bytes.NewReader(data), int64(len(data)))
+		a, err := s.FindPxar(archive)
 		if err != nil {
 			return catalogLoadedMsg{snap: snap, archive: archive, err: err}
 		}
-		root, err := r.Lookup("/" + archive)
+		// Split archives have no stored catalog: it is rebuilt from their
+		// metadata streams.
+		r, err := s.Catalog(context.Background())
+		if err != nil {
+			return catalogLoadedMsg{snap: snap, archive: archive, err: err}
+		}
+		root, err := r.Lookup("/" + a.Meta)
 		if err != nil {
 			return catalogLoadedMsg{snap: snap, archive: archive, err: err}
 		}

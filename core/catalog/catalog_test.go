@@ -444,3 +444,35 @@ func FuzzReader(f *testing.F) {
 		_, _ = r.Lookup("/root.pxar.didx/etc/hostname")
 	})
 }
+
+// CopyDir rebuilds each archive of a catalog into a new one: copying all
+// top-level directories gives the very bytes.
+func TestCopyDir(t *testing.T) {
+	data := buildSample(t)
+	r, err := NewReader(bytes.NewReader(data), int64(len(data)))
+	must(t, err)
+	root, _ := r.Root()
+	tops, err := r.ReadDir(root)
+	must(t, err)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf)
+	must(t, err)
+	for _, top := range tops {
+		must(t, w.StartDirectory(top.Name))
+		must(t, w.CopyDir(r, top))
+		must(t, w.EndDirectory())
+	}
+	must(t, w.Finish())
+	if !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("copied catalog differs:\n%x\n%x", buf.Bytes(), data)
+	}
+	// A damaged source fails the copy, without a panic.
+	bad := bytes.Clone(data)
+	bad[9] ^= 0xff
+	if r2, err := NewReader(bytes.NewReader(bad), int64(len(bad))); err == nil {
+		w2, _ := NewWriter(&bytes.Buffer{})
+		if err := w2.CopyDir(r2, root); err == nil {
+			t.Error("copy of a damaged catalog succeeded")
+		}
+	}
+}

@@ -207,3 +207,32 @@ func (w *Writer) Finish() error {
 	w.done = true
 	return nil
 }
+
+// CopyDir adds the contents of directory dir of catalog r to the current
+// directory, recursively (to put another catalog's archive into a new one).
+func (w *Writer) CopyDir(r *Reader, dir Entry) error {
+	entries, err := r.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			if err := w.add(e.Type, e.Name, e.Size, e.Mtime); err != nil {
+				return err
+			}
+			continue
+		}
+		// Child blocks lie strictly before their parent's (ReadDir checks),
+		// so the recursion ends even on a corrupt catalog.
+		if err := w.StartDirectory(e.Name); err != nil {
+			return err
+		}
+		if err := w.CopyDir(r, e); err != nil {
+			return err
+		}
+		if err := w.EndDirectory(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -80,7 +80,6 @@ type GCSession interface {
 // file system.
 type dirBackend struct {
 	root string
-	seq  atomic.Uint64
 }
 
 // chunkPath is .chunks/<first two bytes as 4 hex digits>/<digest hex> (formats.md 3.2).
@@ -102,8 +101,12 @@ func (b *dirBackend) abs(p string) (string, error) {
 	return filepath.Join(b.root, clean), nil
 }
 
+// tmpSeq numbers temporary files process-wide: a server opens a backend
+// per request, and two sessions may write the same chunk at once.
+var tmpSeq atomic.Uint64
+
 func (b *dirBackend) tmpName(final string) string {
-	return fmt.Sprintf("%s.tmp_%d_%d", final, os.Getpid(), b.seq.Add(1))
+	return fmt.Sprintf("%s.tmp_%d_%d", final, os.Getpid(), tmpSeq.Add(1))
 }
 
 // writeDurable writes data to a temp name, fsyncs it and renames it into place.

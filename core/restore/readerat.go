@@ -24,6 +24,12 @@ type ReaderAtOptions struct {
 	// ReadAhead is how many chunks are prefetched when reads move forward
 	// sequentially; negative disables read-ahead. 0 means 2.
 	ReadAhead int
+	// Forward suits readers that move forward through the stream, as a
+	// restore following a split archive's payload references does: the
+	// first read and forward jumps of up to ReadAhead chunks start
+	// read-ahead too, and chunks behind the one read are dropped at once,
+	// so memory stays at the read-ahead window.
+	Forward bool
 }
 
 // IndexReaderAt is an io.ReaderAt over the stream an index describes. Chunks
@@ -101,6 +107,13 @@ func (ra *IndexReaderAt) Index() index.Index { return ra.idx }
 // and statistics).
 func (ra *IndexReaderAt) Fetched() int64 { return ra.fetched.Load() }
 
+// CachedBytes is the size of the decoded chunks held now.
+func (ra *IndexReaderAt) CachedBytes() int64 {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	return ra.used
+}
+
 // Close stops read-ahead and drops the cache.
 func (ra *IndexReaderAt) Close() error {
 	ra.cancel()
@@ -150,9 +163,11 @@ func (ra *IndexReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func (ra *IndexReaderAt) chunk(i int, user bool) ([]byte, error) {
 	ra.mu.Lock()
 	if user {
-		seq := ra.last >= 0 && (i == ra.last+1 || i == ra.last)
-		if seq && i != ra.last {
+		if ra.movedOn(i) {
 			ra.prefetchLocked(i)
+		}
+		if ra.opts.Forward && i > ra.last {
+			ra.dropBeforeLocked(i)
 		}
 		ra.last = i
 	}
@@ -177,6 +192,29 @@ func (ra *IndexReaderAt) chunk(i int, user bool) ([]byte, error) {
 		return nil, ra.ctx.Err()
 	}
 	return call.data, call.err
+}
+
+// movedOn tells whether a read of chunk i continues sequential access and
+// so should read ahead.
+func (ra *IndexReaderAt) movedOn(i int) bool {
+	if ra.opts.Forward {
+		return ra.last < 0 || (i > ra.last && i-ra.last <= max(ra.opts.ReadAhead, 1))
+	}
+	return ra.last >= 0 && i == ra.last+1
+}
+
+// dropBeforeLocked forgets the cached chunks before i (forward readers
+// never come back for them).
+func (ra *IndexReaderAt) dropBeforeLocked(i int) {
+	for el := ra.lru.Front(); el != nil; {
+		next := el.Next()
+		if ce := el.Value.(*cacheEntry); ce.i < i {
+			ra.lru.Remove(el)
+			delete(ra.cache, ce.i)
+			ra.used -= int64(len(ce.data))
+		}
+		el = next
+	}
 }
 
 // prefetchLocked starts fetching the chunks after i that are neither
@@ -206,7 +244,7 @@ func (ra *IndexReaderAt) fetch(i int, call *fetchCall) {
 	}
 	ra.mu.Lock()
 	delete(ra.inflight, i)
-	if call.err == nil {
+	if call.err == nil && !(ra.opts.Forward && i < ra.last) {
 		ra.insertLocked(i, call.data)
 	}
 	ra.mu.Unlock()

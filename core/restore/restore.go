@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,10 @@ type Options struct {
 	Patterns          []string
 	AllowExistingDirs bool
 	Overwrite         bool
-	Events            core.Sink
+	// PreludeTarget, when set, is the file a split archive's prelude (the
+	// backup's exclude patterns) is written to (--prelude-target).
+	PreludeTarget string
+	Events        core.Sink
 	// Key loads the encryption key; KeyExplicit says the user named one
 	// (--keyfile), so it is used even for unencrypted snapshots.
 	Key         func() (*keys.CryptConfig, error)
@@ -83,22 +87,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer cr.Close()
 		return copyOut(o, cr)
-	case strings.HasSuffix(name, ".pxar.didx"):
-		cr, _, err := s.Stream(ctx, name)
-		if err != nil {
-			return err
-		}
-		defer cr.Close()
-		if o.Target == "-" {
-			_, err := io.Copy(o.Stdout, cr)
-			return err
-		}
-		return pxar.Extract(cr, o.Target, pxar.ExtractOptions{
-			AllowExistingDirs: o.AllowExistingDirs,
-			Overwrite:         o.Overwrite,
-			Patterns:          pats,
-			OnWarning:         func(msg string) { o.Events.Warn(msg) },
-		})
+	case IsPxarName(name):
+		return extractPxar(ctx, s, o, pats)
 	case strings.HasSuffix(name, ".didx"):
 		cr, _, err := s.Stream(ctx, name)
 		if err != nil {
@@ -108,6 +98,74 @@ func Run(ctx context.Context, o Options) error {
 		return copyOut(o, cr)
 	}
 	return fmt.Errorf("don't know how to restore archive %q", o.Archive)
+}
+
+// extractPxar restores a unified or split pxar archive into the target
+// directory; only a unified one can go to stdout, as its raw stream.
+func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List) error {
+	a, err := s.FindPxar(o.Archive)
+	if err != nil {
+		return err
+	}
+	if o.Target == "-" {
+		if a.Split() {
+			return errors.New("unable to pipe split archive")
+		}
+		cr, _, err := s.Stream(ctx, a.Meta)
+		if err != nil {
+			return err
+		}
+		defer cr.Close()
+		_, err = io.Copy(o.Stdout, cr)
+		return err
+	}
+	xo := pxar.ExtractOptions{
+		AllowExistingDirs: o.AllowExistingDirs,
+		Overwrite:         o.Overwrite,
+		Patterns:          pats,
+		OnWarning:         func(msg string) { o.Events.Warn(msg) },
+	}
+	if o.PreludeTarget == "" {
+		return s.ExtractPxar(ctx, a, o.Target, xo, nil)
+	}
+	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.Overwrite}
+	xo.Prelude = pf
+	err = s.ExtractPxar(ctx, a, o.Target, xo, nil)
+	if cerr := pf.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// preludeFile creates the prelude target on the first write, so an archive
+// without a prelude leaves no file behind; an existing file is kept unless
+// overwrite.
+type preludeFile struct {
+	path      string
+	overwrite bool
+	f         *os.File
+}
+
+func (p *preludeFile) Write(b []byte) (int, error) {
+	if p.f == nil {
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if p.overwrite {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		f, err := os.OpenFile(p.path, flags, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		p.f = f
+	}
+	return p.f.Write(b)
+}
+
+func (p *preludeFile) Close() error {
+	if p.f == nil {
+		return nil
+	}
+	return p.f.Close()
 }
 
 func manifestJSON(s *Snapshot) ([]byte, error) {

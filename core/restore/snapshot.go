@@ -110,9 +110,16 @@ func (s *Snapshot) cryptFor(f *manifest.File) (*keys.CryptConfig, error) {
 		return nil, nil
 	}
 	if s.Crypt == nil {
-		return nil, fmt.Errorf("archive '%s' is encrypted - missing key (use --keyfile or create the default key)", f.Filename)
+		return nil, &MissingKeyError{File: f.Filename}
 	}
 	return s.Crypt, nil
+}
+
+// MissingKeyError says a file is encrypted and no key was given.
+type MissingKeyError struct{ File string }
+
+func (e *MissingKeyError) Error() string {
+	return fmt.Sprintf("archive '%s' is encrypted - missing key (use --keyfile or create the default key)", e.File)
 }
 
 // Stream opens a chunk reader over an index file of the snapshot.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -14,10 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cairn/core"
-	"cairn/core/blob"
 	"cairn/core/catalog"
 	"cairn/core/datastore"
-	"cairn/core/index"
+	"cairn/core/restore"
 	"cairn/net/server/config"
 )
 
@@ -888,36 +886,7 @@ func (h *dsReq) catalog() (any, error) {
 		}
 		dir = string(b)
 	}
-	rd, err := h.ds.OpenSnapshot(context.Background(), h.ns, snap)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	const name = "catalog.pcat1.didx"
-	idxData, err := rd.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := index.Open(idxData)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	for i := 0; i < idx.Count(); i++ {
-		raw, err := rd.ReadChunk(idx.ChunkDigest(i))
-		if err != nil {
-			return nil, err
-		}
-		plain, err := blob.Decode(raw, nil)
-		if errors.Is(err, blob.ErrNoKey) {
-			return nil, badRequest("cannot decode '%s' - is encrypted", name)
-		}
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(plain)
-	}
-	cr, err := catalog.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	cr, err := h.snapshotCatalog(snap)
 	if err != nil {
 		return nil, err
 	}
@@ -947,6 +916,27 @@ func (h *dsReq) catalog() (any, error) {
 		out = append(out, item)
 	}
 	return out, nil
+}
+
+// snapshotCatalog is the catalog of a snapshot's pxar archives, stored
+// or, for split archives, rebuilt from their metadata archives. Without a
+// key the server reads only unencrypted ones.
+func (h *dsReq) snapshotCatalog(snap core.Snapshot) (*catalog.Reader, error) {
+	ctx := context.Background()
+	s, err := restore.Open(ctx, h.ds, h.ns, snap)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	cr, err := s.Catalog(ctx)
+	var mk *restore.MissingKeyError
+	if errors.As(err, &mk) {
+		return nil, badRequest("cannot decode '%s' - is encrypted", mk.File)
+	}
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "%v", err)
+	}
+	return cr, err
 }
 
 func (h *dsReq) verify() (any, error) {
