@@ -26,6 +26,10 @@ if [ ! -d "$BASE" ]; then
   echo "making the medium dataset…" >&2
   bash ../shared/bench/make-dataset.sh "$BASE.tmp" medium >/dev/null && mv "$BASE.tmp" "$BASE"
 fi
+# cairn's options: metadata change detection (what restic's parent snapshot
+# does) and 1 MiB average chunks, restic's chunk size; without --chunk-size
+# cairn uses upstream's 4 MiB default, which dedups small changes less well.
+CAIRN_OPTS=${CAIRN_OPTS:---change-detection-mode metadata --chunk-size 1024}
 SRC=$WORK/src   # same path every run, so change detection sees the previous snapshot
 RES=$WORK/results.tsv
 : >"$RES"
@@ -45,25 +49,25 @@ filebytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; 
 
 run_cairn() {
   local repo=$WORK/cairn-repo out=$WORK/cairn-restore
-  rm -rf "$repo" "$out" "$SRC" "$WORK/cairn.key"; cp -a "$BASE" "$SRC"
+  rm -rf "$repo" "$out" "$SRC" "$WORK/cairn.key"; cp -a "$BASE" "$SRC"; sync
   "$C" key create "$WORK/cairn.key" --kdf none >/dev/null 2>&1
   # the datastore is created before timing: 65536 directories, a one-time cost
-  "$C" namespace create warmup --repository "$repo" >/dev/null 2>&1
-  timed cairn full "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
-  timed cairn unchanged "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
-  bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null
-  timed cairn mutated "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench --change-detection-mode metadata
+  "$C" namespace create warmup --repository "$repo" >/dev/null 2>&1; sync
+  timed cairn full "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench $CAIRN_OPTS
+  timed cairn unchanged "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench $CAIRN_OPTS
+  bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null; sync
+  timed cairn mutated "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench $CAIRN_OPTS
   timed cairn restore "$C" restore host/bench data.pxar "$out" --repository "$repo" --keyfile "$WORK/cairn.key"
   echo -e "cairn\tsize\t$(filebytes "$repo")\t0\t0" >>"$RES"
 }
 
 run_restic() {
   local repo=$WORK/restic-repo out=$WORK/restic-restore
-  rm -rf "$repo" "$out" "$SRC"; cp -a "$BASE" "$SRC"
-  restic init --repo "$repo" >/dev/null
+  rm -rf "$repo" "$out" "$SRC"; cp -a "$BASE" "$SRC"; sync
+  restic init --repo "$repo" >/dev/null; sync
   timed restic full restic backup --repo "$repo" "$SRC"
   timed restic unchanged restic backup --repo "$repo" "$SRC"
-  bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null
+  bash ../shared/bench/make-dataset.sh "$SRC" mutate >/dev/null; sync
   timed restic mutated restic backup --repo "$repo" "$SRC"
   timed restic restore restic restore latest --repo "$repo" --target "$out"
   echo -e "restic\tsize\t$(filebytes "$repo")\t0\t0" >>"$RES"
@@ -74,7 +78,7 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS: restic" >&2; run_restic
 done
 DATA_BYTES=$(du -sb "$BASE" | cut -f1)
-python3 - "$RES" "$DATA_BYTES" <<'PY'
+python3 - "$RES" "$DATA_BYTES" "$CAIRN_OPTS" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -82,7 +86,7 @@ for line in open(sys.argv[1]):
     rows[(tool, step)].append((float(wall), float(cpu), int(rss)))
 data = int(sys.argv[2])
 med = lambda xs: statistics.median(xs)
-print(f"dataset: {data/2**20:.0f} MiB, runs per figure: {len(rows[('cairn','full')])}")
+print(f"dataset: {data/2**20:.0f} MiB, runs per figure: {len(rows[('cairn','full')])}, cairn options: {sys.argv[3]}")
 print(f"{'measure':<28}{'cairn':>14}{'restic':>14}{'cairn/restic':>14}{'target':>10}")
 def line(name, c, r, target, fmt="{:.2f}"):
     ratio = c / r if r else float('nan')
