@@ -403,20 +403,10 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 	if !dir.IsDir() {
 		return fmt.Errorf("pxar: %s is not a directory", dir.Path)
 	}
-	existed := false
-	if st, err := os.Stat(dest); err == nil {
-		if !st.IsDir() {
-			return fmt.Errorf("restore target %s exists and is not a directory", dest)
-		}
-		if ents, _ := os.ReadDir(dest); len(ents) > 0 && !o.AllowExistingDirs {
-			return fmt.Errorf("restore target %s already exists and is not empty (allow existing directories to restore into it)", dest)
-		}
-		existed = true
+	x, err := openExtractor(dest, o)
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(dest, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dest, err)
-	}
-	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}
 	// The extraction root behaves like the archive root for the extractor.
 	rootEntry := dir.Entry
 	rootEntry.FilenameOffset = -1

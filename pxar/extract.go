@@ -61,26 +61,39 @@ func Extract(r io.Reader, dest string, o ExtractOptions) error {
 // sequentially from meta, file data from the payload stream at the offsets
 // the entries give. A nil payload extracts a unified archive from meta.
 func ExtractSplit(meta io.Reader, payload io.ReaderAt, dest string, o ExtractOptions) error {
+	x, err := openExtractor(dest, o)
+	if err != nil {
+		return err
+	}
+	return x.run(meta, payload)
+}
+
+// openExtractor checks and creates the restore target and returns an
+// extractor writing into it.
+func openExtractor(dest string, o ExtractOptions) (*extractor, error) {
 	existed := false
 	if st, err := os.Stat(dest); err == nil {
 		if !st.IsDir() {
-			return fmt.Errorf("restore target %s exists and is not a directory", dest)
+			return nil, fmt.Errorf("restore target %s exists and is not a directory", dest)
 		}
 		if ents, _ := os.ReadDir(dest); len(ents) > 0 && !o.AllowExistingDirs {
-			return fmt.Errorf("restore target %s already exists and is not empty (allow existing directories to restore into it)", dest)
+			return nil, fmt.Errorf("restore target %s already exists and is not empty (allow existing directories to restore into it)", dest)
 		}
 		existed = true
 	}
 	if err := os.MkdirAll(dest, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dest, err)
+		return nil, fmt.Errorf("create %s: %w", dest, err)
 	}
-	x := &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}
+	return &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}, nil
+}
+
+func (x *extractor) run(meta io.Reader, payload io.ReaderAt) error {
 	d := NewDecoder(meta)
 	if payload != nil {
 		d.SetPayload(payload)
 	}
-	if o.Prelude != nil {
-		d.SetPreludeWriter(o.Prelude)
+	if x.o.Prelude != nil {
+		d.SetPreludeWriter(x.o.Prelude)
 	}
 	for {
 		e, err := d.Next()
