@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,11 @@ type ExtractOptions struct {
 	// Prelude, when set, receives a split archive's PRELUDE bytes (the
 	// exclude patterns of the backup), if it has one.
 	Prelude io.Writer
+	// BackgroundPayload, for a split archive, is a second reader of the
+	// payload stream: large files are then read through it and written in
+	// the background while extraction goes on. It must be safe to use from
+	// another goroutine; nil writes every file in order.
+	BackgroundPayload io.ReaderAt
 }
 
 type extractDir struct {
@@ -35,6 +41,8 @@ type extractDir struct {
 	// keepMeta leaves a directory's metadata alone: the restore target
 	// existed before, so it is the user's, not the archive's.
 	keepMeta bool
+	// bgFiles counts its files still being written in the background.
+	bgFiles atomic.Int32
 }
 
 type extractor struct {
@@ -45,6 +53,10 @@ type extractor struct {
 	buf    []byte
 	// destExisted: the target directory was there before the extract.
 	destExisted bool
+	bg          *bgWriter // nil: no background writes
+	// lateDirs had background files unfinished at their goodbye: their
+	// metadata is applied when the background writer is done.
+	lateDirs []*extractDir
 }
 
 // Extract reads an archive sequentially from r and recreates it under dest
@@ -65,7 +77,29 @@ func ExtractSplit(meta io.Reader, payload io.ReaderAt, dest string, o ExtractOpt
 	if err != nil {
 		return err
 	}
-	return x.run(meta, payload)
+	if payload != nil && o.BackgroundPayload != nil {
+		x.bg = newBgWriter(x, o.BackgroundPayload)
+	}
+	err = x.run(meta, payload)
+	if cerr := x.finish(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// finish waits for background writes, then applies the metadata of the
+// directories that waited for them.
+func (x *extractor) finish() error {
+	if x.bg == nil {
+		return nil
+	}
+	err := x.bg.close()
+	for _, d := range x.lateDirs {
+		if err == nil {
+			err = x.applyMeta(d.path, &d.meta, KindDirectory)
+		}
+	}
+	return err
 }
 
 // openExtractor checks and creates the restore target and returns an
@@ -138,6 +172,10 @@ func (x *extractor) entry(e *Entry) error {
 		d := x.stack[len(x.stack)-1]
 		x.stack = x.stack[:len(x.stack)-1]
 		if d.created && !d.keepMeta {
+			if x.bg != nil && x.bg.busy(d) {
+				x.lateDirs = append(x.lateDirs, d)
+				return nil
+			}
 			return x.applyMeta(d.path, &d.meta, KindDirectory)
 		}
 		return nil
@@ -233,10 +271,15 @@ func (x *extractor) create(e *Entry, path string) error {
 		if e.Contents == nil {
 			return errNoPayload(e.Path)
 		}
-		err = x.retryExisting(path, func() error { return x.writeFile(path, e) })
-		if err != nil {
-			return fmt.Errorf("extract %s: %w", path, err)
+		if x.bg != nil && e.Size >= bigFile {
+			if _, ok := e.Contents.(*refContents); ok {
+				return x.bg.submit(path, e, x.stack[len(x.stack)-1])
+			}
 		}
+		return x.finishFile(path, e, func(f *os.File) error {
+			_, err := io.CopyBuffer(onlyWriter{f}, e.Contents, x.buf)
+			return err
+		})
 	case KindSymlink:
 		err = x.retryExisting(path, func() error { return unix.Symlink(e.LinkTarget, path) })
 	case KindHardlink:
@@ -245,6 +288,11 @@ func (x *extractor) create(e *Entry, path string) error {
 			return terr
 		}
 		target := filepath.Join(x.dest, rel)
+		if x.bg != nil {
+			if err := x.bg.drain(); err != nil { // the target may be in the queue
+				return err
+			}
+		}
 		err = x.retryExisting(path, func() error { return unix.Link(target, path) })
 		if errors.Is(err, unix.ENOENT) && len(x.o.Patterns) > 0 {
 			x.warn("skip hardlink %s: target %s was not extracted", e.Path, e.LinkTarget)
@@ -274,16 +322,25 @@ func (x *extractor) create(e *Entry, path string) error {
 	return x.applyMeta(path, &e.Metadata, e.Kind)
 }
 
-func (x *extractor) writeFile(path string, e *Entry) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// finishFile creates a regular file (replacing an old one when allowed),
+// fills it with write and applies its metadata; the extractor and the
+// background writer both use it.
+func (x *extractor) finishFile(path string, e *Entry, write func(*os.File) error) error {
+	err := x.retryExisting(path, func() error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := write(f); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("extract %s: %w", path, err)
 	}
-	if _, err := io.CopyBuffer(onlyWriter{f}, e.Contents, x.buf); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return x.applyMeta(path, &e.Metadata, KindFile)
 }
 
 // onlyWriter hides ReadFrom so CopyBuffer uses our buffer and plain writes.

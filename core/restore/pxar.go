@@ -153,10 +153,18 @@ func (s *Snapshot) ExtractPxar(ctx context.Context, a PxarArchive, target string
 		return err
 	}
 	defer payload.Close()
-	var data io.ReaderAt = payload
-	if read != nil {
-		data = countingReaderAt{payload, read}
+	// Large files are written in the background, through a reader of their
+	// own so that both readers move forward (see pxar.ExtractOptions).
+	bg, err := s.ReaderAtWith(ctx, a.Payload, ReaderAtOptions{ReadAhead: payloadReadAhead, Forward: true})
+	if err != nil {
+		return err
 	}
+	defer bg.Close()
+	var data, bgData io.ReaderAt = payload, bg
+	if read != nil {
+		data, bgData = countingReaderAt{payload, read}, countingReaderAt{bg, read}
+	}
+	o.BackgroundPayload = bgData
 	return pxar.ExtractSplit(entries, data, target, o)
 }
 
