@@ -83,18 +83,7 @@ func (e *Encoder) PayloadPosition() uint64 { return e.ppos }
 // into the payload stream itself (reused chunks of a previous snapshot).
 func (e *Encoder) AdvancePayload(n uint64) { e.ppos += n }
 
-func (e *Encoder) writePayload(p []byte) error {
-	if e.err != nil {
-		return e.err
-	}
-	n, err := e.payload.Write(p)
-	e.ppos += uint64(n)
-	if err == nil && n != len(p) {
-		err = io.ErrShortWrite
-	}
-	e.err = err
-	return err
-}
+func (e *Encoder) writePayload(p []byte) error { return e.writeTo(e.payload, &e.ppos, p) }
 
 // Position is the number of bytes written so far.
 func (e *Encoder) Position() uint64 { return e.pos }
@@ -102,12 +91,16 @@ func (e *Encoder) Position() uint64 { return e.pos }
 // Depth is the number of open directories (1 = root).
 func (e *Encoder) Depth() int { return len(e.stack) }
 
-func (e *Encoder) write(p []byte) error {
+func (e *Encoder) write(p []byte) error { return e.writeTo(e.w, &e.pos, p) }
+
+// writeTo writes p to one of the streams, advancing its position; an error
+// sticks: after it the archive is unusable.
+func (e *Encoder) writeTo(w io.Writer, pos *uint64, p []byte) error {
 	if e.err != nil {
 		return e.err
 	}
-	n, err := e.w.Write(p)
-	e.pos += uint64(n)
+	n, err := w.Write(p)
+	*pos += uint64(n)
 	if err == nil && n != len(p) {
 		err = io.ErrShortWrite
 	}
