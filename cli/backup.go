@@ -105,6 +105,11 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	if !core.ValidBackupID(id) {
 		return usageError{fmt.Errorf("invalid backup id %q", id)}
 	}
+	switch o.changeDetection {
+	case backup.ModeLegacy, backup.ModeData, backup.ModeMetadata:
+	default:
+		return usageError{fmt.Errorf("invalid change detection mode %q (legacy, data or metadata)", o.changeDetection)}
+	}
 	t := o.backupTime
 	if t == 0 {
 		t = time.Now().Unix()
