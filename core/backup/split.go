@@ -77,6 +77,11 @@ func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
 		o.Events.Info(msg)
 		return nil
 	}
+	// A snapshot that failed verification may miss chunks (verify moves bad
+	// ones aside): read everything again rather than refer to them.
+	if vs, ok := snap.Manifest.Unprotected["verify_state"].(map[string]any); ok && vs["state"] == "failed" {
+		return fail("Couldn't re-use previous manifest - its last verification failed")
+	}
 	// Chunk digests of encrypted snapshots depend on the key: only chunks
 	// made with this very key (or none) can be referred to again.
 	wantFP := ""

@@ -15,7 +15,9 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/datastore"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 	"cairn/pxar"
 )
 
@@ -224,6 +226,54 @@ func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	// (padding policy); the two changed ones must be.
 	if sum.ChangedFiles < 2 || sum.ChangedFiles > 4 || sum.ReusedFiles+sum.ChangedFiles != 20 {
 		t.Fatalf("summary: %+v", sum)
+	}
+	checkSplit(t, ds, 1700000100, src)
+}
+
+// After a failed verification (a bad chunk moved aside), metadata mode does
+// not refer to the previous snapshot: it reads everything again, and the
+// new snapshot is whole.
+func TestMetadataModeAfterFailedVerify(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	smallFilesTree(t, src, 40, 3)
+	dir := filepath.Join(testutil.TempDir(t), "store")
+	if err := datastore.Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := datastore.Open(dir, "root@pam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+
+	ctx := context.Background()
+	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000}
+	s, err := restore.Open(ctx, ds, "", snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _, err := s.Index("root.ppxar.didx")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := idx.ChunkDigest(idx.Count() / 2)
+	hexd := fmt.Sprintf("%x", d)
+	p := filepath.Join(dir, ".chunks", hexd[:4], hexd)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff
+	os.WriteFile(p, data, 0o644)
+	if _, err := ds.Verify(ctx, "", nil, &snap, nil); err != nil {
+		t.Logf("verify: %v", err)
+	}
+
+	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	if sum.ReusedFiles != 0 || sum.ChangedFiles != 40 {
+		t.Fatalf("backup after a failed verify: %+v", sum)
 	}
 	checkSplit(t, ds, 1700000100, src)
 }
