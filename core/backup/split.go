@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -135,11 +136,36 @@ type injector struct {
 	reusedEntryBytes uint64 // headers + data of reused files
 	injected, chunks uint64
 	paddedChunks     uint64
+	checked          map[int]bool // chunk -> still stored
 }
 
 func newInjector(ds *dynamicStream, prev *index.Dynamic) *injector {
-	return &injector{ds: ds, prev: prev, last: -1}
+	return &injector{ds: ds, prev: prev, last: -1, checked: map[int]bool{}}
 }
+
+// stored checks that the store still has chunks from..to of the previous
+// index (and marks them used, as a reused upload does). A chunk gone since
+// (removed by hand, a damaged store) makes the file be read instead, so the
+// backup heals what it can, as a legacy one would.
+func (j *injector) stored(from, to int) bool {
+	for i := from; i <= to; i++ {
+		ok, seen := j.checked[i]
+		if !seen {
+			size := j.prev.Ends[i] - j.chunkStart(i)
+			_, _, err := j.ds.up.w.UploadChunk(j.prev.Digests[i], size, func() ([]byte, error) {
+				return nil, errChunkGone
+			})
+			ok = err == nil
+			j.checked[i] = ok
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+var errChunkGone = errors.New("chunk of the previous snapshot is no longer stored")
 
 func (j *injector) chunkStart(i int) uint64 {
 	if i == 0 {
@@ -180,6 +206,9 @@ func (j *injector) Reuse(pos, prevOffset, size uint64, unchangedAfter func(limit
 		if (stop-start-min(used, stop-start))*maxWasteDiv > stop-start {
 			return 0, 0, false, nil
 		}
+	}
+	if !j.stored(from, b) {
+		return 0, 0, false, nil
 	}
 	if running && a <= j.last {
 		if prevOffset > j.oldEnd {

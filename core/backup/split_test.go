@@ -277,3 +277,40 @@ func TestMetadataModeAfterFailedVerify(t *testing.T) {
 	}
 	checkSplit(t, ds, 1700000100, src)
 }
+
+// A previous payload chunk removed behind the datastore's back (no failed
+// verify recorded): the files in it are read again, the backup succeeds and
+// the new snapshot is whole.
+func TestMetadataModeHealsMissingChunk(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	smallFilesTree(t, src, 40, 4)
+	dir := filepath.Join(testutil.TempDir(t), "store")
+	if err := datastore.Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := datastore.Open(dir, "root@pam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+	ctx := context.Background()
+	s, err := restore.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _, err := s.Index("root.ppxar.didx")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexd := fmt.Sprintf("%x", idx.ChunkDigest(idx.Count()/2))
+	if err := os.Remove(filepath.Join(dir, ".chunks", hexd[:4], hexd)); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	if sum.ChangedFiles == 0 || sum.ReusedFiles == 0 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	checkSplit(t, ds, 1700000100, src)
+}

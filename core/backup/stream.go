@@ -178,7 +178,8 @@ func (s *dynamicStream) dropPending(n int) {
 func (s *dynamicStream) position() uint64 { return s.offset + uint64(len(s.buf)) }
 
 // inject cuts the current chunk and appends chunks of a previous index
-// without their data: the stream grows by their sizes.
+// without their data: the stream grows by their sizes. The caller has
+// checked that the store still has them (injector.stored).
 func (s *dynamicStream) inject(digests [][32]byte, sizes []uint64) error {
 	s.cut()
 	if s.err != nil {
@@ -192,9 +193,7 @@ func (s *dynamicStream) inject(digests [][32]byte, sizes []uint64) error {
 		s.mu.Unlock()
 		if s.stats != nil {
 			s.stats.addRead(sizes[i])
-		}
-		if err := s.up.submitKnown(d, sizes[i]); err != nil {
-			return err
+			s.stats.addChunk(true, sizes[i], 0)
 		}
 	}
 	return nil

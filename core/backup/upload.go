@@ -2,7 +2,6 @@ package backup
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -75,10 +74,6 @@ func (s *stats) snapshot() core.Progress {
 type job struct {
 	data []byte
 	done func(digest [32]byte)
-	// known: a chunk of the previous snapshot referred to again without its
-	// data (metadata change detection); only its presence is checked.
-	known *[32]byte
-	size  uint64
 }
 
 // uploader hashes, encodes and stores chunks on a pool of goroutines. The
@@ -117,7 +112,7 @@ func (u *uploader) work() {
 			releaseChunk(j.data)
 			continue
 		}
-		var digest [32]byte
+		digest := chunkDigest(u.crypt, j.data)
 		size := uint64(len(j.data))
 		var encoded []byte
 		var encArena *arena
@@ -131,14 +126,6 @@ func (u *uploader) work() {
 			b, err := blob.EncodeTo(dst, j.data, true, cipherOf(u.crypt))
 			encoded = b
 			return b, err
-		}
-		if j.known != nil {
-			digest, size = *j.known, j.size
-			encode = func() ([]byte, error) {
-				return nil, fmt.Errorf("chunk %x of the previous snapshot is missing from the datastore", digest)
-			}
-		} else {
-			digest = chunkDigest(u.crypt, j.data)
 		}
 		reused, n, err := u.w.UploadChunk(digest, size, encode)
 		if err != nil {
@@ -175,16 +162,6 @@ func (u *uploader) submit(data []byte, done func([32]byte)) error {
 		return err
 	}
 	u.jobs <- job{data: data, done: done}
-	return nil
-}
-
-// submitKnown queues a check that a previous snapshot's chunk is still
-// stored, so an index may refer to it again.
-func (u *uploader) submitKnown(digest [32]byte, size uint64) error {
-	if err := u.failed(); err != nil {
-		return err
-	}
-	u.jobs <- job{known: &digest, size: size, done: func([32]byte) {}}
 	return nil
 }
 
