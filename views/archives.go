@@ -36,9 +36,7 @@ type Archives struct {
 	snap    core.SnapshotInfo
 	list    *ui.List
 	loading bool
-	prompt  *ui.Prompt
-	pending archive
-	job     *restoreJob
+	restore restorePane
 	width   int
 	height  int
 }
@@ -47,7 +45,7 @@ type Archives struct {
 func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives {
 	l := ui.NewList(c, []ui.Column{{Title: "archive"}, {Title: "type", Width: 5}, {Title: "crypt", Width: 9}, {Title: "size", Width: 10, Right: true}})
 	l.Empty = "no archives"
-	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, prompt: ui.NewPrompt(c)}
+	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, restore: newRestorePane(c)}
 }
 
 func kindOf(name string) string {
@@ -138,27 +136,13 @@ func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		v.list.SetRows(rows)
 		return v, nil
 	case restoreProgressMsg, restoreDoneMsg:
-		if v.job == nil {
-			return v, nil
-		}
-		done, cmd := v.job.update(msg)
-		if done {
-			v.job = nil
-			v.layout()
-		}
+		_, _, cmd := v.restore.update(msg)
+		v.layout()
 		return v, cmd
 	case tea.KeyMsg:
 		defer v.layout()
-		if v.prompt.Active() {
-			res, cmd := v.prompt.Update(msg)
-			if res == ui.PromptConfirmed {
-				return v, v.startRestore(v.prompt.Value())
-			}
+		if handled, _, cmd := v.restore.update(msg); handled {
 			return v, cmd
-		}
-		if v.job != nil && key.Matches(msg, v.c.Keys.Back) {
-			v.job.cancel()
-			return v, nil
 		}
 		if handled, cmd := v.list.Update(msg); handled {
 			return v, cmd
@@ -187,55 +171,36 @@ func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (v *Archives) askRestore(a archive) tea.Cmd {
-	v.pending = a
 	label := "Restore " + a.name + " to file:"
 	if a.kind == "pxar" {
 		label = "Restore all of " + a.name + " to directory:"
 	}
-	return v.prompt.Open(label, defaultTarget(v.snap.Snapshot, a.name))
-}
-
-func (v *Archives) startRestore(target string) tea.Cmd {
-	if target == "" {
-		return ui.Status("restore cancelled: no target")
-	}
-	j := newRestoreJob(v.c, v.ns, v.snap.Snapshot, v.pending.file.Filename, target, nil)
-	v.job = j
-	return j.start()
+	return v.restore.ask(label, defaultTarget(v.snap.Snapshot, a.name), func(target string) *restoreJob {
+		return newRestoreJob(v.c, v.ns, v.snap.Snapshot, a.file.Filename, target, nil)
+	})
 }
 
 // Capturing reports whether text is being typed.
-func (v *Archives) Capturing() bool { return v.list.Filtering() || v.prompt.Active() }
+func (v *Archives) Capturing() bool { return v.list.Filtering() || v.restore.capturing() }
 
 // View draws the list, a prompt or a running restore.
 func (v *Archives) View() string {
 	if v.loading {
 		return v.c.Styles.Dim.Render("loading manifest…")
 	}
-	out := v.list.View()
-	if v.prompt.Active() {
-		out += "\n\n" + v.prompt.View()
-	}
-	if v.job != nil {
-		out += "\n\n" + v.job.view()
-	}
-	return out
+	return v.list.View() + v.restore.view()
 }
 
 // SetSize sets the area.
 func (v *Archives) SetSize(w, h int) {
 	v.width, v.height = w, h
 	v.layout()
-	v.prompt.SetWidth(w)
+	v.restore.setWidth(w)
 }
 
 // layout gives the list what the prompt or a running restore leave.
 func (v *Archives) layout() {
-	h := v.height
-	if v.prompt.Active() || v.job != nil {
-		h -= 7
-	}
-	v.list.SetSize(v.width, max(h, 3))
+	v.list.SetSize(v.width, max(v.height-v.restore.rows(), 3))
 }
 
 // Title is the snapshot time.

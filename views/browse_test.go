@@ -187,11 +187,11 @@ func TestArchivesRestoreImage(t *testing.T) {
 	a := brLoadedArchives(t, e)
 	brSelect(t, a.list, "disk.img")
 	brPress(t, a, brKey(e.c.Keys.Open))
-	if !a.Capturing() || !a.prompt.Active() {
+	if !a.Capturing() || !a.restore.prompt.Active() {
 		t.Fatal("enter on an image did not open the restore prompt")
 	}
-	if !strings.HasSuffix(a.prompt.Value(), "restore-elsa-2024-01-03T120000Z-disk.img") {
-		t.Errorf("default target %q", a.prompt.Value())
+	if !strings.HasSuffix(a.restore.prompt.Value(), "restore-elsa-2024-01-03T120000Z-disk.img") {
+		t.Errorf("default target %q", a.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "out.img")
 	brPress(t, a, brKey(e.c.Keys.Clear))
@@ -387,24 +387,24 @@ func TestTreeMarksSurviveAndRestore(t *testing.T) {
 
 	// r opens the prompt prefilled; ctrl+u clears; enter restores the marks.
 	brPress(t, tr, brKey(k.Restore))
-	if !tr.prompt.Active() || !tr.Capturing() {
+	if !tr.restore.prompt.Active() || !tr.Capturing() {
 		t.Fatal("r did not open the prompt")
 	}
 	cwd, _ := os.Getwd()
-	if want := filepath.Join(cwd, "restore-elsa-2024-01-03T120000Z-root.pxar"); tr.prompt.Value() != want {
-		t.Errorf("prefilled %q, want %q", tr.prompt.Value(), want)
+	if want := filepath.Join(cwd, "restore-elsa-2024-01-03T120000Z-root.pxar"); tr.restore.prompt.Value() != want {
+		t.Errorf("prefilled %q, want %q", tr.restore.prompt.Value(), want)
 	}
 	if want := "Restore 2 marked entries (" + size(total) + ") to directory:"; !strings.Contains(tr.View(), want) {
 		t.Errorf("prompt lacks %q:\n%s", want, tr.View())
 	}
 	brPress(t, tr, brKey(k.Clear))
-	if tr.prompt.Value() != "" {
-		t.Fatalf("ctrl+u left %q", tr.prompt.Value())
+	if tr.restore.prompt.Value() != "" {
+		t.Fatalf("ctrl+u left %q", tr.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "restored")
 	brType(t, tr, target)
 	_, cmd := tr.Update(brKey(k.Open))
-	if tr.prompt.Active() || tr.job == nil {
+	if tr.restore.prompt.Active() || tr.restore.job == nil {
 		t.Fatal("enter did not start a restore")
 	}
 	msgs := brPump(t, tr, cmd, brIsRestoreDone)
@@ -412,8 +412,8 @@ func TestTreeMarksSurviveAndRestore(t *testing.T) {
 	if len(st) == 0 || st[len(st)-1].Err || !strings.HasPrefix(st[len(st)-1].Text, "restored 2 entries to "+target+" in ") {
 		t.Errorf("statuses %+v", st)
 	}
-	if tr.job != nil || len(tr.marks) != 0 {
-		t.Errorf("after the restore: job %v, marks %v (want none)", tr.job, tr.marks)
+	if tr.restore.job != nil || len(tr.marks) != 0 {
+		t.Errorf("after the restore: job %v, marks %v (want none)", tr.restore.job, tr.marks)
 	}
 
 	// Exactly the marked entries are on disk, with their bytes.
@@ -484,7 +484,7 @@ func TestTreeRestoreNeedsMarks(t *testing.T) {
 	e := newBrEnv(t)
 	tr := brLoadedTree(t, e)
 	msgs := brPress(t, tr, brKey(e.c.Keys.Restore))
-	if tr.prompt.Active() {
+	if tr.restore.prompt.Active() {
 		t.Error("r with nothing marked opened the prompt")
 	}
 	if st := brStatuses(msgs); len(st) != 1 || !strings.HasPrefix(st[0].Text, "nothing marked") {
@@ -494,8 +494,8 @@ func TestTreeRestoreNeedsMarks(t *testing.T) {
 	brPress(t, tr, brKey(e.c.Keys.Mark))
 	brPress(t, tr, brKey(e.c.Keys.Restore))
 	brPress(t, tr, brKey(e.c.Keys.Cancel))
-	if tr.prompt.Active() || tr.job != nil || len(tr.marks) != 1 {
-		t.Errorf("esc: prompt %v job %v marks %v", tr.prompt.Active(), tr.job, tr.marks)
+	if tr.restore.prompt.Active() || tr.restore.job != nil || len(tr.marks) != 1 {
+		t.Errorf("esc: prompt %v job %v marks %v", tr.restore.prompt.Active(), tr.restore.job, tr.marks)
 	}
 }
 
@@ -533,7 +533,7 @@ func TestHistoryVersions(t *testing.T) {
 	// Restoring the oldest version brings back its bytes.
 	h.Update(brKey(e.c.Keys.End))
 	brPress(t, h, brKey(e.c.Keys.Restore))
-	if !h.prompt.Active() {
+	if !h.restore.prompt.Active() {
 		t.Fatal("r did not open the prompt")
 	}
 	target := filepath.Join(e.dir, "old")

@@ -44,9 +44,7 @@ type History struct {
 	id      int
 	list    *ui.List
 	loading bool
-	prompt  *ui.Prompt
-	job     *restoreJob
-	pending core.Snapshot
+	restore restorePane
 	width   int
 	height  int
 }
@@ -56,7 +54,7 @@ func NewHistory(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive, p 
 	histories++
 	l := ui.NewList(c, []ui.Column{{Title: "snapshot", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}, {Title: "change"}})
 	l.Empty = "no versions"
-	return &History{c: c, ns: ns, snap: snap, archive: archive, path: p, id: histories, list: l, loading: true, prompt: ui.NewPrompt(c)}
+	return &History{c: c, ns: ns, snap: snap, archive: archive, path: p, id: histories, list: l, loading: true, restore: newRestorePane(c)}
 }
 
 // Init reads the file's entry from every finished snapshot's catalog.
@@ -155,28 +153,13 @@ func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		v.list.SelectWhere(func(r ui.Row) bool { return r.Data.(version).snap == v.snap })
 		return v, nil
 	case restoreProgressMsg, restoreDoneMsg:
-		if v.job == nil {
-			return v, nil
-		}
-		done, cmd := v.job.update(msg)
-		if done {
-			v.job = nil
-			v.layout()
-		}
+		_, _, cmd := v.restore.update(msg)
+		v.layout()
 		return v, cmd
 	case tea.KeyMsg:
 		defer v.layout()
-		if v.prompt.Active() {
-			res, cmd := v.prompt.Update(msg)
-			if res == ui.PromptConfirmed && v.prompt.Value() != "" {
-				v.job = newRestoreJob(v.c, v.ns, v.pending, v.archive, v.prompt.Value(), []string{v.path})
-				return v, v.job.start()
-			}
+		if handled, _, cmd := v.restore.update(msg); handled {
 			return v, cmd
-		}
-		if v.job != nil && key.Matches(msg, v.c.Keys.Back) {
-			v.job.cancel()
-			return v, nil
 		}
 		if handled, cmd := v.list.Update(msg); handled {
 			return v, cmd
@@ -190,23 +173,23 @@ func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !ok || !row.Data.(version).present {
 				return v, ui.Status("this snapshot has no copy of the file")
 			}
-			v.pending = row.Data.(version).snap
-			return v, v.prompt.Open(fmt.Sprintf("Restore %s from %s to directory:", path.Base(v.path), v.pending.TimeString()), defaultTarget(v.pending, path.Base(v.path)))
+			snap := row.Data.(version).snap
+			return v, v.restore.ask(fmt.Sprintf("Restore %s from %s to directory:", path.Base(v.path), snap.TimeString()), defaultTarget(snap, path.Base(v.path)),
+				func(target string) *restoreJob {
+					return newRestoreJob(v.c, v.ns, snap, v.archive, target, []string{v.path})
+				})
 		}
 	}
 	return v, nil
 }
 
+// layout gives the list what the title and a restore leave.
 func (v *History) layout() {
-	h := v.height - 1
-	if v.prompt.Active() || v.job != nil {
-		h -= 7
-	}
-	v.list.SetSize(v.width, max(h, 3))
+	v.list.SetSize(v.width, max(v.height-1-v.restore.rows(), 3))
 }
 
 // Capturing reports whether text is being typed.
-func (v *History) Capturing() bool { return v.list.Filtering() || v.prompt.Active() }
+func (v *History) Capturing() bool { return v.list.Filtering() || v.restore.capturing() }
 
 // View draws the versions.
 func (v *History) View() string {
@@ -215,21 +198,14 @@ func (v *History) View() string {
 	if v.loading {
 		return head + "\n" + s.Dim.Render("reading the catalogs of the group's snapshots…")
 	}
-	out := head + "\n" + v.list.View()
-	if v.prompt.Active() {
-		out += "\n\n" + v.prompt.View()
-	}
-	if v.job != nil {
-		out += "\n\n" + v.job.view()
-	}
-	return out
+	return head + "\n" + v.list.View() + v.restore.view()
 }
 
 // SetSize sets the area.
 func (v *History) SetSize(w, h int) {
 	v.width, v.height = w, h
 	v.layout()
-	v.prompt.SetWidth(w)
+	v.restore.setWidth(w)
 }
 
 // Title names the file.

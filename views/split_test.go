@@ -196,8 +196,8 @@ func TestSplitArchiveRestoreAll(t *testing.T) {
 	a.SetSize(80, 21)
 	brPump(t, a, a.Init(), nil)
 	brPress(t, a, brKey(e.c.Keys.Restore))
-	if !a.prompt.Active() || !strings.HasSuffix(a.prompt.Value(), "restore-anna-2024-01-03T120000Z-root.mpxar") {
-		t.Fatalf("prompt %v %q", a.prompt.Active(), a.prompt.Value())
+	if !a.restore.prompt.Active() || !strings.HasSuffix(a.restore.prompt.Value(), "restore-anna-2024-01-03T120000Z-root.mpxar") {
+		t.Fatalf("prompt %v %q", a.restore.prompt.Active(), a.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "all")
 	brPress(t, a, brKey(e.c.Keys.Clear))

@@ -54,12 +54,11 @@ type Tree struct {
 	loading bool
 	err     error
 
-	marks  map[string]mark
-	find   *finder
-	prompt *ui.Prompt
-	job    *restoreJob
-	width  int
-	height int
+	marks   map[string]mark
+	find    *finder
+	restore restorePane
+	width   int
+	height  int
 }
 
 // NewTree opens the catalog tree of a pxar archive.
@@ -67,7 +66,7 @@ func NewTree(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive string
 	l := ui.NewList(c, []ui.Column{{Title: "name"}, {Title: "type", Width: 4}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}})
 	l.Empty = "(empty directory)"
 	t := &Tree{c: c, ns: ns, snap: snap, archive: archive, cache: map[string][]catalog.Entry{}, list: l,
-		loading: true, marks: map[string]mark{}, prompt: ui.NewPrompt(c)}
+		loading: true, marks: map[string]mark{}, restore: newRestorePane(c)}
 	l.IsMarked = func(r ui.Row) bool {
 		e, ok := r.Data.(entryRow)
 		if !ok {
@@ -268,17 +267,11 @@ func (v *Tree) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case pathsIndexedMsg, findResultMsg:
 		return v, v.find.update(msg)
 	case restoreProgressMsg, restoreDoneMsg:
-		if v.job == nil {
-			return v, nil
+		_, finished, cmd := v.restore.update(msg)
+		if finished != nil && finished.err == nil {
+			v.marks = map[string]mark{} // restored: start afresh
 		}
-		done, cmd := v.job.update(msg)
-		if done {
-			if v.job.err == nil {
-				v.marks = map[string]mark{}
-			}
-			v.job = nil
-			v.layout()
-		}
+		v.layout()
 		return v, cmd
 	case tea.KeyMsg:
 		cmd := v.key(msg)
@@ -290,22 +283,11 @@ func (v *Tree) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // layout gives the list what the prompt or a running restore leave.
 func (v *Tree) layout() {
-	h := v.height - 1
-	if v.prompt.Active() || v.job != nil {
-		h -= 7
-	}
-	v.list.SetSize(v.width, max(h, 3))
+	v.list.SetSize(v.width, max(v.height-1-v.restore.rows(), 3))
 }
 
 func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 	k := v.c.Keys
-	if v.prompt.Active() {
-		res, cmd := v.prompt.Update(msg)
-		if res == ui.PromptConfirmed {
-			return v.startRestore(v.prompt.Value())
-		}
-		return cmd
-	}
 	if v.find.active {
 		jump, cmd := v.find.key(msg)
 		if jump != "" {
@@ -318,9 +300,8 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
-	if v.job != nil && key.Matches(msg, k.Back) {
-		v.job.cancel()
-		return nil
+	if handled, _, cmd := v.restore.update(msg); handled {
+		return cmd
 	}
 	if v.reader == nil {
 		if key.Matches(msg, k.Back) {
@@ -356,7 +337,11 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 		if n == 0 {
 			return ui.Status("nothing marked: mark entries with space first")
 		}
-		return v.prompt.Open(fmt.Sprintf("Restore %s (%s) to directory:", plural(n, "marked entry", "marked entries"), size(total)), defaultTarget(v.snap, strings.TrimSuffix(v.archive, ".didx")))
+		return v.restore.ask(fmt.Sprintf("Restore %s (%s) to directory:", plural(n, "marked entry", "marked entries"), size(total)),
+			defaultTarget(v.snap, strings.TrimSuffix(v.archive, ".didx")),
+			func(target string) *restoreJob {
+				return newRestoreJob(v.c, v.ns, v.snap, v.archive, target, v.markedPaths())
+			})
 	case key.Matches(msg, k.History):
 		if ok && !row.Data.(entryRow).entry.IsDir() {
 			return ui.Push(NewHistory(v.c, v.ns, v.snap, v.archive, row.Data.(entryRow).path))
@@ -366,16 +351,8 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
-func (v *Tree) startRestore(target string) tea.Cmd {
-	if target == "" {
-		return ui.Status("restore cancelled: no target")
-	}
-	v.job = newRestoreJob(v.c, v.ns, v.snap, v.archive, target, v.markedPaths())
-	return v.job.start()
-}
-
 // Capturing reports whether text is being typed.
-func (v *Tree) Capturing() bool { return v.list.Filtering() || v.prompt.Active() || v.find.active }
+func (v *Tree) Capturing() bool { return v.list.Filtering() || v.restore.capturing() || v.find.active }
 
 // View draws the breadcrumb path, the directory, marks and any prompt.
 func (v *Tree) View() string {
@@ -395,12 +372,7 @@ func (v *Tree) View() string {
 		head += "   " + s.Marked.Render(fmt.Sprintf("%s marked, %s", plural(n, "entry", "entries"), size(total)))
 	}
 	out := head + "\n" + v.list.View()
-	if v.prompt.Active() {
-		out += "\n\n" + v.prompt.View()
-	}
-	if v.job != nil {
-		out += "\n\n" + v.job.view()
-	}
+	out += v.restore.view()
 	return out
 }
 
@@ -408,7 +380,7 @@ func (v *Tree) View() string {
 func (v *Tree) SetSize(w, h int) {
 	v.width, v.height = w, h
 	v.layout()
-	v.prompt.SetWidth(w)
+	v.restore.setWidth(w)
 	v.find.setSize(w, h)
 }
 
