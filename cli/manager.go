@@ -44,6 +44,27 @@ func newManagerCmd() *cobra.Command {
 	return cmd
 }
 
+// managerList is a "list" subcommand: rows turns the configuration into
+// what JSON output shows and the text lines.
+func managerList(short string, dir func() string, rows func(cfg *config.Config) (any, []string)) *cobra.Command {
+	out := &outputFlag{}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := config.Load(dir())
+			if err != nil {
+				return err
+			}
+			items, lines := rows(cfg)
+			return printJSONOrLines(out, items, lines)
+		},
+	}
+	out.add(list)
+	return list
+}
+
 func printJSONOrLines(out *outputFlag, v any, lines []string) error {
 	o, err := out.options()
 	if err != nil {
@@ -156,38 +177,26 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 	create.Flags().StringVar(&bucket, "bucket", "", "S3 bucket (created if missing)")
 	create.Flags().StringVar(&prefix, "prefix", "", "key prefix inside the bucket (several datastores can share one)")
 	create.Flags().StringVar(&cacheDir, "cache-dir", "", "local cache directory of an S3 datastore")
-	out := &outputFlag{}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List datastores",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := config.Load(dir())
-			if err != nil {
-				return err
-			}
-			var items []map[string]any
-			var lines []string
-			names := sortedKeys(cfg.Datastores)
-			for _, n := range names {
-				d := cfg.Datastores[n]
-				item := map[string]any{"name": n, "path": d.Path, "comment": d.Comment, "backend": d.BackendType()}
-				where := d.Path
-				if d.IsS3() {
-					item["s3-endpoint"], item["bucket"], item["prefix"] = d.S3Endpoint, d.Bucket, d.Prefix
-					where = fmt.Sprintf("s3:%s/%s", d.S3Endpoint, d.Bucket)
-					if d.Prefix != "" {
-						where += "/" + d.Prefix
-					}
-					where += " (cache " + d.Path + ")"
+	list := managerList("List datastores", dir, func(cfg *config.Config) (any, []string) {
+		var items []map[string]any
+		var lines []string
+		for _, n := range sortedKeys(cfg.Datastores) {
+			d := cfg.Datastores[n]
+			item := map[string]any{"name": n, "path": d.Path, "comment": d.Comment, "backend": d.BackendType()}
+			where := d.Path
+			if d.IsS3() {
+				item["s3-endpoint"], item["bucket"], item["prefix"] = d.S3Endpoint, d.Bucket, d.Prefix
+				where = fmt.Sprintf("s3:%s/%s", d.S3Endpoint, d.Bucket)
+				if d.Prefix != "" {
+					where += "/" + d.Prefix
 				}
-				items = append(items, item)
-				lines = append(lines, fmt.Sprintf("%s\t%s\t%s", n, where, d.Comment))
+				where += " (cache " + d.Path + ")"
 			}
-			return printJSONOrLines(out, items, lines)
-		},
-	}
-	out.add(list)
+			items = append(items, item)
+			lines = append(lines, fmt.Sprintf("%s\t%s\t%s", n, where, d.Comment))
+		}
+		return items, lines
+	})
 	remove := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a datastore from the configuration (the data stays on disk)",
@@ -340,27 +349,17 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 			})
 		},
 	}
+	list := managerList("List users", dir, func(cfg *config.Config) (any, []string) {
+		var items []map[string]any
+		var lines []string
+		for _, id := range sortedKeys(cfg.Users) {
+			u := cfg.Users[id]
+			items = append(items, map[string]any{"userid": id, "enable": u.Enable, "expire": u.Expire, "comment": u.Comment})
+			lines = append(lines, fmt.Sprintf("%s\tenable=%v\t%s", id, u.Enable, u.Comment))
+		}
+		return items, lines
+	})
 	out := &outputFlag{}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List users",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := config.Load(dir())
-			if err != nil {
-				return err
-			}
-			var items []map[string]any
-			var lines []string
-			for _, id := range sortedKeys(cfg.Users) {
-				u := cfg.Users[id]
-				items = append(items, map[string]any{"userid": id, "enable": u.Enable, "expire": u.Expire, "comment": u.Comment})
-				lines = append(lines, fmt.Sprintf("%s\tenable=%v\t%s", id, u.Enable, u.Comment))
-			}
-			return printJSONOrLines(out, items, lines)
-		},
-	}
-	out.add(list)
 
 	genToken := &cobra.Command{
 		Use:   "generate-token USERID TOKENNAME",
@@ -472,28 +471,17 @@ func newManagerACLCmd(dir func() string) *cobra.Command {
 	update.Flags().StringVar(&authID, "auth-id", "", "user or token (user@realm!token)")
 	update.Flags().BoolVar(&propagate, "propagate", true, "also apply to paths below")
 	update.Flags().BoolVar(&del, "delete", false, "remove the entry instead")
-	out := &outputFlag{}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List ACL entries",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := config.Load(dir())
-			if err != nil {
-				return err
-			}
-			var lines []string
-			for _, a := range cfg.ACLs {
-				lines = append(lines, fmt.Sprintf("%s\t%s\t%s\tpropagate=%v", a.Path, a.AuthID, a.Role, a.Propagate))
-			}
-			acls := cfg.ACLs
-			if acls == nil {
-				acls = []config.ACL{}
-			}
-			return printJSONOrLines(out, acls, lines)
-		},
-	}
-	out.add(list)
+	list := managerList("List ACL entries", dir, func(cfg *config.Config) (any, []string) {
+		var lines []string
+		for _, a := range cfg.ACLs {
+			lines = append(lines, fmt.Sprintf("%s\t%s\t%s\tpropagate=%v", a.Path, a.AuthID, a.Role, a.Propagate))
+		}
+		acls := cfg.ACLs
+		if acls == nil {
+			acls = []config.ACL{}
+		}
+		return acls, lines
+	})
 	cmd.AddCommand(update, list)
 	return cmd
 }
@@ -576,28 +564,17 @@ func newManagerS3Cmd(dir func() string) *cobra.Command {
 	create.Flags().BoolVar(&pathStyle, "path-style", false, "path-style bucket addressing (MinIO, most self-hosted stores)")
 	create.Flags().BoolVar(&insecure, "insecure-http", false, "talk plain HTTP (trusted networks only)")
 	create.Flags().StringVar(&comment, "comment", "", "comment")
-	out := &outputFlag{}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List S3 endpoints (without credentials)",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := config.Load(dir())
-			if err != nil {
-				return err
-			}
-			items := []map[string]any{}
-			var lines []string
-			for _, n := range sortedKeys(cfg.S3Endpoints) {
-				e := cfg.S3Endpoints[n]
-				items = append(items, map[string]any{"name": n, "endpoint": e.URL(), "region": e.Region,
-					"path-style": e.PathStyle, "insecure-http": e.Insecure, "comment": e.Comment})
-				lines = append(lines, fmt.Sprintf("%s\t%s\tregion=%s\tpath-style=%v\t%s", n, e.URL(), e.Region, e.PathStyle, e.Comment))
-			}
-			return printJSONOrLines(out, items, lines)
-		},
-	}
-	out.add(list)
+	list := managerList("List S3 endpoints (without credentials)", dir, func(cfg *config.Config) (any, []string) {
+		items := []map[string]any{}
+		var lines []string
+		for _, n := range sortedKeys(cfg.S3Endpoints) {
+			e := cfg.S3Endpoints[n]
+			items = append(items, map[string]any{"name": n, "endpoint": e.URL(), "region": e.Region,
+				"path-style": e.PathStyle, "insecure-http": e.Insecure, "comment": e.Comment})
+			lines = append(lines, fmt.Sprintf("%s\t%s\tregion=%s\tpath-style=%v\t%s", n, e.URL(), e.Region, e.PathStyle, e.Comment))
+		}
+		return items, lines
+	})
 	remove := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove an S3 endpoint and its credentials (refused while a datastore uses it)",
