@@ -8,4 +8,4 @@ data=${TMPDIR:-/tmp}/cairn-bench-$profile
 if [ ! -d "$data" ]; then
   bash ../shared/bench/make-dataset.sh "$data.tmp" "$profile" && mv "$data.tmp" "$data"
 fi
-CAIRN_BENCH_DATA=$data go test -run '^$' -bench 'BenchmarkBackup|BenchmarkBackupEncrypted|BenchmarkRestore' -benchtime 3x ./core/backup
+CAIRN_BENCH_DATA=$data go test -run '^$' -bench 'BenchmarkBackup|BenchmarkBackupEncrypted|BenchmarkRestore|BenchmarkPipeline' -benchtime 3x ./core/backup
