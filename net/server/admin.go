@@ -614,7 +614,23 @@ func (h *dsReq) startGC() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := h.s.tasks.start("garbage_collection", h.store, h.id.authID)
+	return h.runTask("garbage_collection", ds, func(ctx context.Context, t *task) error {
+		st, err := ds.GarbageCollect(ctx, t.sink())
+		if err == nil {
+			st.UPID = t.upid
+			writeGCSummary(t, st)
+			b, _ := jsonMarshal(st)
+			ds.WriteGCStatus(b)
+		}
+		return err
+	}), nil
+}
+
+// runTask starts a worker task on ds (closed when it ends): work runs in
+// the background with a context that the task's abort cancels. It returns
+// the task's UPID.
+func (h *dsReq) runTask(kind string, ds interface{ Close() error }, work func(ctx context.Context, t *task) error) string {
+	t := h.s.tasks.start(kind, h.store, h.id.authID)
 	go func() {
 		defer ds.Close()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -626,16 +642,9 @@ func (h *dsReq) startGC() (any, error) {
 			case <-ctx.Done():
 			}
 		}()
-		st, err := ds.GarbageCollect(ctx, t.sink())
-		if err == nil {
-			st.UPID = t.upid
-			writeGCSummary(t, st)
-			b, _ := jsonMarshal(st)
-			ds.WriteGCStatus(b)
-		}
-		t.finish(err)
+		t.finish(work(ctx, t))
 	}()
-	return t.upid, nil
+	return t.upid
 }
 
 func writeGCSummary(t *task, st *core.GCStatus) {
@@ -966,25 +975,13 @@ func (h *dsReq) verify() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := h.s.tasks.start("verify", h.store, h.id.authID)
-	go func() {
-		defer ds.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-t.abort:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+	return h.runTask("verify", ds, func(ctx context.Context, t *task) error {
 		rep, err := ds.Verify(ctx, h.ns, g, snap, t.sink())
 		if err == nil && rep != nil && rep.Failed() > 0 {
 			err = fmt.Errorf("verification failed on %d snapshot(s)", rep.Failed())
 		}
-		t.finish(err)
-	}()
-	return t.upid, nil
+		return err
+	}), nil
 }
 
 var _ = io.EOF
