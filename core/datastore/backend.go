@@ -111,25 +111,44 @@ func (b *dirBackend) tmpName(final string) string {
 
 // writeDurable writes data to a temp name, fsyncs it and renames it into place.
 func (b *dirBackend) writeDurable(final string, data []byte) error {
-	tmp := b.tmpName(final)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	tmp, err := b.writeTemp(final, data, true)
 	if err != nil {
 		return err
 	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeTemp writes data under a temporary name next to final and returns
+// that name. durable fsyncs it; otherwise writeback is only started, not
+// waited for (the caller syncs the file system later).
+func (b *dirBackend) writeTemp(final string, data []byte, durable bool) (string, error) {
+	tmp := b.tmpName(final)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", err
+	}
 	_, err = f.Write(data)
-	if err == nil {
+	switch {
+	case err != nil:
+	case durable:
 		err = f.Sync()
+	default:
+		// Start writing it out now: the later sync finds little left to
+		// do, and disk and CPU overlap.
+		unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
 	if err != nil {
 		os.Remove(tmp)
+		return "", err
 	}
-	return err
+	return tmp, nil
 }
 
 func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
@@ -147,25 +166,7 @@ func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
 // writeChunkTemp writes an encoded chunk next to its final path under a
 // temporary name, without fsync (the backup writer syncs and renames).
 func (b *dirBackend) writeChunkTemp(digest [32]byte, blob []byte) (string, error) {
-	tmp := b.tmpName(chunkPath(b.root, digest))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(blob)
-	if err == nil {
-		// Start writing it out now, without waiting: the sync before the
-		// index then finds little left to do, and disk and CPU overlap.
-		unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	return b.writeTemp(chunkPath(b.root, digest), blob, false)
 }
 
 // touch sets a chunk's atime to now, leaving mtime alone, as GC's mark phase does.

@@ -208,28 +208,34 @@ func (w *backupWriter) uploadDeferred(b *dirBackend, digest [32]byte, encode fun
 
 // commitChunks makes the pending chunks durable with one syncfs and renames
 // them into place; the renames are made durable by the next sync (before
-// the manifest). Called before an index is written and at Finish.
+// the manifest). Called before an index is written and at Finish. The lock
+// is not held across the sync, so uploads of other archives go on.
 func (w *backupWriter) commitChunks() error {
 	b, ok := w.ds.backend.(*dirBackend)
 	if !ok {
 		return nil
 	}
 	w.pendMu.Lock()
-	defer w.pendMu.Unlock()
-	if len(w.pending) == 0 {
+	written := map[[32]byte]string{}
+	for d, tmp := range w.pending {
+		if tmp != "" { // "": still being written by an upload that has not returned
+			written[d] = tmp
+		}
+	}
+	w.pendMu.Unlock()
+	if len(written) == 0 {
 		return nil
 	}
 	if err := b.Sync(); err != nil {
 		return fmt.Errorf("sync datastore: %w", err)
 	}
-	for d, tmp := range w.pending {
-		if tmp == "" {
-			continue // still being written by an upload that has not returned
-		}
+	for d, tmp := range written {
 		if err := os.Rename(tmp, chunkPath(b.root, d)); err != nil {
 			return fmt.Errorf("store chunk %x: %w", d, err)
 		}
+		w.pendMu.Lock()
 		delete(w.pending, d)
+		w.pendMu.Unlock()
 	}
 	return nil
 }
