@@ -114,17 +114,20 @@ func (u *uploader) work() {
 		}
 		digest := chunkDigest(u.crypt, j.data)
 		size := uint64(len(j.data))
-		var encoded []byte
+		var encBuf []byte // from encArena: goes back whether encoding worked or not
 		var encArena *arena
+		encTouched := 0
 		encode := func() ([]byte, error) {
-			var dst []byte
 			if u.release {
 				// The store is done with it when UploadChunk returns.
 				encArena = arenaFor(blob.EncodedCap(cap(j.data)))
-				dst = encArena.get()
+				encBuf = encArena.get()
 			}
-			b, err := blob.EncodeTo(dst, j.data, true, cipherOf(u.crypt))
-			encoded = b
+			b, err := blob.EncodeTo(encBuf, j.data, true, cipherOf(u.crypt))
+			encTouched = len(b) + 16 // the GCM tag is written past the end
+			if err != nil {
+				encTouched = cap(encBuf)
+			}
 			return b, err
 		}
 		reused, n, err := u.w.UploadChunk(digest, size, encode)
@@ -134,7 +137,7 @@ func (u *uploader) work() {
 			u.stats.addChunk(reused, size, n)
 		}
 		if encArena != nil {
-			encArena.put(encoded, len(encoded)+16)
+			encArena.put(encBuf, encTouched)
 		}
 		j.done(digest)
 		releaseChunk(j.data)
