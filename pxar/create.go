@@ -74,8 +74,9 @@ type creator struct {
 	buf       []byte
 }
 
-// Create writes a format-version-1 archive of directory root to w. Memory use
-// is bounded by the open directories' name lists and the hardlink map.
+// Create writes an archive of directory root to w: format version 1, or with
+// o.Payload a split archive whose metadata stream is w. Memory use is
+// bounded by the open directories' name lists and the hardlink map.
 func Create(w io.Writer, root string, o CreateOptions) error {
 	c := &creator{o: o, root: root, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
 	if c.o.Reuse == nil {
@@ -418,20 +419,18 @@ func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
-	r := &fixedSizeReader{r: f, left: size}
 	if !reused {
 		c.o.Reuse.ChangedFiles++
 		c.o.Reuse.Changed += size
+		r := &fixedSizeReader{r: f, left: size}
 		if off, err = c.enc.AddFile(name, m, size, r); err != nil {
 			return err
 		}
-	}
-	if reused {
-		// not read: nothing to say about shrinking or growing
-	} else if r.short {
-		c.warn("%s: file shrank while reading, padded with zeros", path)
-	} else if n, _ := f.Read(c.buf[:1]); n > 0 {
-		c.warn("%s: file grew while reading, extra data ignored", path)
+		if r.short {
+			c.warn("%s: file shrank while reading, padded with zeros", path)
+		} else if n, _ := f.Read(c.buf[:1]); n > 0 {
+			c.warn("%s: file grew while reading, extra data ignored", path)
+		}
 	}
 	if st.Nlink > 1 {
 		c.hardlinks[key] = linkTarget{path: rel, offset: off}

@@ -73,9 +73,6 @@ func NewSplitEncoder(meta, payload io.Writer, root *Metadata, prelude []byte) (*
 	return e, nil
 }
 
-// Split reports whether file data goes to a separate payload stream.
-func (e *Encoder) Split() bool { return e.payload != nil }
-
 // PayloadPosition is the payload stream's length so far, injected bytes included.
 func (e *Encoder) PayloadPosition() uint64 { return e.ppos }
 
