@@ -28,8 +28,8 @@ const (
 // splitNames are the stored names of a split archive: NAME.pxar ->
 // NAME.mpxar.didx, NAME.ppxar.didx.
 func splitNames(s Spec) (meta, payload string) {
-	base := strings.TrimSuffix(s.Name, ".pxar")
-	return base + ".mpxar.didx", base + ".ppxar.didx"
+	a := restore.SplitPxar(strings.TrimSuffix(s.Name, ".pxar"))
+	return a.Meta, a.Payload
 }
 
 // previousArchive is what metadata change detection reads of the snapshot

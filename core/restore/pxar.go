@@ -26,6 +26,12 @@ type PxarArchive struct {
 	Size uint64
 }
 
+// SplitPxar is the split pair of archive NAME.pxar, given NAME: its stored
+// names NAME.mpxar.didx and NAME.ppxar.didx.
+func SplitPxar(base string) PxarArchive {
+	return PxarArchive{Meta: base + ".mpxar.didx", Payload: base + ".ppxar.didx"}
+}
+
 // Split reports whether the file data is in a separate payload stream.
 func (a PxarArchive) Split() bool { return a.Payload != "" }
 
@@ -68,7 +74,7 @@ func (s *Snapshot) FindPxar(name string) (PxarArchive, error) {
 		return PxarArchive{}, fmt.Errorf("archive %s is not a pxar archive", name)
 	}
 	unified := PxarArchive{Meta: base + ".pxar.didx"}
-	split := PxarArchive{Meta: base + ".mpxar.didx", Payload: base + ".ppxar.didx"}
+	split := SplitPxar(base)
 	order := []PxarArchive{unified, split}
 	if ext != ".pxar" {
 		order = []PxarArchive{split, unified}
