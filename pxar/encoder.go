@@ -268,14 +268,8 @@ func checkType(m *Metadata, want uint64, what string) error {
 // from r, and returns the offset of its FILENAME header (for later hardlinks).
 // A reader that ends early is an error: the announced size is already on disk.
 func (e *Encoder) AddFile(name []byte, m *Metadata, size uint64, r io.Reader) (uint64, error) {
-	if err := checkType(m, ModeIFREG, "file"); err != nil {
-		return 0, err
-	}
-	d, start, err := e.begin(name)
+	d, start, err := e.beginFile(name, m)
 	if err != nil {
-		return 0, err
-	}
-	if err := e.writeMetadata(m); err != nil {
 		return 0, err
 	}
 	hdr := u64s(htypePayload, headerSize+size)
@@ -313,14 +307,8 @@ func (e *Encoder) AddFileRef(name []byte, m *Metadata, size, payloadOffset uint6
 	if e.payload == nil {
 		return 0, errors.New("pxar: payload references need a split archive")
 	}
-	if err := checkType(m, ModeIFREG, "file"); err != nil {
-		return 0, err
-	}
-	d, start, err := e.begin(name)
+	d, start, err := e.beginFile(name, m)
 	if err != nil {
-		return 0, err
-	}
-	if err := e.writeMetadata(m); err != nil {
 		return 0, err
 	}
 	if err := e.item(htypePayloadRef, u64s(payloadOffset, size)); err != nil {
@@ -328,6 +316,22 @@ func (e *Encoder) AddFileRef(name []byte, m *Metadata, size, payloadOffset uint6
 	}
 	d.add(name, start, e.pos)
 	return start, nil
+}
+
+// beginFile writes a regular file's FILENAME and metadata, and returns its
+// directory and the FILENAME offset.
+func (e *Encoder) beginFile(name []byte, m *Metadata) (*dirFrame, uint64, error) {
+	if err := checkType(m, ModeIFREG, "file"); err != nil {
+		return nil, 0, err
+	}
+	d, start, err := e.begin(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := e.writeMetadata(m); err != nil {
+		return nil, 0, err
+	}
+	return d, start, nil
 }
 
 // BoundarySuggester is a payload stream that wants to know where files
