@@ -13,7 +13,9 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/datastore"
 	"cairn/keys"
+	"cairn/pxar"
 )
 
 func cryptOf(k *loadedKey) *keys.CryptConfig {
@@ -35,6 +37,9 @@ type backupOptions struct {
 	chunkSizeKiB     int
 	changeDetection  string
 	crypt            cryptFlags
+	dryRun           bool
+	skipE2BigXattr   bool
+	entriesMax       int
 }
 
 func newBackupCmd() *cobra.Command {
@@ -57,7 +62,9 @@ snapshot behind; 2 bad usage.`,
 		},
 	}
 	o.repo.add(cmd, true)
+	o.repo.addRate(cmd)
 	o.crypt.add(cmd, true)
+	o.crypt.addMaster(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.backupID, "backup-id", "", "backup ID (default: this host's name)")
 	f.StringVar(&o.backupType, "backup-type", "host", "backup type: host, vm or ct")
@@ -69,6 +76,9 @@ snapshot behind; 2 bad usage.`,
 	f.IntVar(&o.chunkSizeKiB, "chunk-size", 4096, "average chunk size in KiB (64..4096, power of two)")
 	f.StringVar(&o.changeDetection, "change-detection-mode", "legacy",
 		"legacy (one .pxar and a catalog), data (split .mpxar/.ppxar archives) or metadata (split, and unchanged files are not read again)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "say what would be uploaded, upload nothing")
+	f.BoolVar(&o.skipE2BigXattr, "skip-e2big-xattr", false, "skip extended attributes the kernel refuses with E2BIG (over 64 KiB) instead of failing")
+	f.IntVar(&o.entriesMax, "entries-max", pxar.DefaultEntriesMax, "most directory entries held in memory at once (the names of every directory on the current path)")
 	return cmd
 }
 
@@ -114,29 +124,35 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	if t == 0 {
 		t = time.Now().Unix()
 	}
+	if o.entriesMax <= 0 {
+		return usageError{fmt.Errorf("invalid --entries-max %d (must be at least 1)", o.entriesMax)}
+	}
 	for _, s := range specs {
 		if err := s.Check(); err != nil {
 			return err
 		}
 	}
-	mode, key, err := o.crypt.forBackup(stderr)
+	bc, err := o.crypt.forBackup(stderr)
 	if err != nil {
 		return err
 	}
-	var rsaKey []byte
-	if key != nil {
-		if rsaKey, err = masterKeyCopy(key); err != nil {
+	rsaKey, err := bc.rsaEncryptedKey()
+	if err != nil {
+		return err
+	}
+	// A dry run creates no local datastore; it still opens a server's
+	// backup session, as upstream does, to check rights and ownership.
+	var repo core.Repository
+	server := o.repo.isServer()
+	if !o.dryRun || server || o.repo.localExists() {
+		if repo, err = o.repo.open(!o.dryRun); err != nil {
 			return err
 		}
+		defer repo.Close()
 	}
-	repo, err := o.repo.open(true)
-	if err != nil {
-		return err
-	}
-	defer repo.Close()
 
 	group := core.Group{Type: bt, ID: id}
-	if o.backupTime == 0 {
+	if o.backupTime == 0 && repo != nil {
 		t = nextBackupTime(repo, ns, group)
 	}
 	snap := core.Snapshot{Group: group, Time: t}
@@ -145,18 +161,26 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	if ns.IsRoot() {
 		fmt.Fprintf(stderr, "Starting backup: %s\n", snap)
 	} else {
-		fmt.Fprintf(stderr, "Starting backup: %s:%s\n", ns, snap)
+		fmt.Fprintf(stderr, "Starting backup: [%s]:%s\n", ns, snap)
 	}
 	fmt.Fprintf(stderr, "Client name: %s\n", hostName())
 	fmt.Fprintf(stderr, "Starting backup protocol: %s\n", time.Now().Format(time.ANSIC))
+	for _, line := range bc.lines {
+		fmt.Fprintln(stderr, line)
+	}
 	pr := &backupPrinter{w: stderr, last: time.Now()}
-	res, err := backup.Run(ctx, backup.Options{
-		Repo: repo, Namespace: ns, Snapshot: snap, Specs: specs,
+	bo := backup.Options{
+		Repo: repo, RepoName: o.repo.value(), Namespace: ns, Snapshot: snap, Specs: specs,
 		Excludes: o.excludes, IncludeDevs: o.includeDevs,
 		AllFileSystems: o.allFileSystems, SkipLostAndFound: o.skipLostAndFound,
 		ChunkSize: o.chunkSizeKiB << 10, ChangeDetection: o.changeDetection, Events: pr.event,
-		CryptMode: mode, Crypt: cryptOf(key), RSAEncryptedKey: rsaKey,
-	})
+		CryptMode: bc.mode, Crypt: cryptOf(bc.key), RSAEncryptedKey: rsaKey,
+		SkipE2BigXattr: o.skipE2BigXattr, EntriesMax: o.entriesMax,
+	}
+	if o.dryRun {
+		return backup.DryRun(ctx, bo, server)
+	}
+	res, err := backup.Run(ctx, bo)
 	if err != nil {
 		return err
 	}
@@ -232,16 +256,34 @@ func nextBackupTime(repo core.Repository, ns core.Namespace, g core.Group) int64
 	return now
 }
 
-// masterKeyCopy seals the key with the configured master public key, for
+// masterKeyCopy seals the key with the default master public key, for
 // rsa-encrypted.key (formats.md 8.5); nil when no master key is configured.
 func masterKeyCopy(key *loadedKey) ([]byte, error) {
 	pubPEM, err := masterPublicKey()
-	if err != nil || pubPEM == nil {
+	if err != nil {
 		return nil, err
 	}
-	pub, err := keys.ParsePublicKey(pubPEM)
-	if err != nil {
-		return nil, fmt.Errorf("master public key %s: %w", defaultMasterPubPath(), err)
+	return (&backupCrypt{key: key, masterPEM: pubPEM}).rsaEncryptedKey()
+}
+
+// value is the repository as given (--repository, else PBS_REPOSITORY).
+func (f *repoFlags) value() string {
+	if f.repository != "" {
+		return f.repository
 	}
-	return keys.RSAEncryptKey(pub, key.raw, key.config.Created)
+	return os.Getenv("PBS_REPOSITORY")
+}
+
+// isServer reports that the repository is a server, not a local datastore
+// (a path or an s3:// bucket opened in-process).
+func (f *repoFlags) isServer() bool {
+	v := f.value()
+	return !core.IsLocalPath(v) && !core.IsS3Repository(v)
+}
+
+// localExists reports that a path repository is an existing datastore (an
+// s3:// one is taken to exist).
+func (f *repoFlags) localExists() bool {
+	v := f.value()
+	return !core.IsLocalPath(v) || datastore.Exists(v)
 }

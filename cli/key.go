@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"crypto/rsa"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"cairn/cli/format"
 	"cairn/core/blob"
 	"cairn/keys"
 )
@@ -36,10 +41,11 @@ func newKeyCreateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := optionalPath(args)
 			if len(args) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "creating default key at: %q\n", path)
+				fmt.Fprintf(cmd.ErrOrStderr(), "creating default key at: %s\n", rustDebugQuote(path))
 			}
 			if _, err := os.Lstat(path); err == nil {
-				return fmt.Errorf("key file %q already exists - refusing to overwrite it", path)
+				// Upstream's words for an existing file (it never replaces one).
+				return fmt.Errorf("Unable to store key file %s - File exists (os error 17)", rustDebugQuote(path))
 			}
 			kdf, err := keys.NewKDF(kdfName)
 			if err != nil {
@@ -82,21 +88,58 @@ func newKeyShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path := optionalPath(args)
+			path, err := existingKeyPath(args)
+			if err != nil {
+				return err
+			}
 			kc, err := keys.Load(path)
 			if err != nil {
 				return err
 			}
-			abs, _ := filepath.Abs(path)
-			info := map[string]any{"path": abs, "kdf": kc.KDF.Name(), "created": kc.Created, "modified": kc.Modified, "fingerprint": kc.Fingerprint}
-			if kc.Hint != "" {
-				info["hint"] = kc.Hint
+			info, err := keyInfo(kc, path)
+			if err != nil {
+				return err
 			}
-			return renderKeyValue(opts, info, []string{"path", "kdf", "created", "modified", "fingerprint", "hint"})
+			// Upstream's KeyInfo: the path as given, in Rust's debug quoting;
+			// times as epochs, shown as local %c in text.
+			return renderKeyValue(opts, info, []string{"path", "kdf", "created", "modified", "fingerprint", "hint"},
+				map[string]format.Column{"created": {Render: epochColumn}, "modified": {Render: epochColumn}})
 		},
 	}
 	out.add(cmd)
 	return cmd
+}
+
+// existingKeyPath is the key file a command without PATH uses: the default
+// key, which must exist (upstream's find_default_encryption_key).
+func existingKeyPath(args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	path := defaultKeyPath()
+	if _, err := os.Stat(path); err != nil {
+		return "", errors.New("no encryption file provided and no default file found")
+	}
+	return path, nil
+}
+
+// keyInfo is upstream's KeyInfo of a key file (key show).
+func keyInfo(kc *keys.KeyConfig, path string) (map[string]any, error) {
+	info := map[string]any{"path": rustDebugQuote(path), "kdf": kc.KDF.Name()}
+	for _, t := range []struct{ name, value string }{{"created", kc.Created}, {"modified", kc.Modified}} {
+		tm, err := time.Parse(time.RFC3339, t.value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad %s time %q", path, t.name, t.value)
+		}
+		info[t.name] = tm.Unix()
+	}
+	if kc.Fingerprint != "" {
+		info["fingerprint"] = kc.Fingerprint
+	}
+	if kc.Hint != "" {
+		info["hint"] = kc.Hint
+	}
+	return info, nil
 }
 
 func newKeyChangePassCmd() *cobra.Command {
@@ -153,19 +196,25 @@ func newKeyCreateMasterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "Generating", keys.MasterKeyBits, "bit RSA key pair...")
+			// Upstream's messages, on stderr as upstream logs them.
+			errw := cmd.ErrOrStderr()
+			fmt.Fprintf(errw, "Generating %d-bit RSA key..\n", keys.MasterKeyBits)
 			pub, priv, err := keys.NewMasterKey(pw)
 			if err != nil {
 				return err
 			}
+			if pk, err := keys.ParsePublicKey(pub); err == nil {
+				fmt.Fprintf(errw, "Modulus: %s\nExponent: %d\n    \n", rsaModulusHex(pk), pk.E)
+			}
+			fmt.Fprintln(errw, "Writing public master key to master-public.pem")
 			if err := writeFileAtomic("master-public.pem", pub, 0o644); err != nil {
 				return err
 			}
+			fmt.Fprintln(errw, "Writing private master key to master-private.pem")
 			if err := writeFileAtomic("master-private.pem", priv, 0o600); err != nil {
 				os.Remove("master-public.pem")
 				return err
 			}
-			fmt.Fprintln(cmd.ErrOrStderr(), "Wrote master-public.pem and master-private.pem")
 			return nil
 		},
 	}
@@ -204,9 +253,12 @@ func newKeyImportMasterPubCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := keys.ParsePublicKey(data); err != nil {
+			pub, err := keys.ParsePublicKey(data)
+			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Found following key at %s\nModulus: %s\nExponent: %d\nLength: %d\n",
+				rustDebugQuote(args[0]), rsaModulusHex(pub), pub.E, pub.N.BitLen())
 			dst := defaultMasterPubPath()
 			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 				return err
@@ -214,7 +266,7 @@ func newKeyImportMasterPubCmd() *cobra.Command {
 			if err := writeFileAtomic(dst, data, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Imported public master key to %q\n", dst)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Imported public master key to %s\n", rustDebugQuote(dst))
 			return nil
 		},
 	}
@@ -234,41 +286,71 @@ func newKeyShowMasterPubCmd() *cobra.Command {
 			path := defaultMasterPubPath()
 			if len(args) == 1 {
 				path = args[0]
+			} else if _, err := os.Stat(path); err != nil {
+				return errors.New("No path specified and no default master key available.")
+			}
+			// Upstream shows the canonical path.
+			if abs, err := filepath.Abs(path); err == nil {
+				path = abs
+				if real, err := filepath.EvalSymlinks(abs); err == nil {
+					path = real
+				}
 			}
 			data, err := os.ReadFile(path)
 			if err != nil {
-				return fmt.Errorf("no master public key: %w", err)
+				return err
 			}
 			pub, err := keys.ParsePublicKey(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			abs, _ := filepath.Abs(path)
-			return renderKeyValue(opts, map[string]any{"path": abs, "bits": pub.N.BitLen(), "exponent": pub.E}, []string{"path", "bits", "exponent"})
+			// Upstream's RsaPubKeyInfo: modulus in hex, exponent in
+			// decimal, both as strings; length in bits.
+			info := map[string]any{"path": path, "modulus": rsaModulusHex(pub),
+				"exponent": strconv.Itoa(pub.E), "length": pub.N.BitLen()}
+			return renderKeyValue(opts, info, []string{"path", "modulus", "exponent", "length"}, nil)
 		},
 	}
 	out.add(cmd)
 	return cmd
 }
 
+// rsaModulusHex is the modulus as OpenSSL's BN_bn2hex prints it: upper-case
+// hex, two digits per byte.
+func rsaModulusHex(pub *rsa.PublicKey) string {
+	return strings.ToUpper(hex.EncodeToString(pub.N.Bytes()))
+}
+
 func newKeyImportWithMasterCmd() *cobra.Command {
-	var masterFile, encFile, kdfName string
+	var masterFile, encFile, kdfName, hint string
 	cmd := &cobra.Command{
-		Use:   "import-with-master-key TARGET",
+		Use:   "import-with-master-key [PATH] --master-keyfile M --encrypted-keyfile E | MASTER-KEYFILE ENCRYPTED-KEYFILE [PATH]",
 		Short: "Recover an encryption key from rsa-encrypted.key with the master private key",
-		Args:  exactArgs(1, "TARGET"),
+		Long: `Recover an encryption key from rsa-encrypted.key with the master private key
+and store it at PATH (default: the default encryption key). Both forms work:
+the files as options (--master-keyfile, --encrypted-keyfile) or, as older
+upstream clients take them, as the first two arguments.`,
+		Args: rangeArgs(0, 3, "[PATH] with --master-keyfile and --encrypted-keyfile, or MASTER-KEYFILE ENCRYPTED-KEYFILE [PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if masterFile == "" || encFile == "" {
-				return usageError{errors.New("--master-keyfile and --encrypted-keyfile are required")}
-			}
-			if _, err := os.Lstat(args[0]); err == nil {
-				return fmt.Errorf("key file %q already exists - refusing to overwrite it", args[0])
+			master, enc, target, err := importWithMasterArgs(masterFile, encFile, args)
+			if err != nil {
+				return err
 			}
 			kdf, err := keys.NewKDF(kdfName)
 			if err != nil {
 				return usageError{err}
 			}
-			pemData, err := os.ReadFile(masterFile)
+			if kdf == nil && hint != "" {
+				return usageError{errors.New("password hint not allowed for Kdf::None")}
+			}
+			if _, err := os.Lstat(target); err == nil {
+				return fmt.Errorf("key file %q already exists - refusing to overwrite it", target)
+			}
+			pemData, err := os.ReadFile(master)
+			if err != nil {
+				return err
+			}
+			enc0, err := os.ReadFile(enc)
 			if err != nil {
 				return err
 			}
@@ -280,19 +362,15 @@ func newKeyImportWithMasterCmd() *cobra.Command {
 			}
 			priv, err := keys.ParsePrivateKey(pemData, pw)
 			if err != nil {
-				return fmt.Errorf("master key %s: %w", masterFile, err)
-			}
-			enc, err := os.ReadFile(encFile)
-			if err != nil {
-				return err
+				return fmt.Errorf("master key %s: %w", master, err)
 			}
 			// The file may be the restored payload or the raw blob.
-			if b, err := blob.Decode(enc, nil); err == nil {
-				enc = b
+			if b, err := blob.Decode(enc0, nil); err == nil {
+				enc0 = b
 			}
-			old, raw, err := keys.RSADecryptKey(priv, enc)
+			old, raw, err := keys.RSADecryptKey(priv, enc0)
 			if err != nil {
-				return fmt.Errorf("%s: %w", encFile, err)
+				return fmt.Errorf("%s: %w", enc, err)
 			}
 			var newPW []byte
 			if kdf != nil {
@@ -308,13 +386,44 @@ func newKeyImportWithMasterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return kc.Save(args[0], true)
+			kc.Hint = hint
+			return kc.Save(target, true)
 		},
 	}
-	cmd.Flags().StringVar(&masterFile, "master-keyfile", "", "RSA master private key (PEM)")
-	cmd.Flags().StringVar(&encFile, "encrypted-keyfile", "", "rsa-encrypted.key restored from a snapshot")
+	cmd.Flags().StringVar(&masterFile, "master-keyfile", "", "(private) master key to use (PEM)")
+	cmd.Flags().StringVar(&encFile, "encrypted-keyfile", "", "RSA-encrypted key file to import (rsa-encrypted.key restored from a snapshot)")
 	cmd.Flags().StringVar(&kdfName, "kdf", "scrypt", "key derivation function for the new key file: scrypt, pbkdf2 or none")
+	cmd.Flags().StringVar(&hint, "hint", "", "password hint")
 	return cmd
+}
+
+// importWithMasterArgs sorts out the two forms of import-with-master-key
+// (DESIGN.md): the seed's and upstream 3.x's [PATH] with --master-keyfile
+// and --encrypted-keyfile, and the positional MASTER-KEYFILE
+// ENCRYPTED-KEYFILE [PATH]. Without PATH the key becomes the default key.
+func importWithMasterArgs(masterFlag, encFlag string, args []string) (master, enc, target string, err error) {
+	switch {
+	case masterFlag != "" && encFlag != "":
+		if len(args) > 1 {
+			return "", "", "", usageError{fmt.Errorf("import-with-master-key takes at most one PATH with --master-keyfile and --encrypted-keyfile, got %d arguments", len(args))}
+		}
+		master, enc = masterFlag, encFlag
+	case masterFlag != "" || encFlag != "":
+		return "", "", "", usageError{errors.New("--master-keyfile and --encrypted-keyfile go together (or give both files as arguments: MASTER-KEYFILE ENCRYPTED-KEYFILE [PATH])")}
+	default:
+		if len(args) < 2 {
+			return "", "", "", usageError{errors.New("import-with-master-key needs --master-keyfile and --encrypted-keyfile, or MASTER-KEYFILE ENCRYPTED-KEYFILE [PATH]")}
+		}
+		master, enc, args = args[0], args[1], args[2:]
+	}
+	if len(args) == 1 {
+		return master, enc, args[0], nil
+	}
+	target = defaultKeyPath()
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return "", "", "", err
+	}
+	return master, enc, target, nil
 }
 
 func newKeyPaperkeyCmd() *cobra.Command {

@@ -1,12 +1,13 @@
 package cli
 
 import (
-	"sort"
+	"context"
 
 	"github.com/spf13/cobra"
 
 	"cairn/cli/format"
 	"cairn/core"
+	"cairn/net/client"
 )
 
 func newListCmd() *cobra.Command {
@@ -30,30 +31,12 @@ func newListCmd() *cobra.Command {
 				return err
 			}
 			defer repo.Close()
-			groups, err := repo.ListGroups(ns)
+			items, err := groupItems(cmd.Context(), repo, ns)
 			if err != nil {
 				return err
 			}
-			sort.Slice(groups, func(i, j int) bool { return groups[i].Group.String() < groups[j].Group.String() })
-			items := []map[string]any{}
-			for _, g := range groups {
-				files := []any{}
-				for _, f := range g.Files {
-					files = append(files, f)
-				}
-				m := map[string]any{
-					"backup-type": string(g.Group.Type), "backup-id": g.Group.ID,
-					"last-backup": g.LastBackup, "backup-count": g.BackupCount, "files": files,
-				}
-				if g.Owner != "" {
-					m["owner"] = g.Owner
-				}
-				if g.Comment != "" {
-					m["comment"] = g.Comment
-				}
-				items = append(items, m)
-			}
-			return format.Render(stdout, opts, items, []format.Column{
+			// As upstream: the text table sorted by group, JSON as answered.
+			return format.RenderSorted(stdout, opts, items, []format.Column{
 				{Key: "backup-id", Header: "group", Render: func(_ any, r map[string]any) string {
 					return str(r["backup-type"]) + "/" + str(r["backup-id"])
 				}},
@@ -62,10 +45,41 @@ func newListCmd() *cobra.Command {
 				}},
 				{Key: "backup-count", Header: "backup-count", RightAlign: true},
 				{Key: "files", Header: "files", Render: filesColumn},
-			})
+			}, format.SortKey{Key: "backup-type"}, format.SortKey{Key: "backup-id"})
 		},
 	}
 	rf.add(cmd, true)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(cmd)
 	return cmd
+}
+
+// groupItems lists the groups of ns as GroupListItems (protocol.md 5.4): a
+// server's answer as it came, or the same shape built for a local datastore.
+func groupItems(ctx context.Context, repo core.Repository, ns core.Namespace) (any, error) {
+	if r, ok := repo.(*client.Repository); ok {
+		return r.GroupsData(ctx, ns)
+	}
+	groups, err := repo.ListGroups(ns)
+	if err != nil {
+		return nil, err
+	}
+	items := []map[string]any{}
+	for _, g := range groups {
+		files := []any{}
+		for _, f := range g.Files {
+			files = append(files, f)
+		}
+		m := map[string]any{
+			"backup-type": string(g.Group.Type), "backup-id": g.Group.ID,
+			"last-backup": g.LastBackup, "backup-count": g.BackupCount, "files": files,
+		}
+		if g.Owner != "" {
+			m["owner"] = g.Owner
+		}
+		if g.Comment != "" {
+			m["comment"] = g.Comment
+		}
+		items = append(items, m)
+	}
+	return items, nil
 }

@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"cairn/cli/format"
 	"cairn/core"
+	"cairn/net/client"
 )
 
 func newNamespaceCmd() *cobra.Command {
@@ -33,44 +38,83 @@ func newNamespaceListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [NAMESPACE]",
 		Short: "List the namespaces below NAMESPACE (default: the root)",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  rangeArgs(0, 1, "[NAMESPACE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := of.options()
 			if err != nil {
 				return err
 			}
+			// Upstream takes the positional NAMESPACE as --ns as well.
+			if cmd.Flags().Changed("ns") {
+				if len(args) > 0 {
+					return usageError{errors.New("namespace given twice (argument and --ns)")}
+				}
+				args = []string{rf.ns}
+			}
 			parent, err := nsArg(args)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("max-depth") && (maxDepth < 0 || maxDepth > core.MaxNamespaceDepth) {
+				return usageError{fmt.Errorf("parameter verification failed - 'max-depth': value %d out of range (0 - %d)", maxDepth, core.MaxNamespaceDepth)}
+			}
+			if !cmd.Flags().Changed("max-depth") {
+				maxDepth = -1
 			}
 			repo, err := rf.open(false)
 			if err != nil {
 				return err
 			}
 			defer repo.Close()
-			list, err := repo.ListNamespaces(parent, maxDepth)
+			items, err := namespaceItems(cmd.Context(), repo, parent, maxDepth)
 			if err != nil {
 				return err
 			}
-			if opts.Format == format.Text {
-				for _, ns := range list {
-					if ns != parent || !parent.IsRoot() {
-						fmt.Fprintln(stdout, ns)
-					}
+			if opts.Format != format.Text {
+				// Upstream prints the whole answer, {"data": [...]}.
+				return format.Render(stdout, opts, map[string]any{"data": items}, nil)
+			}
+			list, _ := items.([]any)
+			var b strings.Builder
+			for _, it := range list {
+				m, _ := it.(map[string]any)
+				ns := str(m["ns"])
+				if ns == "" {
+					continue // the root
 				}
-				return nil
+				if c := str(m["comment"]); c != "" {
+					fmt.Fprintf(&b, "%s (%s)\n", ns, c)
+				} else {
+					fmt.Fprintln(&b, ns)
+				}
 			}
-			items := []map[string]any{}
-			for _, ns := range list {
-				items = append(items, map[string]any{"ns": string(ns)})
-			}
-			return format.Render(stdout, opts, items, []format.Column{{Key: "ns", Header: "ns"}})
+			_, err = io.WriteString(stdout, b.String())
+			return err
 		},
 	}
-	rf.add(cmd, false)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
-	cmd.Flags().IntVar(&maxDepth, "max-depth", -1, "how many levels below NAMESPACE to list (default: all)")
+	rf.add(cmd, true)
+	cmd.Flags().Lookup("ns").Usage = "same as the NAMESPACE argument"
+	of.add(cmd)
+	cmd.Flags().IntVar(&maxDepth, "max-depth", -1, "how many levels below NAMESPACE to list, 0 to 7 (default: all)")
 	return cmd
+}
+
+// namespaceItems lists parent and the namespaces below it as
+// NamespaceListItems ({ns, comment?}): a server's answer as it came, or the
+// same shape for a local datastore. maxDepth < 0: all levels.
+func namespaceItems(ctx context.Context, repo core.Repository, parent core.Namespace, maxDepth int) (any, error) {
+	if r, ok := repo.(*client.Repository); ok {
+		return r.NamespacesData(ctx, parent, maxDepth)
+	}
+	list, err := repo.ListNamespaces(parent, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	items := []any{}
+	for _, ns := range list {
+		items = append(items, map[string]any{"ns": string(ns)})
+	}
+	return items, nil
 }
 
 func newNamespaceCreateCmd() *cobra.Command {

@@ -17,6 +17,7 @@ func newPruneCmd() *cobra.Command {
 	var of outputFlag
 	var keep core.KeepOptions
 	var dryRun, quiet bool
+	var maxDepth int
 	cmd := &cobra.Command{
 		Use:   "prune GROUP",
 		Short: "Remove the snapshots of a group that the keep options don't keep",
@@ -42,6 +43,9 @@ Exit codes: 0 done; 1 a snapshot could not be removed; 2 bad usage.`,
 			}
 			if err := keep.Validate(); err != nil {
 				return usageError{err}
+			}
+			if maxDepth < 0 || maxDepth > core.MaxNamespaceDepth {
+				return usageError{fmt.Errorf("invalid --max-depth %d (0 to %d)", maxDepth, core.MaxNamespaceDepth)}
 			}
 			repo, err := rf.open(false)
 			if err != nil {
@@ -69,6 +73,10 @@ Exit codes: 0 done; 1 a snapshot could not be removed; 2 bad usage.`,
 	f.IntVar(&keep.KeepYearly, "keep-yearly", 0, "keep the newest snapshot of each of the last N years with backups")
 	f.BoolVar(&dryRun, "dry-run", false, "only show what prune would do")
 	f.BoolVar(&quiet, "quiet", false, "only list the snapshots that are removed")
+	// Upstream's prune takes the prune-job options, max-depth among them;
+	// a group lives in one namespace, so for a group prune it selects
+	// nothing more or less. Accepted and checked, as upstream does.
+	f.IntVar(&maxDepth, "max-depth", core.MaxNamespaceDepth, "namespace depth (0-7); a group prune covers one group in one namespace, so it does not change what is pruned")
 	return cmd
 }
 

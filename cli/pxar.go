@@ -69,7 +69,9 @@ func newPxarCreateCmd() *cobra.Command {
 
 func newPxarExtractCmd() *cobra.Command {
 	var patterns []string
-	var allowExisting, overwrite bool
+	var allowExisting bool
+	var xf extractFlags
+	var noFCaps, noDevices, noFifos, noSockets bool
 	cmd := &cobra.Command{
 		Use:   "extract ARCHIVE DIR",
 		Short: "Extract the pxar archive file ARCHIVE into DIR",
@@ -90,14 +92,26 @@ func newPxarExtractCmd() *cobra.Command {
 			defer f.Close()
 			stderr := cmd.ErrOrStderr()
 			return pxar.Extract(bufio.NewReaderSize(f, 1<<20), args[1], pxar.ExtractOptions{
-				AllowExistingDirs: allowExisting, Overwrite: overwrite, Patterns: pats,
+				AllowExistingDirs: allowExisting, Patterns: pats,
+				Overwrite: xf.overwrite, OverwriteFiles: xf.overwriteFiles,
+				OverwriteSymlinks: xf.overwriteSymlinks, OverwriteHardlinks: xf.overwriteHardlinks,
+				IgnoreACLs: xf.ignoreACLs, IgnoreXattrs: xf.ignoreXattrs, IgnoreFCaps: noFCaps,
+				SkipDeviceNodes: noDevices, SkipFifos: noFifos, SkipSockets: noSockets,
 				OnWarning: func(msg string) { fmt.Fprintln(stderr, msg) },
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&patterns, "pattern", nil, "extract only entries matching this pattern (repeatable)")
-	cmd.Flags().BoolVar(&allowExisting, "allow-existing-dirs", false, "allow extracting into existing directories")
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "overwrite existing files")
+	fl := cmd.Flags()
+	fl.StringArrayVar(&patterns, "pattern", nil, "extract only entries matching this pattern (repeatable)")
+	fl.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow extracting into existing directories")
+	xf.addOverwrite(cmd)
+	// Upstream pxar extract's names for the metadata and entry kinds left out.
+	fl.BoolVar(&xf.ignoreACLs, "no-acls", false, "do not restore ACLs")
+	fl.BoolVar(&xf.ignoreXattrs, "no-xattrs", false, "do not restore extended attributes")
+	fl.BoolVar(&noFCaps, "no-fcaps", false, "do not restore file capabilities")
+	fl.BoolVar(&noDevices, "no-device-nodes", false, "do not extract device nodes")
+	fl.BoolVar(&noFifos, "no-fifos", false, "do not extract fifos")
+	fl.BoolVar(&noSockets, "no-sockets", false, "do not extract sockets")
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/ratelimit"
 	"cairn/net/client"
 )
 
@@ -21,6 +22,7 @@ import (
 type repoFlags struct {
 	repository string
 	ns         string
+	rate       *rateFlags // nil unless the command took addRate
 }
 
 func (f *repoFlags) add(cmd *cobra.Command, withNS bool) {
@@ -35,7 +37,21 @@ func (f *repoFlags) namespace() (core.Namespace, error) {
 }
 
 // open opens the repository; create makes a missing local datastore.
+// With --rate (addRate) the repository's transfers are limited: a server's
+// connections, or an in-process datastore's reads and writes.
 func (f *repoFlags) open(create bool) (core.Repository, error) {
+	limit := f.rate.config()
+	repo, err := f.openRepo(create, limit)
+	if err != nil || !limit.Enabled() {
+		return repo, err
+	}
+	if _, remote := repo.(*client.Repository); remote {
+		return repo, nil // limited on its connections
+	}
+	return ratelimit.Repository(repo, ratelimit.NewPair(limit)), nil
+}
+
+func (f *repoFlags) openRepo(create bool, limit ratelimit.Config) (core.Repository, error) {
 	value := f.repository
 	if value == "" {
 		value = os.Getenv("PBS_REPOSITORY")
@@ -59,7 +75,7 @@ func (f *repoFlags) open(create bool) (core.Repository, error) {
 		return nil, err
 	}
 	if spec.Local == "" {
-		return openRemote(spec)
+		return openRemote(spec, limit)
 	}
 	if create && !datastore.Exists(spec.Local) {
 		if ents, err := os.ReadDir(spec.Local); err == nil && len(ents) > 0 {
@@ -113,12 +129,14 @@ func remoteOptions(spec core.RepoSpec) (client.Options, error) {
 	return opts, nil
 }
 
-// openRemote opens a repository on a server.
-func openRemote(spec core.RepoSpec) (core.Repository, error) {
+// openRemote opens a repository on a server, its connections limited to
+// limit.
+func openRemote(spec core.RepoSpec, limit ratelimit.Config) (core.Repository, error) {
 	opts, err := remoteOptions(spec)
 	if err != nil {
 		return nil, err
 	}
+	opts.RateLimit = limit
 	return client.Open(opts)
 }
 

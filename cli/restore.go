@@ -15,7 +15,8 @@ func newRestoreCmd() *cobra.Command {
 	var rf repoFlags
 	var cf cryptFlags
 	var patterns []string
-	var allowExisting, overwrite bool
+	var allowExisting bool
+	var xf extractFlags
 	var preludeTarget string
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT ARCHIVE TARGET",
@@ -51,8 +52,13 @@ digest); 2 bad usage.`,
 			return restore.Run(ctx, restore.Options{
 				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
 				Key: load, KeyExplicit: explicit,
-				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting, Overwrite: overwrite,
-				PreludeTarget: preludeTarget,
+				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting,
+				Overwrite: xf.overwrite, OverwriteFiles: xf.overwriteFiles,
+				OverwriteSymlinks: xf.overwriteSymlinks, OverwriteHardlinks: xf.overwriteHardlinks,
+				IgnoreACLs: xf.ignoreACLs, IgnoreXattrs: xf.ignoreXattrs,
+				IgnoreOwnership: xf.ignoreOwnership, IgnorePermissions: xf.ignorePermissions,
+				IgnoreExtractDeviceErrors: xf.ignoreDeviceErrors,
+				PreludeTarget:             preludeTarget,
 				Events: func(ev core.Event) {
 					if ev.Kind == core.EventInfo || ev.Kind == core.EventWarning {
 						fmt.Fprintln(stderr, ev.Message)
@@ -62,11 +68,34 @@ digest); 2 bad usage.`,
 		},
 	}
 	rf.add(cmd, true)
+	rf.addRate(cmd)
 	cf.add(cmd, false)
 	f := cmd.Flags()
 	f.StringArrayVar(&patterns, "pattern", nil, "restore only entries matching this pattern (repeatable)")
 	f.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow restoring into existing directories")
-	f.BoolVar(&overwrite, "overwrite", false, "overwrite existing files, symlinks and hardlinks")
+	xf.addOverwrite(cmd)
+	f.BoolVar(&xf.ignoreACLs, "ignore-acls", false, "do not restore ACLs")
+	f.BoolVar(&xf.ignoreXattrs, "ignore-xattrs", false, "do not restore extended attributes")
+	f.BoolVar(&xf.ignoreOwnership, "ignore-ownership", false, "do not restore owners (no chown)")
+	f.BoolVar(&xf.ignorePermissions, "ignore-permissions", false, "do not restore permissions (no chmod)")
+	f.BoolVar(&xf.ignoreDeviceErrors, "ignore-extract-device-errors", false, "warn about device nodes that cannot be created (e.g. without root) and go on")
 	f.StringVar(&preludeTarget, "prelude-target", "", "write a split archive's prelude (the backup's exclude patterns) to this file")
 	return cmd
+}
+
+// extractFlags are the pxar extraction options of restore (and, in
+// upstream's names where they differ, of pxar extract).
+type extractFlags struct {
+	overwrite, overwriteFiles, overwriteSymlinks, overwriteHardlinks bool
+	ignoreACLs, ignoreXattrs, ignoreOwnership, ignorePermissions     bool
+	ignoreDeviceErrors                                               bool
+}
+
+// addOverwrite adds --overwrite and its three per-kind parts.
+func (x *extractFlags) addOverwrite(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&x.overwrite, "overwrite", false, "overwrite existing files, symlinks and hardlinks (all three below)")
+	f.BoolVar(&x.overwriteFiles, "overwrite-files", false, "overwrite existing entries with the archive's files")
+	f.BoolVar(&x.overwriteSymlinks, "overwrite-symlinks", false, "overwrite existing entries with the archive's symlinks")
+	f.BoolVar(&x.overwriteHardlinks, "overwrite-hardlinks", false, "overwrite existing entries with the archive's hardlinks")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -112,13 +113,21 @@ func Execute() int {
 			}
 		}()
 	}
+	return run(context.Background(), os.Args[1:], os.Stderr)
+}
+
+// run executes one command line and returns its exit code; errors are
+// printed to stderr as one line.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
 	root := newRoot()
-	err := root.ExecuteContext(context.Background())
+	root.SetArgs(args)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	if err == nil || errors.Is(err, syscall.EPIPE) {
 		return 0
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	fmt.Fprintf(os.Stderr, "Error: %s\n", msg)
+	fmt.Fprintf(stderr, "Error: %s\n", msg)
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
 		return exitUsage

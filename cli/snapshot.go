@@ -11,8 +11,9 @@ import (
 )
 
 func newSnapshotCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "snapshot", Aliases: []string{"snapshots"}, Short: "List and manage snapshots"}
-	cmd.AddCommand(newSnapshotListCmd(), newSnapshotFilesCmd(), newSnapshotForgetCmd(), newProtectedCmd())
+	cmd := &cobra.Command{Use: "snapshot", Short: "List and manage snapshots"}
+	cmd.AddCommand(newSnapshotListCmd(), newSnapshotFilesCmd(), newSnapshotForgetCmd(), newProtectedCmd(),
+		newNotesCmd(), newUploadLogCmd())
 	return cmd
 }
 
@@ -45,24 +46,21 @@ func newSnapshotListCmd() *cobra.Command {
 				return err
 			}
 			defer repo.Close()
-			list, err := repo.ListSnapshots(ns, group)
+			items, err := snapshotItems(cmd.Context(), repo, ns, group)
 			if err != nil {
 				return err
 			}
-			sortSnapshots(list)
-			items := []map[string]any{}
-			for _, s := range list {
-				items = append(items, snapshotItem(s))
-			}
-			return format.Render(stdout, opts, items, []format.Column{
+			// As upstream: the text table sorted by group and time, sizes
+			// as HumanByte; JSON as the server answered.
+			return format.RenderSorted(stdout, opts, items, []format.Column{
 				{Key: "backup-id", Header: "snapshot", Render: snapshotColumn},
-				{Key: "size", Header: "size", RightAlign: true},
+				{Key: "size", Header: "size", RightAlign: true, Render: sizeColumn},
 				{Key: "files", Header: "files", Render: filesColumn},
-			})
+			}, snapshotSortKeys...)
 		},
 	}
 	rf.add(cmd, true)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty (env PROXMOX_OUTPUT_FORMAT)")
+	of.add(cmd)
 	return cmd
 }
 
@@ -83,24 +81,24 @@ func newSnapshotFilesCmd() *cobra.Command {
 				return err
 			}
 			defer repo.Close()
-			list, err := repo.ListSnapshots(ns, &snap.Group)
+			files, err := snapshotFileItems(cmd.Context(), repo, ns, snap)
 			if err != nil {
 				return err
 			}
-			for _, s := range list {
-				if s.Snapshot == snap {
-					return format.Render(stdout, opts, snapshotItem(s)["files"], []format.Column{
-						{Key: "filename", Header: "filename"},
-						{Key: "crypt-mode", Header: "crypt-mode"},
-						{Key: "size", Header: "size", RightAlign: true},
-					})
-				}
+			if files == nil {
+				return fmt.Errorf("snapshot %s does not exist: %w", snap, core.ErrNotFound)
 			}
-			return fmt.Errorf("snapshot %s does not exist: %w", snap, core.ErrNotFound)
+			// Sorted by file name in text, as upstream sorts any table by
+			// its first column.
+			return format.RenderSorted(stdout, opts, files, []format.Column{
+				{Key: "filename", Header: "filename"},
+				{Key: "crypt-mode", Header: "crypt-mode"},
+				{Key: "size", Header: "size", RightAlign: true},
+			})
 		},
 	}
 	rf.add(cmd, true)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(cmd)
 	return cmd
 }
 

@@ -55,8 +55,13 @@ func runTUI(o *tuiOptions) error {
 	// The key is loaded before the UI takes the terminal, so a password
 	// prompt never fights with it.
 	var startMsg tea.Cmd
-	if path, explicit := o.crypt.keyPath(); path != "" {
-		k, err := loadKeyFile(path)
+	src, err := o.crypt.source()
+	if err != nil {
+		return err
+	}
+	if src != keyNone {
+		explicit := src != keyDefault
+		k, err := o.crypt.load()
 		switch {
 		case err != nil && explicit:
 			return err

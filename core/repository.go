@@ -74,6 +74,13 @@ type Repository interface {
 	ForgetSnapshot(ns Namespace, snap Snapshot) error
 	// SetProtected sets or clears a snapshot's protection against prune and forget.
 	SetProtected(ns Namespace, snap Snapshot, protected bool) error
+	// Notes returns a snapshot's notes, "" when it has none; SetNotes
+	// replaces them.
+	Notes(ns Namespace, snap Snapshot) (string, error)
+	SetNotes(ns Namespace, snap Snapshot, notes string) error
+	// UploadLog stores blob (an encoded DataBlob) as a finished snapshot's
+	// client.log.blob; a snapshot keeps its first log (ErrExists).
+	UploadLog(ns Namespace, snap Snapshot, blob []byte) error
 	// DeleteGroup removes a group's unprotected snapshots (and the group when
 	// nothing protected remains); it reports how many went and stayed.
 	DeleteGroup(ns Namespace, group Group) (removed, kept int, err error)

@@ -49,7 +49,18 @@ type CreateOptions struct {
 	Previous *Previous
 	Injector Injector
 	Reuse    *ReuseStats // filled in when set
+
+	// SkipE2BigXattr skips extended attributes the kernel refuses to list
+	// or read with E2BIG (more than 64 KiB), instead of failing.
+	SkipE2BigXattr bool
+	// EntriesMax bounds the directory entries held in memory at once: the
+	// names of every directory on the path being archived (upstream's
+	// --entries-max, default DefaultEntriesMax). 0 means the default.
+	EntriesMax int
 }
+
+// DefaultEntriesMax is upstream's default --entries-max.
+const DefaultEntriesMax = 1 << 20
 
 const (
 	excludeFile    = ".pxarexclude"
@@ -72,6 +83,7 @@ type creator struct {
 	hardlinks map[devIno]linkTarget
 	cliData   []byte // contents of the synthetic .pxarexclude-cli, nil if none
 	buf       []byte
+	entries   int // directory entries held now (EntriesMax)
 }
 
 // Create writes an archive of directory root to w: format version 1, or with
@@ -81,6 +93,9 @@ func Create(w io.Writer, root string, o CreateOptions) error {
 	c := &creator{o: o, root: root, hardlinks: map[devIno]linkTarget{}, buf: make([]byte, 256<<10)}
 	if c.o.Reuse == nil {
 		c.o.Reuse = &ReuseStats{}
+	}
+	if c.o.EntriesMax <= 0 {
+		c.o.EntriesMax = DefaultEntriesMax
 	}
 	c.patterns = append(c.patterns, o.Excludes...)
 	if o.SkipLostAndFound {
@@ -157,12 +172,17 @@ func (c *creator) warn(format string, args ...any) {
 	}
 }
 
+// xattrs reads extended attributes through fd, or path when fd < 0.
+func (c *creator) xattrs(fd int, path string) xattrSource {
+	return xattrSource{fd: fd, path: path, skipE2Big: c.o.SkipE2BigXattr}
+}
+
 // readDir collects a directory's metadata and sorted child names, then the
 // caller closes it: descending with open fds would run out of them on deep trees.
 func (c *creator) readDir(fd int, path string, st *unix.Stat_t) (*Metadata, []string, error) {
 	m := &Metadata{Stat: statToStat(st)}
 	m.Stat.Flags = readFlags(fd)
-	if err := readXattrs(xattrSource{fd: fd}, true, m); err != nil {
+	if err := readXattrs(c.xattrs(fd, ""), true, m); err != nil {
 		return nil, nil, fmt.Errorf("read xattrs of %s: %w", path, err)
 	}
 	names, err := readDirNames(fd)
@@ -170,6 +190,12 @@ func (c *creator) readDir(fd int, path string, st *unix.Stat_t) (*Metadata, []st
 		return nil, nil, fmt.Errorf("read directory %s: %w", path, err)
 	}
 	slices.Sort(names) // Go string order is byte order, as upstream sorts
+	// The names of every directory on the current path are held at once;
+	// dirContents gives them back when the directory is done.
+	c.entries += len(names)
+	if c.entries > c.o.EntriesMax {
+		return nil, nil, fmt.Errorf("exceeded allowed number of file entries (> %d) in %s (see --entries-max)", c.o.EntriesMax, path)
+	}
 	return m, names, nil
 }
 
@@ -194,6 +220,7 @@ func joinRel(rel, name string) string {
 
 // dirContents archives the children of the directory at path (archive-relative rel).
 func (c *creator) dirContents(path, rel string, names []string) error {
+	defer func() { c.entries -= len(names) }()
 	saved := len(c.patterns)
 	defer func() { c.patterns = c.patterns[:saved] }()
 	if slices.Contains(names, excludeFile) {
@@ -295,7 +322,7 @@ func (c *creator) child(dir, rel, name string) error {
 			err = c.catalog(func(s CatalogSink) error { return s.AddSymlink(bname) })
 		}
 	case unix.S_IFBLK, unix.S_IFCHR:
-		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+		if err = readXattrs(c.xattrs(-1, path), false, m); err != nil {
 			return fmt.Errorf("read xattrs of %s: %w", path, err)
 		}
 		if err = c.enc.AddDevice(bname, m, DeviceFromDev(st.Rdev)); err == nil {
@@ -306,14 +333,14 @@ func (c *creator) child(dir, rel, name string) error {
 			}
 		}
 	case unix.S_IFIFO:
-		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+		if err = readXattrs(c.xattrs(-1, path), false, m); err != nil {
 			return fmt.Errorf("read xattrs of %s: %w", path, err)
 		}
 		if err = c.enc.AddFifo(bname, m); err == nil {
 			err = c.catalog(func(s CatalogSink) error { return s.AddFifo(bname) })
 		}
 	case unix.S_IFSOCK:
-		if err = readXattrs(xattrSource{fd: -1, path: path}, false, m); err != nil {
+		if err = readXattrs(c.xattrs(-1, path), false, m); err != nil {
 			return fmt.Errorf("read xattrs of %s: %w", path, err)
 		}
 		if err = c.enc.AddSocket(bname, m); err == nil {
@@ -350,7 +377,7 @@ func (c *creator) directory(path, rel string, name []byte) error {
 	if skip {
 		m = &Metadata{Stat: statToStat(&st)}
 		m.Stat.Flags = readFlags(fd)
-		err = readXattrs(xattrSource{fd: fd}, true, m)
+		err = readXattrs(c.xattrs(fd, ""), true, m)
 	} else {
 		m, names, err = c.readDir(fd, path, &st)
 	}
@@ -366,7 +393,7 @@ func (c *creator) directory(path, rel string, name []byte) error {
 	}
 	c.entry(rel)
 	if skip {
-		c.warn("skip mount point: %s", path)
+		c.warn("skip mount point: %q", path)
 	} else if err := c.dirContents(path, rel, names); err != nil {
 		return err
 	}
@@ -410,7 +437,7 @@ func (c *creator) file(path, rel string, name []byte, lst *unix.Stat_t) error {
 	}
 	m := &Metadata{Stat: statToStat(&st)}
 	m.Stat.Flags = readFlags(fd)
-	if err := readXattrs(xattrSource{fd: fd}, false, m); err != nil {
+	if err := readXattrs(c.xattrs(fd, ""), false, m); err != nil {
 		return fmt.Errorf("read xattrs of %s: %w", path, err)
 	}
 	size := uint64(st.Size)

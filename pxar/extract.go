@@ -17,7 +17,44 @@ import (
 // ExtractOptions controls Extract.
 type ExtractOptions struct {
 	AllowExistingDirs bool
-	Overwrite         bool
+	// Overwrite replaces existing files, symlinks and hardlinks: all three
+	// Overwrite* flags below at once (--overwrite).
+	Overwrite bool
+	// OverwriteFiles lets a file entry replace an existing non-directory
+	// at its path (--overwrite-files). Device nodes, fifos and sockets
+	// count as files here: upstream has no flag of their own for them.
+	OverwriteFiles bool
+	// OverwriteSymlinks lets a symlink entry replace an existing
+	// non-directory (--overwrite-symlinks).
+	OverwriteSymlinks bool
+	// OverwriteHardlinks lets a hardlink entry replace an existing
+	// non-directory (--overwrite-hardlinks).
+	OverwriteHardlinks bool
+	// Without the entry kind's flag, an existing entry is an error.
+	// Directories are never replaced (see AllowExistingDirs).
+
+	// The parts of the metadata not to restore, as upstream's feature
+	// flags (pbs-client Flags): IgnoreACLs drops WITH_ACL (access and
+	// default ACLs), IgnoreXattrs WITH_XATTRS (plain extended attributes;
+	// file capabilities are IgnoreFCaps), IgnoreOwnership WITH_OWNER (no
+	// chown), IgnorePermissions WITH_PERMISSIONS (no chmod: entries keep
+	// the mode they were created with, 0600 files and 0700 directories
+	// less the umask).
+	IgnoreACLs        bool
+	IgnoreXattrs      bool
+	IgnoreFCaps       bool
+	IgnoreOwnership   bool
+	IgnorePermissions bool
+	// IgnoreDeviceErrors turns a failure to extract a device node (mknod
+	// refused, e.g. EPERM without root, or its metadata) into a warning;
+	// extraction goes on (--ignore-extract-device-errors).
+	IgnoreDeviceErrors bool
+	// SkipDeviceNodes, SkipFifos and SkipSockets leave those entries out
+	// (upstream pxar extract --no-device-nodes, --no-fifos, --no-sockets).
+	SkipDeviceNodes bool
+	SkipFifos       bool
+	SkipSockets     bool
+
 	// Patterns, if non-empty, select what is extracted: the last matching
 	// pattern decides; entries no pattern matches inherit their directory's
 	// decision (the root starts as "not selected"), as upstream does.
@@ -247,22 +284,65 @@ func (x *extractor) ensureDirs() error {
 	return nil
 }
 
-// retryExisting runs create; if the target exists and Overwrite is set it
-// removes the old non-directory entry and tries once more.
-func (x *extractor) retryExisting(path string, create func() error) error {
+// overwrites reports whether an entry of kind may replace an existing
+// non-directory at its path (upstream's OverwriteFlags).
+func (o *ExtractOptions) overwrites(kind Kind) bool {
+	if o.Overwrite {
+		return true
+	}
+	switch kind {
+	case KindSymlink:
+		return o.OverwriteSymlinks
+	case KindHardlink:
+		return o.OverwriteHardlinks
+	}
+	return o.OverwriteFiles
+}
+
+// overwriteFlag names the option that lets an entry of kind replace an
+// existing one, for error messages.
+func overwriteFlag(kind Kind) string {
+	switch kind {
+	case KindSymlink:
+		return "overwrite symlinks"
+	case KindHardlink:
+		return "overwrite hardlinks"
+	}
+	return "overwrite files"
+}
+
+// retryExisting runs create; if the target exists and entries of kind may
+// overwrite, it removes the old non-directory entry and tries once more.
+// Otherwise an existing entry is an error that names the option.
+func (x *extractor) retryExisting(path string, kind Kind, create func() error) error {
 	err := create()
-	if !errors.Is(err, unix.EEXIST) || !x.o.Overwrite {
+	if !errors.Is(err, unix.EEXIST) {
 		return err
+	}
+	if !x.o.overwrites(kind) {
+		return &existsError{err: err, kind: kind}
 	}
 	var st unix.Stat_t
 	if unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return err
 	}
-	if rerr := os.Remove(path); rerr != nil {
+	if rerr := unix.Unlink(path); rerr != nil {
 		return rerr
 	}
 	return create()
 }
+
+// existsError is an entry that is in the way and may not be replaced.
+type existsError struct {
+	err  error
+	kind Kind
+}
+
+func (e *existsError) Error() string {
+	return fmt.Sprintf("%v (%s to replace it)", e.err, overwriteFlag(e.kind))
+}
+
+func (e *existsError) Unwrap() error { return e.err }
 
 func (x *extractor) create(e *Entry, path string) error {
 	var err error
@@ -281,7 +361,7 @@ func (x *extractor) create(e *Entry, path string) error {
 			return err
 		})
 	case KindSymlink:
-		err = x.retryExisting(path, func() error { return unix.Symlink(e.LinkTarget, path) })
+		err = x.retryExisting(path, KindSymlink, func() error { return unix.Symlink(e.LinkTarget, path) })
 	case KindHardlink:
 		rel, terr := safeRel(e.LinkTarget)
 		if terr != nil {
@@ -293,7 +373,7 @@ func (x *extractor) create(e *Entry, path string) error {
 				return err
 			}
 		}
-		err = x.retryExisting(path, func() error { return unix.Link(target, path) })
+		err = x.retryExisting(path, KindHardlink, func() error { return unix.Link(target, path) })
 		if errors.Is(err, unix.ENOENT) && len(x.o.Patterns) > 0 {
 			x.warn("skip hardlink %s: target %s was not extracted", e.Path, e.LinkTarget)
 			return nil
@@ -303,16 +383,17 @@ func (x *extractor) create(e *Entry, path string) error {
 		}
 		return nil // a hardlink shares its target's metadata
 	case KindDevice, KindFifo, KindSocket:
-		dev := 0
-		if e.Kind == KindDevice {
-			dev = int(unix.Mkdev(uint32(e.Device.Major), uint32(e.Device.Minor)))
-		}
-		mode := uint32(e.Stat.FileType()) | 0o600
-		err = x.retryExisting(path, func() error { return unix.Mknod(path, mode, dev) })
-		if errors.Is(err, unix.EPERM) {
-			x.warn("skip %s: creating %s nodes is not permitted", e.Path, e.Kind)
+		if (e.Kind == KindDevice && x.o.SkipDeviceNodes) || (e.Kind == KindFifo && x.o.SkipFifos) || (e.Kind == KindSocket && x.o.SkipSockets) {
 			return nil
 		}
+		err := x.special(e, path)
+		if err != nil && e.Kind == KindDevice && x.o.IgnoreDeviceErrors {
+			// Upstream's --ignore-extract-device-errors: any error of a
+			// device node's extraction is passed over.
+			x.warn("ignoring error extracting device node %s: %v", e.Path, err)
+			return nil
+		}
+		return err
 	default:
 		return fmt.Errorf("pxar: cannot extract %s of kind %s", e.Path, e.Kind)
 	}
@@ -322,11 +403,24 @@ func (x *extractor) create(e *Entry, path string) error {
 	return x.applyMeta(path, &e.Metadata, e.Kind)
 }
 
+// special creates a device node, fifo or socket and applies its metadata.
+func (x *extractor) special(e *Entry, path string) error {
+	dev := 0
+	if e.Kind == KindDevice {
+		dev = int(unix.Mkdev(uint32(e.Device.Major), uint32(e.Device.Minor)))
+	}
+	mode := uint32(e.Stat.FileType()) | 0o600
+	if err := x.retryExisting(path, e.Kind, func() error { return unix.Mknod(path, mode, dev) }); err != nil {
+		return fmt.Errorf("extract %s: %w", path, err)
+	}
+	return x.applyMeta(path, &e.Metadata, e.Kind)
+}
+
 // finishFile creates a regular file (replacing an old one when allowed),
 // fills it with write and applies its metadata; the extractor and the
 // background writer both use it.
 func (x *extractor) finishFile(path string, e *Entry, write func(*os.File) error) error {
-	err := x.retryExisting(path, func() error {
+	err := x.retryExisting(path, KindFile, func() error {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
@@ -350,39 +444,34 @@ func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // applyMeta restores ownership, xattrs, fcaps, ACLs, mode and mtime in an
 // order where no step undoes an earlier one (chown clears set-id bits and
-// capabilities, so it goes first).
+// capabilities, so it goes first). The Ignore* options leave parts out.
 func (x *extractor) applyMeta(path string, m *Metadata, kind Kind) error {
 	st := &m.Stat
-	if x.isRoot {
+	if x.isRoot && !x.o.IgnoreOwnership {
 		if err := unix.Lchown(path, int(st.UID), int(st.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", path, err)
 		}
 	}
 	if kind != KindSymlink {
-		for _, xa := range m.Xattrs {
-			if err := unix.Lsetxattr(path, string(xa.Name), xa.Value, 0); err != nil {
-				x.warn("%s: cannot set xattr %s: %v", path, xa.Name, err)
+		if !x.o.IgnoreXattrs {
+			for _, xa := range m.Xattrs {
+				if err := unix.Lsetxattr(path, string(xa.Name), xa.Value, 0); err != nil {
+					x.warn("%s: cannot set xattr %s: %v", path, xa.Name, err)
+				}
 			}
 		}
-		if m.FCaps != nil {
+		if m.FCaps != nil && !x.o.IgnoreFCaps {
 			if err := unix.Lsetxattr(path, xattrFCaps, m.FCaps, 0); err != nil {
 				x.warn("%s: cannot set file capabilities: %v", path, err)
 			}
 		}
-		if err := unix.Chmod(path, uint32(st.Mode&0o7777)); err != nil {
-			return fmt.Errorf("chmod %s: %w", path, err)
-		}
-		if b := accessACLXattr(&m.ACL, st.Mode); b != nil {
-			if err := unix.Lsetxattr(path, xattrACLAccess, b, 0); err != nil {
-				x.warn("%s: cannot set ACL: %v", path, err)
+		if !x.o.IgnorePermissions {
+			if err := unix.Chmod(path, uint32(st.Mode&0o7777)); err != nil {
+				return fmt.Errorf("chmod %s: %w", path, err)
 			}
 		}
-		if kind == KindDirectory {
-			if b := defaultACLXattr(&m.ACL); b != nil {
-				if err := unix.Lsetxattr(path, xattrACLDefault, b, 0); err != nil {
-					x.warn("%s: cannot set default ACL: %v", path, err)
-				}
-			}
+		if !x.o.IgnoreACLs {
+			x.applyACLs(path, m, kind)
 		}
 	}
 	ts := []unix.Timespec{
@@ -393,4 +482,20 @@ func (x *extractor) applyMeta(path string, m *Metadata, kind Kind) error {
 		return fmt.Errorf("set mtime of %s: %w", path, err)
 	}
 	return nil
+}
+
+// applyACLs sets the access ACL and, on a directory, the default ACL.
+func (x *extractor) applyACLs(path string, m *Metadata, kind Kind) {
+	if b := accessACLXattr(&m.ACL, m.Stat.Mode); b != nil {
+		if err := unix.Lsetxattr(path, xattrACLAccess, b, 0); err != nil {
+			x.warn("%s: cannot set ACL: %v", path, err)
+		}
+	}
+	if kind == KindDirectory {
+		if b := defaultACLXattr(&m.ACL); b != nil {
+			if err := unix.Lsetxattr(path, xattrACLDefault, b, 0); err != nil {
+				x.warn("%s: cannot set default ACL: %v", path, err)
+			}
+		}
+	}
 }

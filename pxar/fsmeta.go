@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -74,6 +75,9 @@ func readFlags(fd int) uint64 {
 type xattrSource struct {
 	fd   int
 	path string
+	// skipE2Big drops what the kernel refuses with E2BIG (a name list or a
+	// value over 64 KiB) instead of failing (--skip-e2big-xattr).
+	skipE2Big bool
 }
 
 func (s xattrSource) list(buf []byte) (int, error) {
@@ -124,10 +128,10 @@ func xattrUnsupported(err error) bool {
 func readXattrs(src xattrSource, isDir bool, m *Metadata) error {
 	list, err := grow(src.list)
 	if err != nil {
-		if xattrUnsupported(err) {
+		if xattrUnsupported(err) || (src.skipE2Big && errors.Is(err, unix.E2BIG)) {
 			return nil
 		}
-		return err
+		return e2bigHint(err)
 	}
 	var names []string
 	for _, n := range bytes.Split(list, []byte{0}) {
@@ -147,7 +151,10 @@ func readXattrs(src xattrSource, isDir bool, m *Metadata) error {
 			if xattrUnsupported(err) {
 				continue // vanished between list and get
 			}
-			return err
+			if src.skipE2Big && errors.Is(err, unix.E2BIG) {
+				continue
+			}
+			return e2bigHint(err)
 		}
 		switch {
 		case name == xattrFCaps:
@@ -161,6 +168,14 @@ func readXattrs(src xattrSource, isDir bool, m *Metadata) error {
 		}
 	}
 	return nil
+}
+
+// e2bigHint names the option that gets past E2BIG, as upstream does.
+func e2bigHint(err error) error {
+	if errors.Is(err, unix.E2BIG) {
+		return fmt.Errorf("%w (try --skip-e2big-xattr)", err)
+	}
+	return err
 }
 
 // parseACL converts a posix_acl xattr value into archive ACL items.

@@ -73,10 +73,11 @@ type Options struct {
 	Width int
 }
 
-// OptionsFromEnv resolves the --output-format flag value ("" = not given)
-// and the PROXMOX_OUTPUT_* variables. As upstream does, NO_BORDER and
-// NO_HEADER count as set whenever the variable is present, whatever its
+// OptionsFromEnv resolves the --output-format flag value ("" = not given),
+// the PROXMOX_OUTPUT_* variables and the locale. As upstream does, NO_BORDER
+// and NO_HEADER count as set whenever the variable is present, whatever its
 // value (even empty). An empty PROXMOX_OUTPUT_FORMAT is treated as unset.
+// ASCII is set unless the locale's codeset is UTF-8 (UTF8Locale).
 func OptionsFromEnv(flag string) (Options, error) {
 	var o Options
 	v := flag
@@ -92,6 +93,7 @@ func OptionsFromEnv(flag string) (Options, error) {
 	}
 	_, o.NoBorder = os.LookupEnv(EnvNoBorder)
 	_, o.NoHeader = os.LookupEnv(EnvNoHeader)
+	o.ASCII = !UTF8Locale()
 	return o, nil
 }
 
@@ -126,12 +128,42 @@ func Render(w io.Writer, o Options, data any, cols []Column) error {
 }
 
 func writeJSON(w io.Writer, data any, pretty bool) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if pretty {
 		enc.SetIndent("", "  ")
 	}
-	return enc.Encode(data) // Encode appends the "\n"
+	if err := enc.Encode(data); err != nil { // Encode appends the "\n"
+		return err
+	}
+	_, err := w.Write(unescapeLineSeparators(buf.Bytes()))
+	return err
+}
+
+// unescapeLineSeparators undoes the one escape Go's encoder makes that
+// upstream's (serde_json) does not: U+2028 and U+2029 are written as
+// themselves, not as \u2028 and \u2029. Every backslash in encoded JSON
+// starts an escape, so escapes are skipped whole.
+func unescapeLineSeparators(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u202`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if e := b[i+1:]; len(e) >= 5 && (string(e[:5]) == "u2028" || string(e[:5]) == "u2029") {
+			out = utf8.AppendRune(out, rune(0x2028+int(e[4]-'8')))
+			i += 5
+			continue
+		}
+		out = append(out, b[i], b[i+1])
+		i++
+	}
+	return out
 }
 
 func renderText(w io.Writer, o Options, data any, cols []Column) error {

@@ -319,6 +319,9 @@ func TestOptionsFromEnv(t *testing.T) {
 		{noBorder: ptr("1"), noHeader: ptr("0"), want: Options{NoBorder: true, NoHeader: true}},
 		{noHeader: ptr("yes"), want: Options{NoHeader: true}},
 	}
+	// A UTF-8 locale that is installed (see TestUTF8Locale), so ASCII stays
+	// false whatever the machine has.
+	utf8Env(t)
 	for i, tc := range tests {
 		t.Setenv(EnvFormat, "")
 		t.Setenv(EnvNoBorder, "")

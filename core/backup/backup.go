@@ -51,6 +51,12 @@ type Options struct {
 	// the key can be recovered with the master key (formats.md 8.5).
 	RSAEncryptedKey []byte
 	Events          core.Sink
+	// RepoName names the repository in messages when Repo is nil (a dry
+	// run against a datastore that does not exist yet).
+	RepoName string
+	// SkipE2BigXattr and EntriesMax are pxar.CreateOptions'.
+	SkipE2BigXattr bool
+	EntriesMax     int
 }
 
 // Result sums up a finished backup.
@@ -260,10 +266,11 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		}
 		csum := idx.Csum()
 		m.Files = append(m.Files, manifest.File{Filename: catalogName, CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
-		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%d bytes)", idx.Size())})
+		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%s)", core.HumanByte(idx.Size()))})
 	}
 
 	if len(o.RSAEncryptedKey) > 0 {
+		o.Events.Info(fmt.Sprintf("Upload RSA encoded key to '%s' as rsa-encrypted.key.blob", o.Repo.Name()))
 		// Stored plain: the payload is already RSA-encrypted (formats.md 2.7).
 		kb, err := blob.Encode(o.RSAEncryptedKey, false, nil)
 		if err != nil {
@@ -309,7 +316,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 	repo := o.Repo.Name()
 	switch s.Type {
 	case "pxar":
-		o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, repo, name))
+		o.Events.Info(fmt.Sprintf("Upload %s '%s' to '%s' as %s", s.kindName(), s.Path, repo, name))
 		chunks, err := core.BeginArchive(w, core.Archive{Name: name})
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
@@ -321,6 +328,8 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 			return nil, err
 		}
 		err = pxar.Create(ds, s.Path, pxar.CreateOptions{
+			SkipE2BigXattr:   o.SkipE2BigXattr,
+			EntriesMax:       o.EntriesMax,
 			Excludes:         p.excludes,
 			SkipLostAndFound: o.SkipLostAndFound,
 			AllFileSystems:   o.AllFileSystems,
@@ -349,7 +358,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		}
 		return done(idx.Size(), idx.Csum()), nil
 	case "img":
-		o.Events.Info(fmt.Sprintf("Upload image '%s' to '%s' as %s", s.Path, repo, name))
+		o.Events.Info(fmt.Sprintf("Upload %s '%s' to '%s' as %s", s.kindName(), s.Path, repo, name))
 		f, size, err := openImage(s.Path)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
@@ -372,7 +381,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		}
 		return done(idx.Size(), idx.Csum()), nil
 	default:
-		o.Events.Info(fmt.Sprintf("Upload config file '%s' to '%s' as %s", s.Path, repo, name))
+		o.Events.Info(fmt.Sprintf("Upload %s '%s' to '%s' as %s", s.kindName(), s.Path, repo, name))
 		data, err := os.ReadFile(s.Path)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", s.Name, err)

@@ -35,6 +35,19 @@ func (s Spec) StoredName() string {
 	return s.Name + ".blob"
 }
 
+// kindName is how upstream's messages name the source ("Upload directory …").
+func (s Spec) kindName() string {
+	switch s.Type {
+	case "pxar":
+		return "directory"
+	case "img":
+		return "image"
+	case "log":
+		return "log file"
+	}
+	return "config file"
+}
+
 // Check verifies that the source exists and has the right kind, before
 // anything is written.
 func (s Spec) Check() error {

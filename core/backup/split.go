@@ -314,6 +314,8 @@ func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWrit
 
 	reuse := &pxar.ReuseStats{}
 	co := pxar.CreateOptions{
+		SkipE2BigXattr:   o.SkipE2BigXattr,
+		EntriesMax:       o.EntriesMax,
 		Excludes:         p.excludes,
 		SkipLostAndFound: o.SkipLostAndFound,
 		AllFileSystems:   o.AllFileSystems,

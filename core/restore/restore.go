@@ -27,7 +27,24 @@ type Options struct {
 	Stdout            io.Writer
 	Patterns          []string
 	AllowExistingDirs bool
-	Overwrite         bool
+	// Overwrite replaces existing files, symlinks and hardlinks
+	// (--overwrite); the three Overwrite* flags each allow one kind
+	// (--overwrite-files, -symlinks, -hardlinks). An image or blob target
+	// is a file: Overwrite or OverwriteFiles replaces it.
+	Overwrite          bool
+	OverwriteFiles     bool
+	OverwriteSymlinks  bool
+	OverwriteHardlinks bool
+	// The parts of a pxar archive's metadata not to restore
+	// (--ignore-acls, --ignore-xattrs, --ignore-ownership,
+	// --ignore-permissions), and device nodes that cannot be created
+	// becoming warnings (--ignore-extract-device-errors); see
+	// pxar.ExtractOptions.
+	IgnoreACLs                bool
+	IgnoreXattrs              bool
+	IgnoreOwnership           bool
+	IgnorePermissions         bool
+	IgnoreExtractDeviceErrors bool
 	// PreludeTarget, when set, is the file a split archive's prelude (the
 	// backup's exclude patterns) is written to (--prelude-target).
 	PreludeTarget string
@@ -119,16 +136,12 @@ func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List)
 		_, err = io.Copy(o.Stdout, cr)
 		return err
 	}
-	xo := pxar.ExtractOptions{
-		AllowExistingDirs: o.AllowExistingDirs,
-		Overwrite:         o.Overwrite,
-		Patterns:          pats,
-		OnWarning:         func(msg string) { o.Events.Warn(msg) },
-	}
+	xo := o.ExtractOptions()
+	xo.Patterns = pats
 	if o.PreludeTarget == "" {
 		return s.ExtractPxar(ctx, a, o.Target, xo, nil)
 	}
-	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.Overwrite}
+	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.overwriteFile()}
 	xo.Prelude = pf
 	err = s.ExtractPxar(ctx, a, o.Target, xo, nil)
 	if cerr := pf.Close(); err == nil {
@@ -136,6 +149,28 @@ func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List)
 	}
 	return err
 }
+
+// ExtractOptions are the pxar extraction options the restore options ask
+// for (without patterns, which Run parses).
+func (o *Options) ExtractOptions() pxar.ExtractOptions {
+	return pxar.ExtractOptions{
+		AllowExistingDirs:  o.AllowExistingDirs,
+		Overwrite:          o.Overwrite,
+		OverwriteFiles:     o.OverwriteFiles,
+		OverwriteSymlinks:  o.OverwriteSymlinks,
+		OverwriteHardlinks: o.OverwriteHardlinks,
+		IgnoreACLs:         o.IgnoreACLs,
+		IgnoreXattrs:       o.IgnoreXattrs,
+		IgnoreOwnership:    o.IgnoreOwnership,
+		IgnorePermissions:  o.IgnorePermissions,
+		IgnoreDeviceErrors: o.IgnoreExtractDeviceErrors,
+		OnWarning:          func(msg string) { o.Events.Warn(msg) },
+	}
+}
+
+// overwriteFile: an existing target file (image, blob, prelude) may be
+// replaced.
+func (o *Options) overwriteFile() bool { return o.Overwrite || o.OverwriteFiles }
 
 // preludeFile creates the prelude target on the first write, so an archive
 // without a prelude leaves no file behind; an existing file is kept unless
@@ -191,9 +226,9 @@ func copyOut(o Options, r io.Reader) error {
 		_, err := io.Copy(o.Stdout, r)
 		return err
 	}
-	if !o.Overwrite {
+	if !o.overwriteFile() {
 		if _, err := os.Lstat(o.Target); err == nil {
-			return fmt.Errorf("restore target %q already exists (use --overwrite)", o.Target)
+			return fmt.Errorf("restore target %q already exists (use --overwrite or --overwrite-files)", o.Target)
 		}
 	}
 	// A temp name and a rename: a failed restore leaves no partial file.
@@ -215,7 +250,7 @@ func copyOut(o Options, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if !o.Overwrite {
+	if !o.overwriteFile() {
 		// Link refuses to replace a target that appeared meanwhile.
 		if err := os.Link(f.Name(), o.Target); err != nil {
 			return fmt.Errorf("restore target %q: %w", o.Target, err)

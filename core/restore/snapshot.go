@@ -3,8 +3,10 @@ package restore
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 
 	"cairn/core"
@@ -192,9 +194,16 @@ func (s *Snapshot) Index(name string) (index.Index, *manifest.File, error) {
 	return idx, f, nil
 }
 
+// ClientLogName is the log `snapshot upload-log` adds to a finished
+// snapshot; the manifest, signed before the log existed, does not list it.
+const ClientLogName = "client.log.blob"
+
 // Blob loads a blob file, checks it against the manifest and decodes it.
 func (s *Snapshot) Blob(name string) ([]byte, error) {
 	f, err := s.File(name)
+	if err != nil && name == ClientLogName {
+		return s.clientLog()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +226,40 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 	data, err := blob.Decode(raw, ci)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", name, err)
+	}
+	return data, nil
+}
+
+// clientLog reads the uploaded client log. With no manifest entry to check
+// it against, its own CRC (and, when encrypted, the GCM tag) vouch for it;
+// the blob's magic says whether the key is needed.
+func (s *Snapshot) clientLog() ([]byte, error) {
+	raw, err := s.Reader.ReadFile(ClientLogName)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, core.ErrNotFound) {
+			return nil, fmt.Errorf("archive '%s' not found in snapshot %s: %w", ClientLogName, s.Reader.Snapshot(), core.ErrNotFound)
+		}
+		return nil, err
+	}
+	kind, err := blob.KindOf(raw)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", ClientLogName, err)
+	}
+	mode := "none"
+	if kind.Encrypted {
+		mode = "encrypt"
+	}
+	c, err := s.cryptFor(&manifest.File{Filename: ClientLogName, CryptMode: mode})
+	if err != nil {
+		return nil, err
+	}
+	var ci blob.Cipher
+	if c != nil {
+		ci = c
+	}
+	data, err := blob.Decode(raw, ci)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", ClientLogName, err)
 	}
 	return data, nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/ratelimit"
 )
 
 // UserAgent is what upstream's client sends.
@@ -59,6 +60,10 @@ type Options struct {
 	Log io.Writer
 	// RootCAs overrides the system CA pool (tests).
 	RootCAs *tlsRoots
+	// RateLimit limits the bytes received and, separately, the bytes sent
+	// over all connections of the client together (--rate, --burst;
+	// upstream's RateLimitConfig::with_same_inout). Zero: no limit.
+	RateLimit ratelimit.Config
 }
 
 // Client is an authenticated connection to a server. Safe for concurrent use.
@@ -67,6 +72,7 @@ type Client struct {
 	addr    string // host:port for dialing
 	hostKey string // host as in the repository, for the caches
 	proxy   *proxyConfig
+	limit   ratelimit.Pair // shared by every connection
 	tlsConf *tls.Config
 	http    *http.Client
 	log     io.Writer
@@ -98,7 +104,7 @@ func New(opts Options) (*Client, error) {
 	if opts.Spec.AuthID == "" {
 		opts.Spec.AuthID = "root@pam"
 	}
-	c := &Client{opts: opts, hostKey: opts.Spec.Host, log: opts.Log}
+	c := &Client{opts: opts, hostKey: opts.Spec.Host, log: opts.Log, limit: ratelimit.NewPair(opts.RateLimit)}
 	if c.log == nil {
 		c.log = os.Stderr
 	}
@@ -158,6 +164,9 @@ func (c *Client) dialTCP(ctx context.Context) (net.Conn, error) {
 }
 
 // dialTLS opens a TLS connection with the fingerprint checks of protocol.md 2.
+// Every connection, the HTTP/1.1 ones of the REST API and those upgraded
+// to HTTP/2 for backup and restore, is made here, so the rate limit wraps
+// the TCP stream under TLS of each, as upstream's connector does.
 func (c *Client) dialTLS(ctx context.Context) (*tls.Conn, error) {
 	raw, err := c.dialTCP(ctx)
 	if err != nil {
@@ -166,6 +175,7 @@ func (c *Client) dialTLS(ctx context.Context) (*tls.Conn, error) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	raw = ratelimit.Conn(raw, c.limit)
 	conn := tls.Client(raw, c.tlsConf)
 	hctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
@@ -297,14 +307,32 @@ func (c *Client) raw(ctx context.Context, method, path string, q url.Values, bod
 	if err := c.ensureAuth(ctx); err != nil {
 		return nil, err
 	}
-	var rd io.Reader
-	var payload []byte
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return nil, err
-		}
+	if body == nil {
+		return c.send(ctx, method, path, q, "application/x-www-form-urlencoded", nil)
 	}
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, method, path, q, "application/json", payload)
+}
+
+// Upload calls POST with query parameters and a raw body (upstream's
+// client.upload, e.g. upload-backup-log with a blob).
+func (c *Client) Upload(ctx context.Context, path string, q url.Values, contentType string, body []byte, out any) error {
+	if err := c.ensureAuth(ctx); err != nil {
+		return err
+	}
+	data, err := c.send(ctx, http.MethodPost, path, q, contentType, body)
+	if err != nil {
+		return err
+	}
+	return decodeData(data, out)
+}
+
+// send performs one authorized request; a nil payload sends no body.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, contentType string, payload []byte) ([]byte, error) {
+	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
@@ -312,11 +340,7 @@ func (c *Client) raw(ctx context.Context, method, path string, q url.Values, bod
 	if err != nil {
 		return nil, err
 	}
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	} else {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
+	req.Header.Set("Content-Type", contentType)
 	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -151,6 +151,8 @@ func (s *Server) handleDatastore(c *reqCtx, store, sub string) {
 		c.reply(h.verify())
 	case "change-owner":
 		c.reply(h.changeOwner())
+	case "upload-backup-log":
+		c.reply(h.uploadBackupLog())
 	default:
 		c.reply(nil, errorf(http.StatusNotFound, "Path '%s' not found.", c.r.URL.Path))
 	}
@@ -185,8 +187,20 @@ func (h *dsReq) groups() (any, error) {
 		if !a.privs.Has(config.PrivDatastoreAudit) && !isOwner(h.id.authID, g.Owner) {
 			continue
 		}
+		files := g.Files
+		if g.BackupCount > 0 {
+			// Upstream lists the last snapshot's directory: files beyond
+			// the manifest (client.log.blob) too.
+			have := make([]core.FileInfo, len(files))
+			for i, f := range files {
+				have[i].Filename = f
+			}
+			for _, f := range extraSnapshotFiles(h.ds, h.ns, core.Snapshot{Group: g.Group, Time: g.LastBackup}, have)[len(have):] {
+				files = append(files, f.Filename)
+			}
+		}
 		item := map[string]any{"backup-type": g.Group.Type, "backup-id": g.Group.ID, "last-backup": g.LastBackup,
-			"backup-count": g.BackupCount, "files": nonNil(g.Files)}
+			"backup-count": g.BackupCount, "files": nonNil(files)}
 		if g.Owner != "" {
 			item["owner"] = g.Owner
 		}
@@ -230,6 +244,9 @@ func (h *dsReq) snapshots() (any, error) {
 	for _, si := range list {
 		if !a.privs.Has(config.PrivDatastoreAudit) && !isOwner(h.id.authID, si.Owner) {
 			continue
+		}
+		if si.Finished {
+			si.Files = extraSnapshotFiles(h.ds, h.ns, si.Snapshot, si.Files)
 		}
 		out = append(out, snapshotItem(si))
 	}
@@ -344,17 +361,7 @@ func (h *dsReq) files() (any, error) {
 		if si.Snapshot.Time != snap.Time {
 			continue
 		}
-		out := si.Files
-		seen := map[string]bool{}
-		for _, f := range out {
-			seen[f.Filename] = true
-		}
-		names, _ := h.ds.SnapshotFileNames(h.ns, snap)
-		for _, n := range names {
-			if !strings.HasPrefix(n, ".") && !seen[n] && !strings.Contains(n, ".tmp") {
-				out = append(out, core.FileInfo{Filename: n})
-			}
-		}
+		out := extraSnapshotFiles(h.ds, h.ns, snap, si.Files)
 		if out == nil {
 			out = []core.FileInfo{}
 		}
@@ -642,7 +649,11 @@ func (h *dsReq) runTask(kind string, ds interface{ Close() error }, work func(ct
 			case <-ctx.Done():
 			}
 		}()
-		t.finish(work(ctx, t))
+		err := work(ctx, t)
+		if err != nil && t.abortRequested() && errors.Is(err, context.Canceled) {
+			err = errAborted
+		}
+		t.finish(err)
 	}()
 	return t.upid
 }

@@ -343,6 +343,16 @@ func (b *backupSession) end() {
 	case finished:
 		b.task.logf("backup finished successfully")
 		b.task.finish(nil)
+	case b.task.abortRequested():
+		// Stopped with DELETE .../tasks/UPID: upstream's session loses
+		// the race against the abort future.
+		b.task.logf("backup failed: %v", errTaskAborted)
+		b.task.logf("removing failed backup")
+		if err := b.w.Abort(); err != nil {
+			b.task.warn("removing failed backup failed: %v", err)
+		}
+		b.srv.logf("backup %s on '%s' aborted by request", snapshotLabel(b.ns, b.snap), b.store)
+		b.task.finish(errTaskAborted)
 	default:
 		b.task.logf("backup ended and finish failed: connection closed before finish")
 		b.task.logf("removing unfinished backup")
@@ -364,7 +374,7 @@ func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
 		}
 	}()
-	name := strings.Trim(r.URL.Path, "/")
+	name := trimPath(r.URL.Path)
 	if b.debug {
 		b.task.logf("%s %s", r.Method, name)
 	}

@@ -102,6 +102,11 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		close(stop)
 		rd.Close()
 		ds.Close()
+		if t.abortRequested() {
+			// Upstream selects the session against the abort future.
+			t.finish(errTaskAborted)
+			return
+		}
 		t.logf("reader finished successfully")
 		t.finish(nil)
 	}()
@@ -122,7 +127,7 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
 		}
 	}()
-	name := strings.Trim(r.URL.Path, "/")
+	name := trimPath(r.URL.Path)
 	if rs.debug {
 		rs.task.logf("%s %s", r.Method, name)
 	}
@@ -142,6 +147,12 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fn, err := p.safeName("file-name", "")
 		if err != nil {
 			writeError(w, err)
+			return
+		}
+		// Any index or blob of the snapshot, listed in the manifest or not
+		// (client.log.blob is not), as upstream's archive_type allows.
+		if !backupFileRe.MatchString(fn) {
+			writeError(w, badRequest("unknown archive type: %s", fn))
 			return
 		}
 		data, err := rs.rd.ReadFile(fn)

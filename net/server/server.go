@@ -127,7 +127,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.httpSrv = hs
 	s.mu.Unlock()
-	return hs.Serve(tls.NewListener(tcpKeepAlive{ln}, s.TLSConfig()))
+	// hostListener: HTTP/1.1 requests without a Host header are accepted,
+	// as upstream accepts them (hostconn.go).
+	return hs.Serve(hostListener{tls.NewListener(tcpKeepAlive{ln}, s.TLSConfig())})
 }
 
 type tcpKeepAlive struct{ net.Listener }
@@ -214,9 +216,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(w *statusRecorder, r *http.Request, start time.Time) {
 	path := r.URL.Path
-	rest, ok := strings.CutPrefix(path, "/api2/json/")
+	clean := "/" + trimPath(path) + "/"
+	rest, ok := strings.CutPrefix(clean, "/api2/json/")
 	if !ok {
-		if strings.HasPrefix(path, "/api2/extjs/") {
+		if strings.HasPrefix(clean, "/api2/extjs/") {
 			writeError(w, badRequest("the extjs formatter is not supported"))
 			return
 		}
@@ -248,7 +251,7 @@ func (s *Server) route(w *statusRecorder, r *http.Request, start time.Time) {
 	c := &reqCtx{s: s, cfg: cfg, id: id, r: r, w: w, start: start}
 	switch {
 	case rest == "version" && r.Method == http.MethodGet:
-		writeData(w, map[string]any{"version": "4.1.1", "release": "1", "repoid": "cairn"}, nil)
+		writeData(w, map[string]any{"version": serverVersion, "release": serverRelease, "repoid": "cairn"}, nil)
 	case rest == "backup" && r.Method == http.MethodGet:
 		s.handleBackupUpgrade(c)
 	case rest == "reader" && r.Method == http.MethodGet:
@@ -349,3 +352,14 @@ func isOwner(authID, owner string) bool {
 }
 
 var errClosed = errors.New("server closed")
+
+// The version GET /api2/json/version reports. Upstream splits its package
+// version: "version" is MAJOR.MINOR and "release" the patch level, and the
+// client prints "server version: <version>.<release>". cairn serves the API
+// of upstream 4.1.1 (protocol.md 0: backend-type, S3 datastores), a superset
+// of what the 3.2.x clients use; none of those compares the server version,
+// while newer clients may, so it claims 4.1.1 rather than 3.2.x.
+const (
+	serverVersion = "4.1"
+	serverRelease = "1"
+)

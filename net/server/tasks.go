@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -75,12 +76,17 @@ func (t *task) isRunning() bool {
 	return t.running
 }
 
+// taskTimeFormat stamps task log lines as upstream does: local time with a
+// numeric offset, never "Z" (protocol.md 6.2). The client relies on it: it
+// strips the stamp only when ": " follows at byte 25.
+const taskTimeFormat = "2006-01-02T15:04:05-07:00"
+
 func (t *task) logf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	msg := fmt.Sprintf(format, args...)
 	for _, line := range strings.Split(msg, "\n") {
-		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": "+line)
+		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": "+line)
 	}
 }
 
@@ -115,23 +121,43 @@ func (t *task) finish(err error) {
 	switch {
 	case err != nil:
 		t.exitStatus = strings.ReplaceAll(err.Error(), "\n", " ")
-		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK ERROR: "+t.exitStatus)
+		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK ERROR: "+t.exitStatus)
 	case t.warnings > 0:
 		t.exitStatus = fmt.Sprintf("WARNINGS: %d", t.warnings)
-		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK "+t.exitStatus)
+		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK "+t.exitStatus)
 	default:
 		t.exitStatus = "OK"
-		t.lines = append(t.lines, time.Now().Format(time.RFC3339)+": TASK OK")
+		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK OK")
 	}
 }
 
+// errAborted is the error a job that stopped on request ends with
+// (upstream's fail_on_abort); errTaskAborted ends a backup or reader
+// session stopped on request (upstream's abort future).
+var (
+	errAborted     = errors.New("abort requested - aborting task")
+	errTaskAborted = errors.New("task aborted")
+)
+
+// requestAbort asks a running task to stop: it closes t.abort, which cancels
+// a runTask job's context and closes a backup or reader session's
+// connection. Like upstream it logs the first request.
 func (t *task) requestAbort() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.aborted {
-		t.aborted = true
-		close(t.abort)
+	if t.aborted || !t.running {
+		t.mu.Unlock()
+		return
 	}
+	t.aborted = true
+	close(t.abort)
+	t.mu.Unlock()
+	t.logf("received abort request ...")
+}
+
+func (t *task) abortRequested() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.aborted
 }
 
 func (t *task) status() map[string]any {
@@ -153,26 +179,25 @@ func (t *task) status() map[string]any {
 	return m
 }
 
-// mayAccess: own tasks, tasks of one's tokens, Sys.Audit on /system/tasks,
-// or datastore privileges on the store named in the worker id.
+// mayAccessTask: reading (status, log, list) is allowed on own tasks, tasks
+// of one's tokens, with Sys.Audit on /system/tasks, or with datastore
+// privileges on the store named in the worker id. Stopping (modify) is
+// upstream's stop_task rule: only the very Authid that started the task
+// (a user cannot stop its token's tasks, nor the other way round), else
+// Sys.Modify on /system/tasks.
 func (c *reqCtx) mayAccessTask(t *task, modify bool) bool {
+	if modify {
+		return c.id.authID == t.authID || c.cfg.Privileges(c.id.authID, "/system/tasks").Has(config.PrivSysModify)
+	}
 	if isOwner(c.id.authID, t.authID) {
 		return true
 	}
-	priv := config.PrivSysAudit
-	if modify {
-		priv = config.PrivSysModify
-	}
-	if c.cfg.Privileges(c.id.authID, "/system/tasks").Has(priv) {
+	if c.cfg.Privileges(c.id.authID, "/system/tasks").Has(config.PrivSysAudit) {
 		return true
 	}
 	store, _, _ := strings.Cut(t.workerID, ":")
 	if config.ValidSafeID(store) {
-		p := c.privs(store, "")
-		if modify {
-			return p.Any(config.PrivDatastoreModify)
-		}
-		return p.Any(config.PrivDatastoreAudit, config.PrivDatastoreModify)
+		return c.privs(store, "").Any(config.PrivDatastoreAudit, config.PrivDatastoreModify)
 	}
 	return false
 }
@@ -307,6 +332,33 @@ func (s *Server) listTasks(c *reqCtx, p params) {
 	runningOnly, _ := p.boolean("running", false)
 	errorsOnly, _ := p.boolean("errors", false)
 	store, userFilter, typeFilter := p.str("store"), p.str("userfilter"), p.str("typefilter")
+	since, err := p.integer("since", 0, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	until, err := p.integer("until", 1<<53, 0, 1<<53)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	// statusfilter: any of ok, warning, error, unknown; running tasks
+	// have none of these states.
+	var statusFilter map[string]bool
+	for _, v := range p.v["statusfilter"] {
+		for _, f := range strings.Split(v, ",") {
+			switch f {
+			case "ok", "warning", "error", "unknown":
+			default:
+				c.reply(nil, badRequest("parameter verification failed - 'statusfilter': value '%s' is not defined in the enumeration.", f))
+				return
+			}
+			if statusFilter == nil {
+				statusFilter = map[string]bool{}
+			}
+			statusFilter[f] = true
+		}
+	}
 	s.tasks.mu.Lock()
 	all := make([]*task, 0, len(s.tasks.tasks))
 	for _, t := range s.tasks.tasks {
@@ -323,14 +375,19 @@ func (s *Server) listTasks(c *reqCtx, p params) {
 		if runningOnly && st["status"] != "running" {
 			continue
 		}
-		if errorsOnly && (st["status"] == "running" || st["exitstatus"] == "OK") {
+		// As upstream: errors drops the tasks that ended OK (running
+		// ones stay); a status filter drops running ones.
+		if errorsOnly && st["exitstatus"] == "OK" {
 			continue
 		}
-		if store != "" {
-			ws, _, _ := strings.Cut(t.workerID, ":")
-			if ws != store {
-				continue
-			}
+		if statusFilter != nil && (st["status"] == "running" || !statusFilter[taskStateType(t.exitStatusOf())]) {
+			continue
+		}
+		if t.start.Unix() < since || t.start.Unix() > until {
+			continue
+		}
+		if store != "" && !taskOfStore(t, store) {
+			continue
 		}
 		if userFilter != "" && !strings.Contains(t.authID, userFilter) {
 			continue
@@ -359,4 +416,40 @@ func (s *Server) listTasks(c *reqCtx, p params) {
 		items = []map[string]any{}
 	}
 	writeData(c.w, items, map[string]any{"total": total})
+}
+
+func (t *task) exitStatusOf() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exitStatus
+}
+
+// taskStateType classifies an exit status as upstream's statusfilter does.
+func taskStateType(exit string) string {
+	switch {
+	case exit == "OK":
+		return "ok"
+	case strings.HasPrefix(exit, "WARNINGS: "):
+		return "warning"
+	case exit == "unknown" || exit == "":
+		return "unknown"
+	}
+	return "error"
+}
+
+// taskOfStore is upstream's check_job_store: the store filter of the task
+// list only knows the datastore jobs' worker ids (sessions such as reader
+// tasks never match).
+func taskOfStore(t *task, store string) bool {
+	switch {
+	case strings.HasPrefix(t.typ, "verif"):
+		ws, _, _ := strings.Cut(t.workerID, ":")
+		if t.typ == "verificationjob" {
+			return ws == store
+		}
+		return t.workerID == store
+	case t.typ == "prune" || t.typ == "prunejob" || t.typ == "backup" || t.typ == "garbage_collection":
+		return t.workerID == store || strings.HasPrefix(t.workerID, store+":")
+	}
+	return false
 }

@@ -14,6 +14,24 @@ import (
 	"cairn/core"
 )
 
+// trimPath drops empty path components, as upstream's router does: the
+// upstream client asks for "//api2/json/access/ticket", and
+// "/api2//json/ping/" is the same as "/api2/json/ping" there. The result has
+// no leading or trailing slash.
+func trimPath(p string) string {
+	if !strings.Contains(p, "//") && !strings.HasPrefix(p, "/") && !strings.HasSuffix(p, "/") {
+		return p
+	}
+	parts := strings.Split(p, "/")
+	kept := parts[:0]
+	for _, c := range parts {
+		if c != "" {
+			kept = append(kept, c)
+		}
+	}
+	return strings.Join(kept, "/")
+}
+
 // apiError is an error with the HTTP status it is answered with. The body
 // is the plain message text (protocol.md, general conventions).
 type apiError struct {

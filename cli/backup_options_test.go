@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"cairn/core"
+	"cairn/internal/testserver"
+)
+
+// snapshotNames lists snapshot paths of a repository as JSON says them.
+func snapshotNames(t *testing.T, repo string, extra ...string) []string {
+	t.Helper()
+	r := mustRun(t, append([]string{"snapshot", "list", "--repository", repo, "--output-format", "json"}, extra...)...)
+	var items []struct {
+		Type string `json:"backup-type"`
+		ID   string `json:"backup-id"`
+		Time int64  `json:"backup-time"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &items); err != nil {
+		t.Fatalf("snapshot list json %q: %v", r.stdout, err)
+	}
+	var out []string
+	for _, it := range items {
+		out = append(out, fmt.Sprintf("%s/%s/%d", it.Type, it.ID, it.Time))
+	}
+	return out
+}
+
+func TestBackupDryRunLocal(t *testing.T) {
+	isolateClient(t)
+	src := sourceTree(t)
+	repo := localRepo(t)
+	r := mustRun(t, "backup", "root.pxar:"+src, "etc.conf:"+filepath.Join(src, "etc/hostname"), "--repository", repo, "--dry-run")
+	for _, want := range []string{
+		"No previous manifest available.",
+		fmt.Sprintf("Would upload directory '%s' to '%s' as root.pxar.didx", src, repo),
+		fmt.Sprintf("Would upload config file '%s' to '%s' as etc.conf.blob", filepath.Join(src, "etc/hostname"), repo),
+		"dry-run: no upload happened",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(repo); !os.IsNotExist(err) {
+		t.Fatalf("a dry run created the repository (%v)", err)
+	}
+	mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "elsa")
+	before := snapshotNames(t, repo)
+	r = mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "elsa", "--dry-run")
+	if !strings.Contains(r.stderr, "Downloading previous manifest") {
+		t.Errorf("dry run with a previous snapshot:\n%s", r.stderr)
+	}
+	mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "new-group", "--dry-run")
+	after := snapshotNames(t, repo)
+	if strings.Join(before, " ") != strings.Join(after, " ") {
+		t.Fatalf("dry runs changed the snapshots: %v -> %v", before, after)
+	}
+	groups := mustRun(t, "list", "--repository", repo, "--output-format", "json").stdout
+	if strings.Contains(groups, "new-group") {
+		t.Fatalf("a dry run made a group: %s", groups)
+	}
+}
+
+func TestBackupDryRunServerChecksOwner(t *testing.T) {
+	isolateClient(t)
+	srv, repo := remoteRepo(t)
+	src := sourceTree(t)
+	mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "elsa")
+	r := mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "elsa", "--dry-run")
+	if !strings.Contains(r.stderr, "Would upload directory") || !strings.Contains(r.stderr, "Downloading previous manifest") {
+		t.Fatalf("dry run:\n%s", r.stderr)
+	}
+	if n := len(snapshotNames(t, repo)); n != 1 {
+		t.Fatalf("%d snapshots after a dry run, want 1", n)
+	}
+	// The session is real: bob may not back up into alice's group, dry or not.
+	t.Setenv("PBS_PASSWORD", testserver.Users["bob@pbs"])
+	r = cairnRun(t, "backup", "root.pxar:"+src, "--repository", srv.Repository("bob@pbs"), "--backup-id", "elsa", "--dry-run")
+	if r.code == 0 || !strings.Contains(r.stderr, "owner") {
+		t.Fatalf("bob's dry run into alice's group: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// keyFiles makes an unprotected key and a master key pair in dir.
+func keyFiles(t *testing.T, dir string) (key, masterPub, masterPriv string) {
+	t.Helper()
+	key = filepath.Join(dir, "k.json")
+	mustRun(t, "key", "create", key, "--kdf", "none")
+	t.Setenv("PBS_ENCRYPTION_PASSWORD", "master-pw-1")
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	mustRun(t, "key", "create-master-key")
+	return key, filepath.Join(dir, "master-public.pem"), filepath.Join(dir, "master-private.pem")
+}
+
+func TestBackupKeyFromDescriptors(t *testing.T) {
+	isolateClient(t)
+	dir := t.TempDir()
+	key, pub, priv := keyFiles(t, dir)
+	src := sourceTree(t)
+	repo := localRepo(t)
+	kf, err := os.Open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	mf, err := os.Open(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	r := mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "fd",
+		"--keyfd", fmt.Sprint(kf.Fd()), "--master-pubkey-fd", fmt.Sprint(mf.Fd()))
+	for _, want := range []string{"Using encryption key from file descriptor..", "Encryption key fingerprint: ",
+		"Using master key from file descriptor..", "Upload RSA encoded key to"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("backup output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	snap := "host/fd"
+	files := mustRun(t, "snapshot", "files", lastSnapshot(t, repo), "--repository", repo, "--output-format", "json").stdout
+	if !strings.Contains(files, `"filename":"rsa-encrypted.key.blob"`) || !strings.Contains(files, `"crypt-mode":"encrypt"`) {
+		t.Fatalf("files of an encrypted backup with a master key: %s", files)
+	}
+	// Without the key the archive does not restore; with the key (from a
+	// descriptor as well) it does, and so does the key recovered with the
+	// master key.
+	if r := cairnRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "nokey"), "--repository", repo); r.code == 0 {
+		t.Fatal("restore of an encrypted archive without a key succeeded")
+	}
+	kf2, _ := os.Open(key)
+	defer kf2.Close()
+	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", fmt.Sprint(kf2.Fd()))
+	sameFile(t, filepath.Join(src, "big"), filepath.Join(dir, "withfd", "big"))
+	enc := filepath.Join(dir, "rsa.key")
+	mustRun(t, "restore", snap, "rsa-encrypted.key.blob", enc, "--repository", repo)
+	rec := filepath.Join(dir, "recovered.json")
+	mustRun(t, "key", "import-with-master-key", rec, "--master-keyfile", priv, "--encrypted-keyfile", enc, "--kdf", "none")
+	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "recovered"), "--repository", repo, "--keyfile", rec)
+	sameFile(t, filepath.Join(src, "etc/hostname"), filepath.Join(dir, "recovered", "etc/hostname"))
+}
+
+func lastSnapshot(t *testing.T, repo string) string {
+	t.Helper()
+	names := snapshotNames(t, repo)
+	if len(names) == 0 {
+		t.Fatal("no snapshots")
+	}
+	r := mustRun(t, "snapshot", "list", "--repository", repo, "--output-format", "json")
+	var items []struct {
+		Type string `json:"backup-type"`
+		ID   string `json:"backup-id"`
+		Time int64  `json:"backup-time"`
+	}
+	json.Unmarshal([]byte(r.stdout), &items)
+	last := items[len(items)-1]
+	return fmt.Sprintf("%s/%s/%s", last.Type, last.ID, core.FormatSnapshotTime(last.Time))
+}
+
+func sameFile(t *testing.T, a, b string) {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(x) != string(y) {
+		t.Fatalf("%s and %s differ", a, b)
+	}
+}
+
+// The crypt options follow upstream's crypto_parameters (protocol.md 9.7).
+func TestBackupCryptOptionRules(t *testing.T) {
+	home := isolateClient(t)
+	dir := t.TempDir()
+	key, pub, _ := keyFiles(t, dir)
+	src := sourceTree(t)
+	repo := localRepo(t)
+	base := []string{"backup", "root.pxar:" + src, "--repository", repo, "--dry-run"}
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		message string
+	}{
+		{"keyfile and keyfd", []string{"--keyfile", key, "--keyfd", "0"}, 2, "--keyfile and --keyfd are mutually exclusive"},
+		{"master file and fd", []string{"--keyfile", key, "--master-pubkey-file", pub, "--master-pubkey-fd", "0"}, 2, "--master-pubkey-file and --master-pubkey-fd are mutually exclusive"},
+		{"key with mode none", []string{"--keyfile", key, "--crypt-mode", "none"}, 2, "--keyfile/--keyfd and --crypt-mode=none are mutually exclusive"},
+		{"master with mode none", []string{"--master-pubkey-file", pub, "--crypt-mode", "none"}, 2, "--master-pubkey-file/--master-pubkey-fd and --crypt-mode=none are mutually exclusive"},
+		{"master without a key", []string{"--master-pubkey-file", pub}, 1, "--master-pubkey-file/--master-pubkey-fd specified, but no key available"},
+		{"mode without a key", []string{"--crypt-mode", "encrypt"}, 1, "--crypt-mode without --keyfile and no default key file available"},
+		{"bad mode", []string{"--crypt-mode", "rot13"}, 2, `invalid crypt mode "rot13"`},
+		{"bad fd", []string{"--keyfd", "x"}, 2, `"x" is not a file descriptor number`},
+		{"entries-max 0", []string{"--entries-max", "0"}, 2, "invalid --entries-max 0"},
+		{"key and master file", []string{"--keyfile", key, "--master-pubkey-file", pub}, 0, "Using master key from '" + pub + "'.."},
+	}
+	for _, c := range cases {
+		r := cairnRun(t, append(base, c.args...)...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.message) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", c.name, r.code, c.code, r.stderr, c.message)
+		}
+	}
+	// With a default key, --crypt-mode encrypt says so, and the default
+	// master key is used.
+	cfg := filepath.Join(home, ".config", "proxmox-backup")
+	os.MkdirAll(cfg, 0o700)
+	copyFile(t, key, filepath.Join(cfg, "encryption-key.json"))
+	copyFile(t, pub, filepath.Join(cfg, "master-public.pem"))
+	r := mustRun(t, append(base, "--crypt-mode", "encrypt")...)
+	for _, want := range []string{"Encrypting with default encryption key!", "Using default encryption key..", "Using default master key.."} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("default key: lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
