@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"cairn/cli"
+	// Before Bubble Tea's init: no terminal queries from CLI commands.
+	_ "cairn/internal/termquiet"
 )
 
 func main() {

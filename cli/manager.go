@@ -149,10 +149,18 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					}
 				}
 				if !isS3 {
-					if err := datastore.Create(abs); err != nil {
+					// Upstream's full layout (all 65536 prefix directories),
+					// as upstream PBS expects of a datastore it serves; an
+					// existing path repository is adopted and completed.
+					adopted := datastore.Exists(abs)
+					if err := datastore.CreateFull(abs); err != nil {
 						return err
 					}
 					cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
+					if adopted {
+						fmt.Fprintf(os.Stderr, "adopted the existing datastore at %s as '%s'\n", abs, name)
+						return nil
+					}
 					fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
 					return nil
 				}

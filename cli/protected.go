@@ -59,7 +59,8 @@ func newProtectedCmd() *cobra.Command {
 						fmt.Fprintln(stdout, s.Protected)
 						return nil
 					}
-					return format.Render(stdout, opts, s.Protected, nil)
+					// Upstream wraps the API's bare boolean.
+					return format.Render(stdout, opts, map[string]any{"protected": s.Protected}, nil)
 				}
 			}
 			return fmt.Errorf("snapshot %s does not exist: %w", snap, core.ErrNotFound)

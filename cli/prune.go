@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -128,6 +129,14 @@ func newGCCmd() *cobra.Command {
 			}
 			defer repo.Close()
 			text := opts.Format == format.Text
+			if gs, ok := repo.(gcStarter); ok && !text {
+				// Upstream prints the task's UPID as JSON and does not wait.
+				upid, err := gs.StartGarbageCollection(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return format.Render(stdout, opts, upid, nil)
+			}
 			st, err := repo.GarbageCollect(cmd.Context(), func(ev core.Event) {
 				if text && (ev.Kind == core.EventInfo || ev.Kind == core.EventWarning) {
 					fmt.Fprintln(stdout, ev.Message)
@@ -146,6 +155,11 @@ func newGCCmd() *cobra.Command {
 	rf.add(cmd, false)
 	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
 	return cmd
+}
+
+// gcStarter is a server repository, which runs garbage collection as a task.
+type gcStarter interface {
+	StartGarbageCollection(ctx context.Context) (string, error)
 }
 
 // printGCStats prints the seed's statistics with its labels (DESIGN.md).

@@ -78,7 +78,8 @@ func (f *repoFlags) openRepo(create bool, limit ratelimit.Config) (core.Reposito
 		return openRemote(spec, limit)
 	}
 	if create && !datastore.Exists(spec.Local) {
-		if ents, err := os.ReadDir(spec.Local); err == nil && len(ents) > 0 {
+		// An interrupted creation (only its leftovers there) is finished.
+		if datastore.Foreign(spec.Local) {
 			return nil, fmt.Errorf("%q is not a datastore (no .chunks directory) and not empty", spec.Local)
 		}
 		if err := datastore.Create(spec.Local); err != nil {

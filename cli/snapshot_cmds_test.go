@@ -155,3 +155,34 @@ func TestBenchmarkKeyfileIsRead(t *testing.T) {
 		}
 	}
 }
+
+func TestProtectedShowJSON(t *testing.T) {
+	forBothRepos(t, func(t *testing.T, repo string) {
+		mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo)
+		snap := lastSnapshot(t, repo)
+		if r := mustRun(t, "snapshot", "protected", "show", snap, "--repository", repo, "--output-format", "json"); r.stdout != `{"protected":false}`+"\n" {
+			t.Fatalf("protected show json: %q", r.stdout)
+		}
+		mustRun(t, "snapshot", "protected", "update", snap, "true", "--repository", repo)
+		if r := mustRun(t, "snapshot", "protected", "show", snap, "--repository", repo); r.stdout != "true\n" {
+			t.Fatalf("protected show text: %q", r.stdout)
+		}
+	})
+}
+
+// On a server, garbage-collect --output-format json prints the task's UPID
+// at once, as upstream does; text follows the task log.
+func TestGarbageCollectJSONOnServer(t *testing.T) {
+	isolateClient(t)
+	_, repo := remoteRepo(t)
+	mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo)
+	r := mustRun(t, "garbage-collect", "--repository", repo, "--output-format", "json")
+	if !strings.HasPrefix(r.stdout, `"UPID:`) || !strings.HasSuffix(r.stdout, "\"\n") {
+		t.Fatalf("gc json: %q", r.stdout)
+	}
+	upid := strings.Trim(strings.TrimSpace(r.stdout), `"`)
+	log := mustRun(t, "task", "log", upid, "--repository", repo)
+	if !strings.Contains(log.stdout+log.stderr, "TASK OK") {
+		t.Fatalf("task log of the GC: %q %q", log.stdout, log.stderr)
+	}
+}

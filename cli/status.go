@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -42,7 +42,7 @@ path, the file system that path is on.`,
 			if err != nil {
 				return err
 			}
-			return printStatus(opts, data)
+			return printStatus(opts, data, cmd.ErrOrStderr())
 		},
 	}
 	rf.add(cmd, false)
@@ -87,7 +87,7 @@ var errZeroTotal = errors.New("Cannot render total percentage: denominator is ze
 // printStatus prints a DataStoreStatus: JSON as it is; text as upstream's
 // Name/Value table without header, rows total, used and avail, each
 // "<bytes>" and " (<p> %)" right-aligned in 8 columns.
-func printStatus(opts format.Options, data any) error {
+func printStatus(opts format.Options, data any, errw io.Writer) error {
 	if opts.Format != format.Text {
 		return format.Render(stdout, opts, data, nil)
 	}
@@ -99,7 +99,7 @@ func printStatus(opts format.Options, data any) error {
 	total, _ := asUint64(obj["total"])
 	if total == 0 {
 		// Upstream reports the renderer's error and prints no table.
-		fmt.Fprintf(os.Stderr, "unable to format result: %v\n", errZeroTotal)
+		fmt.Fprintf(errw, "unable to format result: %v\n", errZeroTotal)
 		return nil
 	}
 	render := func(v any, _ map[string]any) string {

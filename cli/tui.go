@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"cairn/internal/termquiet"
 	"cairn/keys"
 	"cairn/ui"
 	"cairn/views"
@@ -77,6 +78,7 @@ func runTUI(o *tuiOptions) error {
 			c.RSAEncryptedKey = rsaKey
 		}
 	}
+	termquiet.Detect()
 	root := ui.NewRoot(c, views.NewGroups(c))
 	p := tea.NewProgram(root, tea.WithAltScreen())
 	if startMsg != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -52,7 +53,7 @@ func newVersionCmd() *cobra.Command {
 				return err
 			}
 			info := map[string]any{"client": map[string]any{"version": Version, "release": Release, "repoid": repoID()}}
-			server, err := serverVersion(cmd.Context(), &rf)
+			server, err := serverVersion(cmd.Context(), &rf, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -77,9 +78,9 @@ func newVersionCmd() *cobra.Command {
 
 // serverVersion asks the repository's server for its version. nil without a
 // repository or for a local datastore. As upstream, a server that cannot be
-// reached or refuses the login is reported on stderr and left out; a bad
+// reached or refuses the login is reported on errw and left out; a bad
 // repository or no way to get a password is an error.
-func serverVersion(ctx context.Context, rf *repoFlags) (any, error) {
+func serverVersion(ctx context.Context, rf *repoFlags, errw io.Writer) (any, error) {
 	value := rf.repository
 	if value == "" {
 		value = os.Getenv("PBS_REPOSITORY")
@@ -108,11 +109,11 @@ func serverVersion(ctx context.Context, rf *repoFlags) (any, error) {
 		return nil, err
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "could not connect to server - %v\n", err)
+		fmt.Fprintf(errw, "could not connect to server - %v\n", err)
 		return nil, nil
 	}
 	if _, ok := v.(map[string]any); !ok {
-		fmt.Fprintf(os.Stderr, "could not connect to server - unexpected version answer\n")
+		fmt.Fprintf(errw, "could not connect to server - unexpected version answer\n")
 		return nil, nil
 	}
 	return v, nil

@@ -80,14 +80,17 @@ type Options struct {
 // ASCII is set unless the locale's codeset is UTF-8 (UTF8Locale).
 func OptionsFromEnv(flag string) (Options, error) {
 	var o Options
-	v := flag
-	if v == "" {
-		v = os.Getenv(EnvFormat)
-	}
-	if v != "" {
+	if flag != "" {
+		k, err := ParseKind(flag)
+		if err != nil {
+			// Upstream's words for a bad option value.
+			return o, fmt.Errorf("parameter verification failed - 'output-format': value '%s' is not defined in the enumeration.", flag)
+		}
+		o.Format = k
+	} else if v := os.Getenv(EnvFormat); v != "" {
 		k, err := ParseKind(v)
 		if err != nil {
-			return o, err
+			return o, fmt.Errorf("undefined output format '%s' in %s (expected text, json or json-pretty)", v, EnvFormat)
 		}
 		o.Format = k
 	}

@@ -157,16 +157,53 @@ func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
 		touch(p)
 		return true, nil
 	}
-	if err := b.writeDurable(p, blob); err != nil {
+	err := b.writeDurable(p, blob)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Its prefix directory is not there yet: a durable insert makes
+		// the new directory entry durable too.
+		var made bool
+		if made, err = makeChunkDir(p); err == nil && made {
+			err = syncDir(filepath.Dir(filepath.Dir(p)))
+		}
+		if err == nil {
+			err = b.writeDurable(p, blob)
+		}
+	}
+	if err != nil {
 		return false, fmt.Errorf("store chunk %x: %w", digest, err)
 	}
 	return false, nil
 }
 
 // writeChunkTemp writes an encoded chunk next to its final path under a
-// temporary name, without fsync (the backup writer syncs and renames).
+// temporary name, without fsync (the backup writer syncs and renames). A
+// missing prefix directory is made first, unsynced like the chunk: the
+// writer's syncfs before it renames the chunk into place and before the
+// manifest makes the directory durable with everything else.
 func (b *dirBackend) writeChunkTemp(digest [32]byte, blob []byte) (string, error) {
-	return b.writeTemp(chunkPath(b.root, digest), blob, false)
+	p := chunkPath(b.root, digest)
+	tmp, err := b.writeTemp(p, blob, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := makeChunkDir(p); err != nil {
+			return "", err
+		}
+		tmp, err = b.writeTemp(p, blob, false)
+	}
+	return tmp, err
+}
+
+// makeChunkDir makes the prefix directory of chunk file p, which is made
+// on demand, and reports whether this call made it. One made meanwhile by
+// another writer (or process) is as good.
+func makeChunkDir(p string) (bool, error) {
+	err := os.Mkdir(filepath.Dir(p), 0o755)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	}
+	return false, err
 }
 
 // touch sets a chunk's atime to now, leaving mtime alone, as GC's mark phase does.

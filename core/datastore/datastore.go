@@ -71,46 +71,240 @@ func (d *Datastore) displayPath(p string) string {
 	return filepath.Join(d.root, filepath.FromSlash(p))
 }
 
-// Exists reports whether dir holds a datastore.
+// Exists reports whether dir holds a datastore: its .chunks directory, the
+// last thing Create makes (the commit point of a creation).
 func Exists(dir string) bool {
 	st, err := os.Stat(filepath.Join(dir, ".chunks"))
 	return err == nil && st.IsDir()
 }
 
-// Create makes a new datastore at dir: the .chunks directory with its 65536
-// prefix directories and the .lock file (formats.md 3.2, 9.1). An existing
-// datastore is left as it is.
-func Create(dir string) error {
-	if Exists(dir) {
-		return nil
+// What an interrupted creation can leave in a directory that is not yet a
+// datastore: the lock file Create makes before .chunks, and the chunk
+// directory that versions before on-demand prefix directories built under
+// a temporary name (a valid partial chunk directory: prefix directories
+// only).
+const (
+	lockName      = ".lock"
+	chunksName    = ".chunks"
+	chunksTmpName = ".chunks.tmp"
+)
+
+// createHook, when set (tests only), is called after each step of Create and
+// CreateFull; an error stops the creation right there, as a kill would:
+// Create never undoes a step, so what a stop leaves is what a crash leaves.
+var createHook func(step string) error
+
+func createStep(step string) error {
+	if createHook != nil {
+		return createHook(step)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create datastore %q: %w", dir, err)
+	return nil
+}
+
+// complete reports that dir is a datastore whose creation has finished:
+// .chunks and .lock are there, no leftover of an older creation is.
+func complete(dir string) bool {
+	if !Exists(dir) {
+		return false
 	}
-	// Build the chunk directory under a temp name and rename it, so a crash
-	// never leaves a half-made store that looks complete.
-	tmp := filepath.Join(dir, ".chunks.tmp")
-	os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return fmt.Errorf("create datastore %q: %w", dir, err)
+	if st, err := os.Stat(filepath.Join(dir, lockName)); err != nil || !st.Mode().IsRegular() {
+		return false
 	}
-	const hexdigits = "0123456789abcdef"
-	name := []byte("0000")
-	for i := 0; i < 65536; i++ {
-		name[0], name[1], name[2], name[3] = hexdigits[i>>12], hexdigits[i>>8&15], hexdigits[i>>4&15], hexdigits[i&15]
-		if err := os.Mkdir(filepath.Join(tmp, string(name)), 0o755); err != nil {
-			return fmt.Errorf("create datastore %q: %w", dir, err)
+	_, err := os.Lstat(filepath.Join(dir, chunksTmpName))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// unfinished reports that dir holds an interrupted creation and nothing
+// else: some of .lock and .chunks.tmp, and no .chunks yet.
+func unfinished(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() != lockName && e.Name() != chunksTmpName {
+			return false
 		}
 	}
-	if f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-		f.Close()
-	} else {
+	return true
+}
+
+// Foreign reports that dir exists and holds files that are neither a
+// datastore nor an interrupted creation of one, so making a datastore there
+// would take over someone else's directory. A missing or empty directory is
+// not foreign.
+func Foreign(dir string) bool {
+	if Exists(dir) {
+		return false
+	}
+	ents, err := os.ReadDir(dir)
+	return err == nil && len(ents) > 0 && !unfinished(dir)
+}
+
+// Create makes a datastore at dir (formats.md 3.2, 9.1): the directory, the
+// .lock file, then the .chunks directory. Chunk prefix directories
+// (.chunks/XXXX) are made when the first chunk needs one, so a new datastore
+// costs a few system calls and a few KiB; CreateFull makes upstream's full
+// layout.
+//
+// Each step is idempotent and the datastore only counts as one (Exists)
+// once .chunks is there, so a creation stopped at any point, by a crash or
+// a kill, is finished by the next Create (or Open), and two processes may
+// create the same datastore at once. A leftover .chunks.tmp of an older
+// version's interrupted creation is taken as the chunk directory. An
+// existing datastore is left as it is.
+func Create(dir string) error {
+	if complete(dir) {
+		return nil
+	}
+	if err := create(dir); err != nil {
 		return fmt.Errorf("create datastore %q: %w", dir, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, ".chunks")); err != nil {
-		return fmt.Errorf("create datastore %q: %w", dir, err)
+	return nil
+}
+
+func create(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := createStep("mkdir"); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
+	}
+	if err := createStep("dir"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := createStep("lock"); err != nil {
+		return err
+	}
+	// .lock is durable before .chunks appears: a directory that is a
+	// datastore always has its lock file.
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := createStep("sync-lock"); err != nil {
+		return err
+	}
+	chunks, tmp := filepath.Join(dir, chunksName), filepath.Join(dir, chunksTmpName)
+	if _, err := os.Lstat(tmp); err == nil {
+		if !Exists(dir) {
+			// Another process may finish the same creation at once: its
+			// rename wins, ours then finds no .chunks.tmp (or a .chunks
+			// that is not empty) and .chunks exists all the same.
+			if err := os.Rename(tmp, chunks); err != nil && !Exists(dir) {
+				return err
+			}
+		}
+		if err := createStep("rename-tmp"); err != nil {
+			return err
+		}
+		if Exists(dir) {
+			// Both there (two older creations raced): .chunks.tmp holds
+			// nothing but empty prefix directories.
+			if err := os.RemoveAll(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	if err := os.Mkdir(chunks, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if !Exists(dir) {
+		return fmt.Errorf("%s is not a directory", chunks)
+	}
+	if err := createStep("chunks"); err != nil {
+		return err
 	}
 	return syncDir(dir)
+}
+
+// CreateFull is Create with upstream's full layout: all 65536 prefix
+// directories, which upstream PBS expects of a datastore it serves. On an
+// existing datastore (a path repository whose prefix directories were made
+// on demand) it adds the missing ones and keeps everything else, so the
+// datastore can be served by upstream. Resumable like Create: a stopped run
+// leaves a valid datastore that the next CreateFull completes.
+func CreateFull(dir string) error {
+	if err := Create(dir); err != nil {
+		return err
+	}
+	if err := completeLayout(filepath.Join(dir, chunksName)); err != nil {
+		return fmt.Errorf("create datastore %q: %w", dir, err)
+	}
+	return nil
+}
+
+// completeLayout makes the missing prefix directories of a chunk directory
+// and syncs it.
+func completeLayout(chunks string) error {
+	var have [65536]bool
+	ents, err := os.ReadDir(chunks)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if i, ok := prefixIndex(e.Name()); ok && e.IsDir() {
+			have[i] = true
+		}
+	}
+	made := false
+	for i := range have {
+		if have[i] {
+			continue
+		}
+		p := filepath.Join(chunks, prefixName(i))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			if st, serr := os.Stat(p); serr != nil || !st.IsDir() {
+				return err
+			}
+		}
+		made = true
+		if err := createStep("prefix"); err != nil {
+			return err
+		}
+	}
+	if !made {
+		return nil
+	}
+	return syncDir(chunks)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// prefixName is the name of prefix directory i: 4 lowercase hex digits.
+func prefixName(i int) string {
+	return string([]byte{hexDigits[i>>12&15], hexDigits[i>>8&15], hexDigits[i>>4&15], hexDigits[i&15]})
+}
+
+// prefixIndex parses a prefix directory name.
+func prefixIndex(name string) (int, bool) {
+	if len(name) != 4 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < 4; i++ {
+		c := name[i]
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // Open opens the datastore at dir. owner is the auth id recorded for groups
@@ -120,7 +314,19 @@ func Open(dir, owner string) (*Datastore, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !Exists(abs) {
+	switch {
+	case complete(abs):
+	case Exists(abs):
+		// Created, but its lock file or the cleanup of an older
+		// creation's leftover is missing: finish it if we may write here
+		// (reading works without).
+		Create(abs)
+	case unfinished(abs):
+		// An interrupted creation: the next command finishes it.
+		if err := Create(abs); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, fmt.Errorf("datastore %q does not exist: %w", dir, core.ErrNotFound)
 	}
 	ds := &Datastore{root: abs, name: dir, backend: &dirBackend{root: abs}, owner: owner}

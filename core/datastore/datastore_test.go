@@ -28,6 +28,17 @@ func newStore(t *testing.T) *Datastore {
 
 func TestCreateLayout(t *testing.T) {
 	ds := newStore(t)
+	// A path repository: prefix directories are made on demand.
+	if _, err := os.Stat(filepath.Join(ds.Root(), ".lock")); err != nil {
+		t.Errorf("missing .lock: %v", err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(ds.Root(), ".chunks")); err != nil || len(ents) != 0 {
+		t.Errorf("new .chunks: %d entries, %v", len(ents), err)
+	}
+	// Upstream's full layout, for a server datastore.
+	if err := CreateFull(ds.Root()); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{".chunks/0000", ".chunks/ffff", ".chunks/a342", ".lock"} {
 		if _, err := os.Stat(filepath.Join(ds.Root(), p)); err != nil {
 			t.Errorf("missing %s: %v", p, err)

@@ -183,33 +183,43 @@ func isChunkName(name string) (bad bool, ok bool) {
 // (protocol.md 8.4). A chunk is first renamed aside and its atime checked
 // again, so a backup in another process that touched it meanwhile keeps it.
 func sweepUnusedChunks(ctx context.Context, root string, st *core.GCStatus, minAtime, oldest time.Time, events core.Sink) error {
-	const hexdigits = "0123456789abcdef"
+	// Prefix directories are made on demand: list the ones there are
+	// rather than open 65536 names, most of them missing in a young
+	// datastore. A missing one is an empty one.
+	var have [65536]bool
+	top, err := os.ReadDir(filepath.Join(root, chunksName))
+	if err != nil {
+		return err
+	}
+	for _, e := range top {
+		if i, ok := prefixIndex(e.Name()); ok && e.IsDir() {
+			have[i] = true
+		}
+	}
 	var count uint64
 	lastPct := -1
 	for i := 0; i < 65536; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pre := string([]byte{hexdigits[i>>12], hexdigits[i>>8&15], hexdigits[i>>4&15], hexdigits[i&15]})
-		dir := filepath.Join(root, ".chunks", pre)
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
+		if have[i] {
+			dir := filepath.Join(root, chunksName, prefixName(i))
+			ents, err := os.ReadDir(dir)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
 			}
-			return err
-		}
-		for _, e := range ents {
-			if !e.Type().IsRegular() {
-				continue
+			for _, e := range ents {
+				if !e.Type().IsRegular() {
+					continue
+				}
+				bad, ok := isChunkName(e.Name())
+				if !ok {
+					removeStaleTemp(filepath.Join(dir, e.Name()), minAtime)
+					continue
+				}
+				count++
+				sweepOne(filepath.Join(dir, e.Name()), bad, st, minAtime, oldest)
 			}
-			bad, ok := isChunkName(e.Name())
-			if !ok {
-				removeStaleTemp(filepath.Join(dir, e.Name()), minAtime)
-				continue
-			}
-			count++
-			sweepOne(filepath.Join(dir, e.Name()), bad, st, minAtime, oldest)
 		}
 		if pct := (i + 1) * 100 / 65536; pct != lastPct && pct > 0 {
 			lastPct = pct

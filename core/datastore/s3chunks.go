@@ -556,8 +556,11 @@ func (b *s3Backend) exists() (bool, error) {
 }
 
 // CreateS3 makes a datastore in a bucket: the bucket if it is missing, the
-// .lock object and the .chunks/ folder (chunk prefixes need no objects). An
-// existing datastore is left as it is.
+// .chunks/ folder, then the .lock object that marks the datastore (chunk
+// prefixes need no objects: a chunk's key is all there is). Each step is
+// idempotent and .lock comes last, so an interrupted creation is finished
+// by the next CreateS3 (or OpenS3) and two processes may create the same
+// datastore at once. An existing datastore is left as it is.
 func CreateS3(cfg S3Config) error {
 	b, err := newS3Backend(cfg)
 	if err != nil {
@@ -580,11 +583,29 @@ func CreateS3(cfg S3Config) error {
 	if ok, err := b.exists(); err != nil || ok {
 		return err
 	}
+	return b.finishCreate()
+}
+
+// finishCreate writes the .chunks/ folder and the .lock marker, in that order.
+func (b *s3Backend) finishCreate() error {
 	if _, err := b.put(".chunks/", nil, minio.PutObjectOptions{}); err != nil {
 		return err
 	}
-	_, err = b.put(s3MarkerObject, nil, minio.PutObjectOptions{})
+	_, err := b.put(s3MarkerObject, nil, minio.PutObjectOptions{})
 	return err
+}
+
+// unfinished reports that a creation stopped between the .chunks/ folder
+// and the .lock marker.
+func (b *s3Backend) unfinished() (bool, error) {
+	_, err := b.stat(".chunks/")
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) || s3Resp(err).Code == "NoSuchBucket" {
+		return false, nil
+	}
+	return false, err
 }
 
 // OpenS3 opens the datastore in a bucket. owner is the auth id recorded for
@@ -599,7 +620,17 @@ func OpenS3(cfg S3Config, owner string) (*Datastore, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("datastore %s does not exist: %w", b.cfg, core.ErrNotFound)
+		unf, err := b.unfinished()
+		if err != nil {
+			return nil, err
+		}
+		if !unf {
+			return nil, fmt.Errorf("datastore %s does not exist: %w", b.cfg, core.ErrNotFound)
+		}
+		// An interrupted creation: the next command finishes it.
+		if err := b.finishCreate(); err != nil {
+			return nil, err
+		}
 	}
 	if err := b.refresh(); err != nil {
 		return nil, err

@@ -208,7 +208,10 @@ func (w *backupWriter) uploadDeferred(b *dirBackend, digest [32]byte, encode fun
 
 // commitChunks makes the pending chunks durable with one syncfs and renames
 // them into place; the renames are made durable by the next sync (before
-// the manifest). Called before an index is written and at Finish. The lock
+// the manifest). A prefix directory made for a pending chunk (they are
+// made on demand) was made before its chunk was written, so the same
+// syncfs makes its entry in .chunks durable before any index or manifest
+// names the chunk. Called before an index is written and at Finish. The lock
 // is not held across the sync, so uploads of other archives go on.
 func (w *backupWriter) commitChunks() error {
 	b, ok := w.ds.backend.(*dirBackend)

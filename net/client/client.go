@@ -197,13 +197,13 @@ func (e *HTTPError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	switch e.Status {
-	case http.StatusUnauthorized:
+	// Upstream's client prints the server's message as it is ("snapshot …
+	// does not exist.", "permission check failed - missing …"); only a
+	// failed login says what failed, since its message alone is cryptic.
+	if e.Status == http.StatusUnauthorized {
 		return fmt.Sprintf("authentication failed (401): %s", msg)
-	case http.StatusForbidden:
-		return fmt.Sprintf("permission denied (403): %s", msg)
 	}
-	return fmt.Sprintf("%s (HTTP %d)", msg, e.Status)
+	return msg
 }
 
 // Unwrap maps statuses and messages to the core sentinel errors.

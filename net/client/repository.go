@@ -282,8 +282,8 @@ func (r *Repository) Prune(ns core.Namespace, g core.Group, opts core.KeepOption
 
 // GarbageCollect starts a GC task, follows its log and returns its figures.
 func (r *Repository) GarbageCollect(ctx context.Context, events core.Sink) (*core.GCStatus, error) {
-	var upid string
-	if err := r.c.Post(ctx, r.path("gc"), nil, &upid); err != nil {
+	upid, err := r.StartGarbageCollection(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := r.c.FollowTask(ctx, upid, func(line string) { events.Info(line) }); err != nil {
@@ -297,6 +297,14 @@ func (r *Repository) GarbageCollect(ctx context.Context, events core.Sink) (*cor
 		st.UPID = upid
 	}
 	return &st, nil
+}
+
+// StartGarbageCollection starts the server's GC task and returns its UPID
+// without waiting for it.
+func (r *Repository) StartGarbageCollection(ctx context.Context) (string, error) {
+	var upid string
+	err := r.c.Post(ctx, r.path("gc"), nil, &upid)
+	return upid, err
 }
 
 // Verify starts a verify task, follows it and reads back each snapshot's

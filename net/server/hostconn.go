@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Go's HTTP/1.1 server answers "400 missing required Host header" before any
@@ -45,11 +47,12 @@ type hostConn struct {
 	net.Conn
 	host string // the value inserted: the local address
 
-	out  []byte // a rewritten head, ready for the reader
-	raw  []byte // bytes read from Conn and not yet handed on
-	body int64  // bytes of the current request body still to pass on
-	pass bool   // stopped rewriting: everything passes through
-	rerr error  // a sticky read error seen while reading a head
+	out   []byte // a rewritten head, ready for the reader
+	raw   []byte // bytes read from Conn and not yet handed on
+	body  int64  // bytes of the current request body still to pass on
+	pass  bool   // stopped rewriting: everything passes through
+	rerr  error  // a sticky read error seen while reading a head
+	shook bool   // the TLS handshake was done
 }
 
 func newHostConn(c net.Conn) *hostConn {
@@ -69,9 +72,26 @@ func (c *hostConn) CloseWrite() error {
 	return nil
 }
 
+// handshakeTimeout bounds the TLS handshake's writes; its reads are bounded
+// by net/http's ReadHeaderTimeout deadline, set before the first Read.
+// (net/http bounds both itself only when it sees a *tls.Conn.)
+const handshakeTimeout = 120 * time.Second
+
 func (c *hostConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if !c.shook {
+		c.shook = true
+		if tc, ok := c.Conn.(*tls.Conn); ok {
+			tc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+			err := tc.Handshake()
+			tc.SetWriteDeadline(time.Time{})
+			if err != nil {
+				c.pass, c.rerr = true, err
+				return 0, err
+			}
+		}
 	}
 	for {
 		if len(c.out) > 0 {

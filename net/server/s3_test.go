@@ -24,6 +24,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/blob"
 	"cairn/core/datastore"
 	"cairn/core/restore"
 	"cairn/net/client"
@@ -460,5 +461,35 @@ func TestS3ServerBadCredentials(t *testing.T) {
 	cfg, _ := config.Load(e.cfgDir)
 	if s := fmt.Sprintf("%v %+v %#v", cfg.S3Secrets, cfg.S3Secrets, cfg.S3Secrets); strings.Contains(s, wrong) {
 		t.Errorf("formatted secrets: %s", s)
+	}
+}
+
+// TestS3UploadLog: upload-backup-log on an S3 datastore stores the blob
+// through the backend; files and snapshots list it.
+func TestS3UploadLog(t *testing.T) {
+	e := newS3Env(t, minioPassword)
+	alice := e.repo(t, "alice@pbs")
+	src := filepath.Join(t.TempDir(), "src")
+	makeTree(t, src)
+	if _, err := runBackup(alice, "", "elsa", 1700000000, src); err != nil {
+		t.Fatal(err)
+	}
+	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "elsa"}, Time: 1700000000}
+	lb, _ := blob.Encode([]byte("the log"), true, nil)
+	if err := alice.UploadLog("", snap, lb); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.UploadLog("", snap, lb); err == nil || !strings.Contains(err.Error(), "backup already contains a log.") {
+		t.Fatalf("second upload: %v", err)
+	}
+	var files []map[string]any
+	q := url.Values{"backup-type": {"host"}, "backup-id": {"elsa"}, "backup-time": {"1700000000"}}
+	if err := alice.Client().Get(context.Background(), "admin/datastore/s3store/files", q, &files); err != nil ||
+		!strings.Contains(fmt.Sprint(files), "client.log.blob") {
+		t.Fatalf("files: %v %v", files, err)
+	}
+	list, err := alice.ListSnapshots("", nil)
+	if err != nil || len(list) != 1 || !strings.Contains(fmt.Sprint(list[0].Files), "client.log.blob") {
+		t.Fatalf("snapshots: %v %v", list, err)
 	}
 }
