@@ -140,11 +140,25 @@ func TestBackupKeyFromDescriptors(t *testing.T) {
 	defer kf2.Close()
 	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", fmt.Sprint(kf2.Fd()))
 	sameFile(t, filepath.Join(src, "big"), filepath.Join(dir, "withfd", "big"))
+	// As upstream: the key copy is listed with the backup's crypt mode and
+	// restores without the key it protects.
+	var listed []map[string]any
+	json.Unmarshal([]byte(files), &listed)
+	for _, f := range listed {
+		if f["filename"] == "rsa-encrypted.key.blob" && f["crypt-mode"] != "encrypt" {
+			t.Errorf("rsa-encrypted.key.blob listed as %v, want encrypt", f["crypt-mode"])
+		}
+	}
 	enc := filepath.Join(dir, "rsa.key")
-	mustRun(t, "restore", snap, "rsa-encrypted.key.blob", enc, "--repository", repo)
+	if r := mustRun(t, "restore", snap, "rsa-encrypted.key.blob", enc, "--repository", repo); !strings.Contains(r.stderr, "Restoring encrypted key blob without original key - skipping manifest fingerprint check!") {
+		t.Errorf("restore of the key copy: %s", r.stderr)
+	}
 	rec := filepath.Join(dir, "recovered.json")
 	mustRun(t, "key", "import-with-master-key", rec, "--master-keyfile", priv, "--encrypted-keyfile", enc, "--kdf", "none")
-	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "recovered"), "--repository", repo, "--keyfile", rec)
+	r = mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "recovered"), "--repository", repo, "--keyfile", rec)
+	if !strings.Contains(r.stderr, "Using encryption key from '"+rec+"'..") || !strings.Contains(r.stderr, "Fingerprint: ") {
+		t.Errorf("encrypted restore does not name its key:\n%s", r.stderr)
+	}
 	sameFile(t, filepath.Join(src, "etc/hostname"), filepath.Join(dir, "recovered", "etc/hostname"))
 }
 

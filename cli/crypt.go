@@ -218,6 +218,14 @@ func (c *cryptFlags) usingKey() string {
 	return "Using default encryption key.."
 }
 
+// keySourceLine is usingKey when a key is in use, "" otherwise.
+func keySourceLine(load func() (*keys.CryptConfig, error), c *cryptFlags) string {
+	if load == nil {
+		return ""
+	}
+	return c.usingKey()
+}
+
 // backupCrypt is what a backup runs with.
 type backupCrypt struct {
 	mode string

@@ -51,7 +51,7 @@ digest); 2 bad usage.`,
 			load, explicit := cf.loader()
 			return restore.Run(ctx, restore.Options{
 				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
-				Key: load, KeyExplicit: explicit,
+				Key: load, KeyExplicit: explicit, KeySource: keySourceLine(load, &cf),
 				Stdout: stdout, Patterns: patterns, AllowExistingDirs: allowExisting,
 				Overwrite: xf.overwrite, OverwriteFiles: xf.overwriteFiles,
 				OverwriteSymlinks: xf.overwriteSymlinks, OverwriteHardlinks: xf.overwriteHardlinks,

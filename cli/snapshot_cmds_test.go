@@ -66,6 +66,11 @@ func TestSnapshotUploadLog(t *testing.T) {
 		if !strings.Contains(files, "client.log.blob") {
 			t.Fatalf("files after upload-log:\n%s", files)
 		}
+		for _, cmd := range [][]string{{"snapshot", "list"}, {"list"}} {
+			if out := mustRun(t, append(cmd, "--repository", repo)...).stdout; !strings.Contains(out, "client.log") {
+				t.Errorf("%s after upload-log does not show the log:\n%s", cmd, out)
+			}
+		}
 		out := filepath.Join(dir, "restored.log")
 		mustRun(t, "restore", snap, "client.log.blob", out, "--repository", repo)
 		sameFile(t, logFile, out)
@@ -184,5 +189,9 @@ func TestGarbageCollectJSONOnServer(t *testing.T) {
 	log := mustRun(t, "task", "log", upid, "--repository", repo)
 	if !strings.Contains(log.stdout+log.stderr, "TASK OK") {
 		t.Fatalf("task log of the GC: %q %q", log.stdout, log.stderr)
+	}
+	// The store is named as configured, not by its directory.
+	if !strings.Contains(log.stdout+log.stderr, "starting garbage collection on store store1") || !strings.Contains(upid, ":garbage_collection:store1:") {
+		t.Fatalf("GC task does not name store1: %s %q", upid, log.stdout+log.stderr)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"strings"
 
 	qrcode "github.com/skip2/go-qrcode"
@@ -59,8 +58,9 @@ func qr(lines []string) (*qrcode.QRCode, error) {
 	return q, nil
 }
 
-// qrText draws the code with half blocks, two module rows per line,
-// inverted like qrencode -t utf8i: light modules are drawn.
+// qrText draws the code with half blocks, two module rows per line, as
+// upstream's qrencode -t utf8i does: dark modules are drawn (for light text
+// on a dark terminal), no quiet zone.
 func qrText(lines []string) (string, error) {
 	q, err := qr(lines)
 	if err != nil {
@@ -70,8 +70,8 @@ func qrText(lines []string) (string, error) {
 	var b strings.Builder
 	for y := 0; y < len(bm); y += 2 {
 		for x := range bm[y] {
-			top := !bm[y][x]
-			bottom := y+1 < len(bm) && !bm[y+1][x]
+			top := bm[y][x]
+			bottom := y+1 < len(bm) && bm[y+1][x]
 			switch {
 			case top && bottom:
 				b.WriteString("█")
@@ -154,7 +154,7 @@ const htmlHead = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>Proxmox Backup Paperkey</title>
 <style type="text/css">
   p {
@@ -172,18 +172,18 @@ func keyHTML(lines []string, subject string) (string, error) {
 	var b strings.Builder
 	b.WriteString(htmlHead)
 	if subject != "" {
-		fmt.Fprintf(&b, "<p>Subject: %s</p>\n", html.EscapeString(subject))
+		fmt.Fprintf(&b, "<p>Subject: %s</p>\n", escapeText(subject))
 	}
 	b.WriteString(`<div style="page-break-inside: avoid">` + "\n<p>\n-----BEGIN PROXMOX BACKUP KEY-----\n")
 	for _, l := range lines {
-		b.WriteString(html.EscapeString(l) + "\n")
+		b.WriteString(escapeText(l) + "\n")
 	}
 	b.WriteString("-----END PROXMOX BACKUP KEY-----\n</p>\n")
 	svg, err := qrSVG(lines)
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&b, `<center><img width="500pt" height="500pt" src="data:image/svg+xml;base64,%s"/></center>`+"\n</div>\n</body>\n</html>\n", svg)
+	fmt.Fprintf(&b, "<center>\n<img\nwidth=\"500pt\" height=\"500pt\"\nsrc=\"data:image/svg+xml;base64,%s\"/>\n</center>\n</div>\n</body>\n</html>\n", svg)
 	return b.String(), nil
 }
 
@@ -191,21 +191,27 @@ func masterHTML(lines []string, subject string) (string, error) {
 	var b strings.Builder
 	b.WriteString(htmlHead)
 	if subject != "" {
-		fmt.Fprintf(&b, "<p>Subject: %s</p>\n", html.EscapeString(subject))
+		fmt.Fprintf(&b, "<p>Subject: %s</p>\n", escapeText(subject))
 	}
 	for start := 0; start < len(lines); start += 20 {
 		block := lines[start:min(start+20, len(lines))]
 		b.WriteString(`<div style="page-break-inside: avoid;page-break-after: always">` + "\n<p>\n")
 		for i, l := range block {
-			fmt.Fprintf(&b, "%02d: %s\n", start+i, html.EscapeString(l))
+			fmt.Fprintf(&b, "%02d: %s\n", start+i, escapeText(l))
 		}
 		b.WriteString("</p>\n")
 		svg, err := qrSVG(block)
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, `<center><img width="500pt" height="500pt" src="data:image/svg+xml;base64,%s"/></center>`+"\n</div>\n", svg)
+		fmt.Fprintf(&b, "<center>\n<img\nwidth=\"500pt\" height=\"500pt\"\nsrc=\"data:image/svg+xml;base64,%s\"/>\n</center>\n</div>\n", svg)
 	}
 	b.WriteString("</body>\n</html>\n")
 	return b.String(), nil
+}
+
+// escapeText escapes what HTML text needs escaped (&, <, >); quotes stay,
+// so the key's JSON reads as upstream prints it.
+func escapeText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }

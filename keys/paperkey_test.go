@@ -22,6 +22,12 @@ func TestPaperkeyText(t *testing.T) {
 	if !strings.ContainsAny(out, "█▀▄") {
 		t.Error("no QR block art")
 	}
+	// Dark modules are drawn, as qrencode -t utf8i draws them for
+	// upstream: the code's first row opens with a finder pattern's top.
+	_, code, _ := strings.Cut(out, "-----END PROXMOX BACKUP KEY-----\n")
+	if !strings.HasPrefix(code, "█▀▀▀▀▀█ ") {
+		t.Errorf("QR code starts %q, want a dark finder pattern", strings.SplitN(code, "\n", 2)[0])
+	}
 	h, err := Paperkey(data, "html", "")
 	if err != nil || !strings.Contains(h, "<title>Proxmox Backup Paperkey</title>") || !strings.Contains(h, "data:image/svg+xml;base64,") {
 		t.Fatalf("html: %v", err)

@@ -10,13 +10,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	mbits "math/bits"
 	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"cairn/core"
 )
 
 // Kind is an output format.
@@ -594,34 +595,9 @@ func formatFloat(f float64, bits int) string {
 	return strconv.FormatFloat(f, 'f', -1, bits)
 }
 
-// HumanByte formats a byte count like upstream's HumanByte (protocol.md
-// 8.5): the binary unit is chosen from the bit length of n (< 1024 → B,
-// < 2^20 → KiB, … , else PiB), the scaled value is rounded to 3 decimals and
-// printed in its shortest form, then a space and the unit: "0 B", "512 B",
-// "1.5 KiB", "3.213 GiB".
-func HumanByte(n uint64) string {
-	return HumanBytePrec(n, 3)
-}
+// HumanByte formats a byte count like upstream's HumanByte ("576.109 KiB");
+// see core.HumanByte.
+func HumanByte(n uint64) string { return core.HumanByte(n) }
 
 // HumanBytePrec is HumanByte with prec decimals instead of 3.
-func HumanBytePrec(n uint64, prec int) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	bits := mbits.Len64(n)
-	u := 0
-	switch {
-	case bits >= 51:
-		u = 5
-	case bits >= 41:
-		u = 4
-	case bits >= 31:
-		u = 3
-	case bits >= 21:
-		u = 2
-	case bits >= 11:
-		u = 1
-	}
-	size := float64(n) / math.Pow(1024, float64(u))
-	factor := math.Pow(10, float64(prec))
-	size = math.Round(size*factor) / factor
-	return strconv.FormatFloat(size, 'f', -1, 64) + " " + units[u]
-}
+func HumanBytePrec(n uint64, prec int) string { return core.HumanBytePrec(n, prec) }

@@ -279,7 +279,9 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		if err := w.WriteFile("rsa-encrypted.key.blob", kb); err != nil {
 			return nil, err
 		}
-		m.Files = append(m.Files, manifest.File{Filename: "rsa-encrypted.key.blob", CryptMode: "none", Size: uint64(len(kb)), Csum: fmt.Sprintf("%x", sha256Sum(kb))})
+		// Listed with the backup's crypt mode although the blob itself is
+		// plain, as upstream's client records it.
+		m.Files = append(m.Files, manifest.File{Filename: "rsa-encrypted.key.blob", CryptMode: o.CryptMode, Size: uint64(len(kb)), Csum: fmt.Sprintf("%x", sha256Sum(kb))})
 	}
 	if o.Crypt != nil && o.CryptMode != "none" {
 		m.Unprotected["key-fingerprint"] = o.Crypt.Fingerprint().String()

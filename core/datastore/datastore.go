@@ -17,6 +17,7 @@ import (
 type Datastore struct {
 	root    string
 	name    string
+	store   string // the configured name on a server (SetStoreName)
 	backend Backend
 	owner   string
 
@@ -55,8 +56,15 @@ func (d *Datastore) refresh() {
 	}
 }
 
+// SetStoreName sets the name the datastore is known by on a server
+// (store1), which task ids and messages use instead of the directory's.
+func (d *Datastore) SetStoreName(name string) { d.store = name }
+
 // storeName names the store in task ids and messages.
 func (d *Datastore) storeName() string {
+	if d.store != "" {
+		return d.store
+	}
 	if s, ok := d.backend.(interface{ storeName() string }); ok {
 		return s.storeName()
 	}
@@ -462,7 +470,9 @@ func (d *Datastore) DeleteNamespace(ns core.Namespace, deleteGroups bool) error 
 	// Deepest first, so children go before their parents.
 	for i := len(all) - 1; i >= 0; i-- {
 		sub := all[i]
-		groups, err := d.ListGroups(sub)
+		// Every group directory counts, one with no snapshot left too
+		// (ListGroups hides those), as upstream refuses them.
+		groups, err := d.listGroupsOf(sub)
 		if err != nil {
 			return err
 		}
@@ -471,7 +481,7 @@ func (d *Datastore) DeleteNamespace(ns core.Namespace, deleteGroups bool) error 
 		}
 		kept := false
 		for _, g := range groups {
-			k, err := d.deleteGroup(sub, g.Group)
+			k, err := d.deleteGroup(sub, g)
 			if err != nil {
 				return err
 			}

@@ -23,6 +23,10 @@ const (
 
 var snapshotFileRe = regexp.MustCompile(`^.*\.([fd]idx|blob)$`)
 
+// IsSnapshotFile reports whether name is an index or blob a snapshot may
+// hold (upstream's BACKUP_FILE_REGEX).
+func IsSnapshotFile(name string) bool { return snapshotFileRe.MatchString(name) }
+
 // listGroupsOf returns the groups of one namespace, sorted by type and id.
 func (d *Datastore) listGroupsOf(ns core.Namespace) ([]core.Group, error) {
 	if err := d.requireNamespace(ns); err != nil {
@@ -131,6 +135,19 @@ func (d *Datastore) snapshotInfo(ns core.Namespace, s core.Snapshot, owner strin
 	}
 	info.Files = append(info.Files, core.FileInfo{Filename: ManifestName, CryptMode: mode, Size: uint64(len(raw))})
 	info.Size += uint64(len(raw))
+	// Upstream lists the directory too (get_all_snapshot_files): files
+	// added after the backup, such as client.log.blob, show without a size
+	// or crypt mode.
+	listed := make(map[string]bool, len(info.Files))
+	for _, f := range info.Files {
+		listed[f.Filename] = true
+	}
+	ents, _ := d.backend.ReadDir(snapshotPath(ns, s))
+	for _, e := range ents {
+		if !e.IsDir() && snapshotFileRe.MatchString(e.Name()) && !listed[e.Name()] {
+			info.Files = append(info.Files, core.FileInfo{Filename: e.Name()})
+		}
+	}
 	if fp, ok := m.Unprotected["key-fingerprint"].(string); ok {
 		info.Fingerprint = fp
 	}
@@ -157,6 +174,11 @@ func (d *Datastore) ListGroups(ns core.Namespace) ([]core.GroupInfo, error) {
 		times, err := d.snapshotTimes(ns, g)
 		if err != nil {
 			return nil, err
+		}
+		if len(times) == 0 {
+			// A group whose only backup was aborted (or a benchmark's)
+			// is not listed, as upstream's list_groups skips it.
+			continue
 		}
 		gi := core.GroupInfo{Group: g, BackupCount: len(times), Owner: d.readOwner(ns, g)}
 		// Newest finished snapshot; a lone unfinished one counts too.

@@ -53,6 +53,9 @@ type Options struct {
 	// (--keyfile), so it is used even for unencrypted snapshots.
 	Key         func() (*keys.CryptConfig, error)
 	KeyExplicit bool
+	// KeySource is upstream's line naming the key ("Using encryption key
+	// from '…'.."), printed when a signed manifest is checked with it.
+	KeySource string
 }
 
 // Run restores one archive.
@@ -78,10 +81,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer s.Close()
 
-	if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
-		return err
-	}
 	name := manifest.ArchiveFileName(o.Archive)
+	if name == EncryptedKeyName && o.Key == nil {
+		o.Events.Info("Restoring encrypted key blob without original key - skipping manifest fingerprint check!")
+	} else if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
+		return err
+	} else if s.Manifest.Signature != "" && s.Crypt != nil {
+		// Upstream names the key and its fingerprint before restoring
+		// from a signed manifest.
+		if o.KeySource != "" {
+			o.Events.Info(o.KeySource)
+		}
+		o.Events.Info("Fingerprint: " + s.Crypt.Fingerprint().Short())
+	}
 	if name == "index.json.blob" {
 		// The manifest: the seed prints it as JSON (DESIGN.md decision).
 		data, err := manifestJSON(s)

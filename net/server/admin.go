@@ -188,17 +188,6 @@ func (h *dsReq) groups() (any, error) {
 			continue
 		}
 		files := g.Files
-		if g.BackupCount > 0 {
-			// Upstream lists the last snapshot's directory: files beyond
-			// the manifest (client.log.blob) too.
-			have := make([]core.FileInfo, len(files))
-			for i, f := range files {
-				have[i].Filename = f
-			}
-			for _, f := range extraSnapshotFiles(h.ds, h.ns, core.Snapshot{Group: g.Group, Time: g.LastBackup}, have)[len(have):] {
-				files = append(files, f.Filename)
-			}
-		}
 		item := map[string]any{"backup-type": g.Group.Type, "backup-id": g.Group.ID, "last-backup": g.LastBackup,
 			"backup-count": g.BackupCount, "files": nonNil(files)}
 		if g.Owner != "" {
@@ -244,9 +233,6 @@ func (h *dsReq) snapshots() (any, error) {
 	for _, si := range list {
 		if !a.privs.Has(config.PrivDatastoreAudit) && !isOwner(h.id.authID, si.Owner) {
 			continue
-		}
-		if si.Finished {
-			si.Files = extraSnapshotFiles(h.ds, h.ns, si.Snapshot, si.Files)
 		}
 		out = append(out, snapshotItem(si))
 	}
@@ -361,7 +347,7 @@ func (h *dsReq) files() (any, error) {
 		if si.Snapshot.Time != snap.Time {
 			continue
 		}
-		out := extraSnapshotFiles(h.ds, h.ns, snap, si.Files)
+		out := si.Files
 		if out == nil {
 			out = []core.FileInfo{}
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 
 	"cairn/core"
 	"cairn/core/blob"
@@ -66,29 +65,4 @@ func (h *dsReq) uploadBackupLog() (any, error) {
 	}
 	h.s.logf("Upload backup log to %s %s/%s", h.store, snapshotLabel(h.ns, snap), datastore.ClientLogName)
 	return nil, nil
-}
-
-// backupFileRe is upstream's BACKUP_FILE_REGEX: the files of a snapshot
-// directory a listing shows.
-var backupFileRe = regexp.MustCompile(`^.*\.([fd]idx|blob)$`)
-
-// extraSnapshotFiles lists the files of a snapshot's directory that are not
-// in files (the manifest's entries and index.json.blob), as upstream's
-// get_all_snapshot_files adds them: client.log.blob above all. They carry
-// no size and no crypt-mode.
-func extraSnapshotFiles(ds *datastore.Datastore, ns core.Namespace, snap core.Snapshot, files []core.FileInfo) []core.FileInfo {
-	names, err := ds.SnapshotFileNames(ns, snap)
-	if err != nil {
-		return files
-	}
-	seen := make(map[string]bool, len(files))
-	for _, f := range files {
-		seen[f.Filename] = true
-	}
-	for _, n := range names {
-		if backupFileRe.MatchString(n) && !seen[n] {
-			files = append(files, core.FileInfo{Filename: n})
-		}
-	}
-	return files
 }

@@ -151,7 +151,7 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Any index or blob of the snapshot, listed in the manifest or not
 		// (client.log.blob is not), as upstream's archive_type allows.
-		if !backupFileRe.MatchString(fn) {
+		if !datastore.IsSnapshotFile(fn) {
 			writeError(w, badRequest("unknown archive type: %s", fn))
 			return
 		}

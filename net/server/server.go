@@ -319,18 +319,26 @@ func (c *reqCtx) openStore(store string) (*datastore.Datastore, error) {
 // credentials; errors never carry the credentials). owner is recorded for
 // groups created through the handle.
 func OpenDatastore(cfg *config.Config, name string, dsc config.Datastore, owner string) (*datastore.Datastore, error) {
+	var ds *datastore.Datastore
+	var err error
 	switch dsc.Backend {
 	case "", config.BackendFilesystem:
-		return datastore.Open(dsc.Path, owner)
+		ds, err = datastore.Open(dsc.Path, owner)
 	case config.BackendS3:
-		s3, err := cfg.S3Config(dsc)
-		if err != nil {
-			return nil, err
+		s3, cerr := cfg.S3Config(dsc)
+		if cerr != nil {
+			return nil, cerr
 		}
-		return datastore.OpenS3(s3, owner)
+		ds, err = datastore.OpenS3(s3, owner)
 	default:
 		return nil, fmt.Errorf("datastore '%s' has an unknown backend %q", name, dsc.Backend)
 	}
+	if err != nil {
+		return nil, err
+	}
+	// Task ids and logs name the store as configured, as upstream's do.
+	ds.SetStoreName(name)
+	return ds, nil
 }
 
 // privs returns the caller's privileges on a datastore/namespace path.

@@ -380,6 +380,18 @@ func TestBackupRestoreCycle(t *testing.T) {
 	if err != nil || m.Unprotected["chunk_upload_stats"] == nil {
 		t.Fatalf("manifest: %v %v", err, m)
 	}
+	// As upstream: size is the raw chunk bytes plus every uploaded blob (here
+	// only the manifest, which is the stored one less the stats).
+	stats := m.Unprotected["chunk_upload_stats"].(map[string]any)
+	var rawBytes float64
+	for _, p := range payload {
+		rawBytes += float64(len(p))
+	}
+	delete(m.Unprotected, "chunk_upload_stats")
+	uploaded := manifestBlob(t, "elsa", 1700000000, m.Files)
+	if fmt.Sprint(stats["count"]) != fmt.Sprint(len(payload)) || fmt.Sprint(stats["size"]) != fmt.Sprint(rawBytes+float64(len(uploaded))) {
+		t.Fatalf("chunk_upload_stats %v, want count %d, size %v", stats, len(payload), rawBytes+float64(len(uploaded)))
+	}
 
 	// Read back via the reader protocol.
 	q := backupQuery("elsa", 1700000000)
