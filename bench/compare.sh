@@ -43,15 +43,15 @@ timed() {
   echo -e "$tool\t$step\t$wall\t$(echo "$user + $sys" | bc)\t$rss" >>"$RES"
 }
 
-# filebytes DIR: bytes in regular files (du -b would count the 65536 chunk
-# directories of a datastore, 256 MiB of directory entries, as data)
+# filebytes DIR: bytes in regular files (du -b would count directory entries,
+# of a datastore's chunk directories among others, as data)
 filebytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 
 run_cairn() {
   local repo=$WORK/cairn-repo out=$WORK/cairn-restore
   rm -rf "$repo" "$out" "$SRC" "$WORK/cairn.key"; cp -a "$BASE" "$SRC"; sync
   "$C" key create "$WORK/cairn.key" --kdf none >/dev/null 2>&1
-  # the datastore is created before timing: 65536 directories, a one-time cost
+  # the datastore is created before timing (chunk directories come on demand)
   "$C" namespace create warmup --repository "$repo" >/dev/null 2>&1; sync
   timed cairn full "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench $CAIRN_OPTS
   timed cairn unchanged "$C" backup data.pxar:"$SRC" --repository "$repo" --keyfile "$WORK/cairn.key" --backup-id bench $CAIRN_OPTS

@@ -45,7 +45,7 @@ PBSCTL=$PEERS/pbs-server/pbsctl
 PTYRUN="python3 $PROJ/interop/ptyrun.py"
 
 export TZ=UTC LC_ALL=C.UTF-8
-TMPBASE=${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && TMPBASE=/dev/shm   # a datastore makes 65536 dirs
+TMPBASE=${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && TMPBASE=/dev/shm   # server datastores make 65536 chunk dirs
 W=$(mktemp -d "$TMPBASE/cairn-interop.XXXXXX")
 chmod 755 "$W"   # the upstream server's proxy runs as user backup and must reach $W/pbs
 if command -v go >/dev/null; then export GOPATH=$(go env GOPATH) GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE); fi

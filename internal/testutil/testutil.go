@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TempDir is t.TempDir, on tmpfs when the machine has one: a datastore
-// pre-creates 65536 chunk directories, which takes seconds on a slow disk
-// and milliseconds in memory. The files are just as real.
+// TempDir is t.TempDir, on tmpfs when the machine has one: datastores do
+// many small fsyncs, and server datastores (manager datastore create) make
+// upstream's 65536 chunk directories, both slow on a slow disk and quick in
+// memory. The files are just as real.
 func TempDir(tb testing.TB) string {
 	tb.Helper()
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {

@@ -47,8 +47,8 @@ type fakeServer struct {
 	tickets   map[string]string // ticket → user
 }
 
-// Creating a datastore makes 65536 directories, so all tests share one and
-// each works in its own namespace.
+// All tests share one datastore, each in its own namespace, as clients of
+// one server do.
 var (
 	sharedOnce sync.Once
 	sharedDS   *datastore.Datastore
