@@ -249,3 +249,39 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// restore --crypt-mode: none ignores the default key (and refuses a named
+// one), encrypt needs a key, as upstream's restore.
+func TestRestoreCryptMode(t *testing.T) {
+	home := isolateClient(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k.json")
+	mustRun(t, "key", "create", key, "--kdf", "none")
+	repo := localRepo(t)
+	src := sourceTree(t)
+	mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "plain", "--crypt-mode", "none")
+	// A broken default key would fail any restore that loads it.
+	cfg := filepath.Join(home, ".config", "proxmox-backup")
+	os.MkdirAll(cfg, 0o700)
+	os.WriteFile(filepath.Join(cfg, "encryption-key.json"), []byte("{broken"), 0o600)
+	mustRun(t, "restore", "host/plain", "root.pxar", filepath.Join(dir, "a"), "--repository", repo, "--crypt-mode", "none")
+	sameFile(t, filepath.Join(src, "big"), filepath.Join(dir, "a", "big"))
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--crypt-mode", "none", "--keyfile", key}, 2, "--keyfile/--keyfd and --crypt-mode=none are mutually exclusive"},
+		{[]string{"--crypt-mode", "rot13"}, 2, `invalid crypt mode "rot13"`},
+	} {
+		r := cairnRun(t, append([]string{"restore", "host/plain", "root.pxar", filepath.Join(dir, "b"), "--repository", repo}, c.args...)...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("%v: exit %d, %q", c.args, r.code, r.stderr)
+		}
+	}
+	os.Remove(filepath.Join(cfg, "encryption-key.json"))
+	r := cairnRun(t, "restore", "host/plain", "root.pxar", filepath.Join(dir, "c"), "--repository", repo, "--crypt-mode", "encrypt")
+	if r.code == 0 || !strings.Contains(r.stderr, "--crypt-mode without --keyfile and no default key file available") {
+		t.Errorf("--crypt-mode encrypt without a key: exit %d, %q", r.code, r.stderr)
+	}
+}

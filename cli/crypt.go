@@ -338,6 +338,31 @@ func (c *cryptFlags) loader() (load func() (*keys.CryptConfig, error), explicit 
 	}, src != keyDefault
 }
 
+// forRestore is loader with --crypt-mode applied as upstream's restore
+// does: none reads without any key (the default key is not used), and
+// encrypt or sign-only need a key.
+func (c *cryptFlags) forRestore() (load func() (*keys.CryptConfig, error), explicit bool, err error) {
+	switch c.mode {
+	case "", "encrypt", "sign-only":
+	case "none":
+		if c.keyfile != "" || c.keyfd.set {
+			return nil, false, usageError{errors.New("--keyfile/--keyfd and --crypt-mode=none are mutually exclusive")}
+		}
+		return nil, false, nil
+	default:
+		return nil, false, usageError{fmt.Errorf("invalid crypt mode %q (none, encrypt or sign-only)", c.mode)}
+	}
+	src, err := c.source()
+	if err != nil {
+		return nil, false, err
+	}
+	if src == keyNone && c.mode != "" {
+		return nil, false, errors.New("--crypt-mode without --keyfile and no default key file available")
+	}
+	load, explicit = c.loader()
+	return load, explicit, nil
+}
+
 // masterPublicKey is the configured master public key, nil if none.
 func masterPublicKey() ([]byte, error) {
 	data, err := os.ReadFile(defaultMasterPubPath())

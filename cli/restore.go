@@ -48,7 +48,10 @@ digest); 2 bad usage.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			stderr := cmd.ErrOrStderr()
-			load, explicit := cf.loader()
+			load, explicit, err := cf.forRestore()
+			if err != nil {
+				return err
+			}
 			return restore.Run(ctx, restore.Options{
 				Repo: repo, Namespace: ns, Snapshot: args[0], Archive: args[1], Target: args[2],
 				Key: load, KeyExplicit: explicit, KeySource: keySourceLine(load, &cf),
@@ -69,7 +72,7 @@ digest); 2 bad usage.`,
 	}
 	rf.add(cmd, true)
 	rf.addRate(cmd)
-	cf.add(cmd, false)
+	cf.add(cmd, true)
 	f := cmd.Flags()
 	f.StringArrayVar(&patterns, "pattern", nil, "restore only entries matching this pattern (repeatable)")
 	f.BoolVar(&allowExisting, "allow-existing-dirs", false, "allow restoring into existing directories")
