@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"cairn/cli/format"
 	"cairn/core/blob"
+	"cairn/internal/atomicfile"
 	"cairn/keys"
 )
 
@@ -207,11 +209,11 @@ func newKeyCreateMasterCmd() *cobra.Command {
 				fmt.Fprintf(errw, "Modulus: %s\nExponent: %d\n    \n", rsaModulusHex(pk), pk.E)
 			}
 			fmt.Fprintln(errw, "Writing public master key to master-public.pem")
-			if err := writeFileAtomic("master-public.pem", pub, 0o644); err != nil {
+			if err := createMasterFile("master-public.pem", pub, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintln(errw, "Writing private master key to master-private.pem")
-			if err := writeFileAtomic("master-private.pem", priv, 0o600); err != nil {
+			if err := createMasterFile("master-private.pem", priv, 0o600); err != nil {
 				os.Remove("master-public.pem")
 				return err
 			}
@@ -263,7 +265,7 @@ func newKeyImportMasterPubCmd() *cobra.Command {
 			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(dst, data, 0o644); err != nil {
+			if err := atomicfile.WriteFile(dst, data, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "Imported public master key to %s\n", rustDebugQuote(dst))
@@ -450,25 +452,12 @@ func newKeyPaperkeyCmd() *cobra.Command {
 	return cmd
 }
 
-// writeFileAtomic writes via a temp name, fsync and rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+// createMasterFile writes a new master key file atomically, never over an
+// existing file (one that appeared since the check above included).
+func createMasterFile(path string, data []byte, mode os.FileMode) error {
+	err := atomicfile.WriteFileExclusive(path, data, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists - refusing to overwrite it", path)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return err
 }

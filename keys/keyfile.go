@@ -10,11 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/scrypt"
+
+	"cairn/internal/atomicfile"
 )
 
 // KDF names as the CLI spells them.
@@ -241,8 +244,8 @@ func Load(path string) (*KeyConfig, error) {
 	return kc, nil
 }
 
-// Save writes a key file with mode 0600: temp name, fsync, rename. With
-// exclusive set an existing file is never replaced.
+// Save writes a key file with mode 0600 atomically: on any error the old
+// file is intact. With exclusive set an existing file is never replaced.
 func (kc *KeyConfig) Save(path string, exclusive bool) error {
 	data, err := kc.Encode()
 	if err != nil {
@@ -256,32 +259,15 @@ func (kc *KeyConfig) Save(path string, exclusive bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*.tmp")
-	if err != nil {
-		return err
+	if !exclusive {
+		return atomicfile.WriteFile(path, data, 0o600)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
+	// Refused if the target appeared meanwhile.
+	err = atomicfile.WriteFileExclusive(path, data, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("key file %q already exists", path)
 	}
-	if _, err := tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if exclusive {
-		// Link fails if the target appeared meanwhile.
-		if err := os.Link(tmp.Name(), path); err != nil {
-			return fmt.Errorf("write key file %q: %w", path, err)
-		}
-		return nil
-	}
-	return os.Rename(tmp.Name(), path)
+	return err
 }
 
 // NewKey returns 32 random bytes.

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 
 	"cairn/core"
 	"cairn/core/manifest"
+	"cairn/internal/atomicfile"
 	"cairn/keys"
 	"cairn/pxar"
 	"cairn/pxar/pattern"
@@ -155,11 +157,11 @@ func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List)
 	}
 	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.overwriteFile()}
 	xo.Prelude = pf
-	err = s.ExtractPxar(ctx, a, o.Target, xo, nil)
-	if cerr := pf.Close(); err == nil {
-		err = cerr
+	if err := s.ExtractPxar(ctx, a, o.Target, xo, nil); err != nil {
+		pf.Abort()
+		return err
 	}
-	return err
+	return pf.Close()
 }
 
 // ExtractOptions are the pxar extraction options the restore options ask
@@ -186,20 +188,23 @@ func (o *Options) overwriteFile() bool { return o.Overwrite || o.OverwriteFiles 
 
 // preludeFile creates the prelude target on the first write, so an archive
 // without a prelude leaves no file behind; an existing file is kept unless
-// overwrite.
+// overwrite. The file is written atomically: it is put in place by Close,
+// after the extraction succeeded.
 type preludeFile struct {
 	path      string
 	overwrite bool
-	f         *os.File
+	f         *atomicfile.File
 }
 
 func (p *preludeFile) Write(b []byte) (int, error) {
 	if p.f == nil {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if p.overwrite {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		if !p.overwrite {
+			// Fail before extracting; CommitExclusive checks again.
+			if _, err := os.Lstat(p.path); err == nil {
+				return 0, &fs.PathError{Op: "open", Path: p.path, Err: syscall.EEXIST}
+			}
 		}
-		f, err := os.OpenFile(p.path, flags, 0o600)
+		f, err := atomicfile.Create(p.path, 0o600)
 		if err != nil {
 			return 0, err
 		}
@@ -208,11 +213,22 @@ func (p *preludeFile) Write(b []byte) (int, error) {
 	return p.f.Write(b)
 }
 
+// Close puts the prelude in place, if the archive had one.
 func (p *preludeFile) Close() error {
 	if p.f == nil {
 		return nil
 	}
-	return p.f.Close()
+	if p.overwrite {
+		return p.f.Commit()
+	}
+	return p.f.CommitExclusive()
+}
+
+// Abort drops a prelude written so far; the target is as it was.
+func (p *preludeFile) Abort() {
+	if p.f != nil {
+		p.f.Abort()
+	}
 }
 
 func manifestJSON(s *Snapshot) ([]byte, error) {
@@ -243,31 +259,25 @@ func copyOut(o Options, r io.Reader) error {
 			return fmt.Errorf("restore target %q already exists (use --overwrite or --overwrite-files)", o.Target)
 		}
 	}
-	// A temp name and a rename: a failed restore leaves no partial file.
-	f, err := os.CreateTemp(filepath.Dir(o.Target), "."+filepath.Base(o.Target)+".tmp-*")
+	// A temp name and a rename: a failed restore leaves no partial file,
+	// and an existing target as it was.
+	f, err := atomicfile.Create(o.Target, 0o600)
 	if err != nil {
 		return fmt.Errorf("restore target %q: %w", o.Target, err)
 	}
-	defer os.Remove(f.Name())
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer f.Abort()
+	if _, err := io.Copy(f, r); err != nil {
 		return err
 	}
-	if !o.overwriteFile() {
-		// Link refuses to replace a target that appeared meanwhile.
-		if err := os.Link(f.Name(), o.Target); err != nil {
-			return fmt.Errorf("restore target %q: %w", o.Target, err)
-		}
-		return nil
+	if o.overwriteFile() {
+		return f.Commit()
 	}
-	return os.Rename(f.Name(), o.Target)
+	// Refuses to replace a target that appeared meanwhile.
+	if err := f.CommitExclusive(); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("restore target %q already exists (use --overwrite or --overwrite-files)", o.Target)
+		}
+		return fmt.Errorf("restore target %q: %w", o.Target, err)
+	}
+	return nil
 }

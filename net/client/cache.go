@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"cairn/internal/atomicfile"
 )
 
 // TicketEntry is one cached ticket (protocol.md 1.7).
@@ -117,33 +119,13 @@ func writeTicketFile(tf ticketFile) error {
 	return writeAtomic(TicketCachePath(), data, 0o600)
 }
 
-// writeAtomic writes via a temp file and rename.
+// writeAtomic replaces path (making its directory): on any error the old
+// file is intact.
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // LoadFingerprint returns the stored fingerprint of a server.

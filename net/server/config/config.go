@@ -19,6 +19,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"cairn/internal/atomicfile"
 )
 
 // DefaultDir is used when neither --config-dir nor CAIRN_CONFIG_DIR is set.
@@ -195,7 +197,7 @@ func Update(dir string, change func(c *Config) error) error {
 		if err != nil {
 			return err
 		}
-		if err := WriteFileAtomic(filepath.Join(dir, name), append(b, '\n'), 0o600); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o600); err != nil {
 			return err
 		}
 	}
@@ -205,46 +207,6 @@ func Update(dir string, change func(c *Config) error) error {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// WriteFileAtomic writes data to a temp file, syncs it and renames it over p.
-func WriteFileAtomic(p string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // ParseUserID splits name@realm at the last '@'.

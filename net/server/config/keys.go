@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"cairn/internal/atomicfile"
 )
 
 // AuthKey loads the Ed25519 ticket signing key, creating it if missing.
@@ -93,15 +95,10 @@ func CSRFKey(dir string) ([]byte, error) {
 	return k, nil
 }
 
-// createExclusive writes a new file via a temp file and a hard link, so a
-// concurrent creator never sees a half-written key.
+// createExclusive writes a new file atomically, never over an existing one
+// (fs.ErrExist), so a concurrent creator never sees a half-written key.
 func createExclusive(p string, data []byte) error {
-	tmp := p + fmt.Sprintf(".tmp%d", os.Getpid())
-	if err := WriteFileAtomic(tmp, data, 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	return os.Link(tmp, p)
+	return atomicfile.WriteFileExclusive(p, data, 0o600)
 }
 
 // Certificate loads the TLS certificate, making a self-signed one if missing.
@@ -154,10 +151,10 @@ func makeCert(dir, cp, kp string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return err
 	}
-	return WriteFileAtomic(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return atomicfile.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 // Fingerprint is the SHA-256 of the DER certificate as aa:bb:... (protocol.md 2).
