@@ -74,8 +74,10 @@ snapshot behind; 2 bad usage.`,
 	f.BoolVar(&o.allFileSystems, "all-file-systems", false, "include all mounted file systems")
 	f.BoolVar(&o.skipLostAndFound, "skip-lost-and-found", false, "skip lost+found directories")
 	f.IntVar(&o.chunkSizeKiB, "chunk-size", 4096, "average chunk size in KiB (64..4096, power of two)")
-	f.StringVar(&o.changeDetection, "change-detection-mode", "legacy",
-		"legacy (one .pxar and a catalog), data (split .mpxar/.ppxar archives) or metadata (split, and unchanged files are not read again)")
+	f.StringVar(&o.changeDetection, "change-detection-mode", backup.DefaultMode,
+		"legacy (one .pxar and a catalog; every upstream version reads it), "+
+			"metadata (split .mpxar/.ppxar archives, and files whose metadata did not change are not read again; PBS 3.3 or later) "+
+			"or data (split archives, every file read)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "say what would be uploaded, upload nothing")
 	f.BoolVar(&o.skipE2BigXattr, "skip-e2big-xattr", false, "skip extended attributes the kernel refuses with E2BIG (over 64 KiB) instead of failing")
 	f.IntVar(&o.entriesMax, "entries-max", pxar.DefaultEntriesMax, "most directory entries held in memory at once (the names of every directory on the current path)")
@@ -123,6 +125,8 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	t := o.backupTime
 	if t == 0 {
 		t = time.Now().Unix()
+	} else if err := datastore.CheckBackupTime(t); err != nil {
+		return usageError{fmt.Errorf("--backup-time: %v", err)}
 	}
 	if o.entriesMax <= 0 {
 		return usageError{fmt.Errorf("invalid --entries-max %d (must be at least 1)", o.entriesMax)}

@@ -448,6 +448,7 @@ func (j backupJob) cmd(ctx context.Context) tea.Cmd {
 		res, err := backup.Run(ctx, backup.Options{
 			Repo: j.repo, Namespace: j.ns, Snapshot: snap, Owner: j.owner, Specs: j.specs,
 			Crypt: crypt, CryptMode: mode, RSAEncryptedKey: rsaKey, Events: j.sink(ctx),
+			ChangeDetection: backup.DefaultMode,
 		})
 		j.ch <- backupFinishedMsg{run: j.run, res: res, err: err}
 		return nil

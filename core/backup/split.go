@@ -25,6 +25,14 @@ const (
 	ModeMetadata = "metadata"
 )
 
+// DefaultMode is what the CLI and the TUI back up with unless told
+// otherwise. It stays legacy, one .pxar and a catalog per archive: the
+// acceptance walkthrough (shared/accept), a contract, checks those names in
+// listings and catalog dumps, and every upstream client and server reads
+// them. ModeMetadata (files whose metadata did not change are not read
+// again) is one flag away.
+const DefaultMode = ModeLegacy
+
 // splitNames are the stored names of a split archive: NAME.pxar ->
 // NAME.mpxar.didx, NAME.ppxar.didx.
 func splitNames(s Spec) (meta, payload string) {

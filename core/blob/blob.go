@@ -183,6 +183,16 @@ func looksRandom(data []byte) bool {
 // EncodedCap is a buffer size EncodeTo never has to grow for n bytes.
 func EncodedCap(n int) int { return EncryptedHeaderSize + n + n>>8 + 64 + 16 }
 
+// WrapCompressed makes an unencrypted compressed blob of a zstd frame made
+// elsewhere (benchmarks that need a given compression ratio).
+func WrapCompressed(frame []byte) []byte {
+	out := make([]byte, HeaderSize, HeaderSize+len(frame))
+	copy(out, MagicCompressed[:])
+	out = append(out, frame...)
+	binary.LittleEndian.PutUint32(out[8:], crc32.ChecksumIEEE(out[HeaderSize:]))
+	return out
+}
+
 // VerifyCRC checks the magic and the CRC-32 of an encoded blob.
 func VerifyCRC(b []byte) error {
 	k, err := KindOf(b)
