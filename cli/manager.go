@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -232,7 +233,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// managerPassword: --password, else PBS_PASSWORD (and twins), else a prompt.
+// passwordSources says where manager commands read a password from, for
+// their --help.
+const passwordSources = `The password is read, in this order, from:
+  --password PW       visible to every local user (ps, /proc/PID/cmdline)
+                      while the command runs, and kept in shell history:
+                      avoid it
+  PBS_PASSWORD        the environment variable, or PBS_PASSWORD_FD (a file
+                      descriptor), PBS_PASSWORD_FILE (a file) or
+                      PBS_PASSWORD_CMD (a command's output); the first line
+                      counts
+  a prompt            on the terminal, twice, when none of the above is set`
+
+// managerPassword: --password, else PBS_PASSWORD (and its _FD, _FILE and
+// _CMD twins), else a terminal prompt with confirmation.
 func managerPassword(flag string, flagSet bool, userID string) (string, error) {
 	if flagSet {
 		return flag, nil
@@ -244,7 +258,14 @@ func managerPassword(flag string, flagSet bool, userID string) (string, error) {
 	}
 	pw, err := promptSecret(fmt.Sprintf("Password for %q: ", userID))
 	if err != nil {
-		return "", fmt.Errorf("no password given for %s (use --password or PBS_PASSWORD): %w", userID, err)
+		return "", fmt.Errorf("no password given for %s (set PBS_PASSWORD, or its _FD, _FILE or _CMD form, or run on a terminal): %w", userID, err)
+	}
+	again, err := promptSecret("Retype password: ")
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal(pw, again) {
+		return "", fmt.Errorf("the passwords for %s do not match", userID)
 	}
 	return string(pw), nil
 }
@@ -256,6 +277,7 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create USERID",
 		Short: "Create a user (realm pbs: password stored as a salted hash)",
+		Long:  "Create a user. A user of the pbs realm needs a password (5 characters at least), stored as a salted hash.\n\n" + passwordSources,
 		Args:  exactArgs(1, "USERID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id := args[0]
@@ -287,21 +309,35 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 			})
 		},
 	}
-	create.Flags().StringVar(&password, "password", "", "password (else PBS_PASSWORD or a prompt)")
+	create.Flags().StringVar(&password, "password", "", "password: visible to other local users while the command runs; prefer PBS_PASSWORD (or _FD, _FILE, _CMD) or the prompt")
 	create.Flags().StringVar(&comment, "comment", "", "comment")
 	create.Flags().Int64Var(&expire, "expire", 0, "account expiry (epoch, 0 = never)")
 
 	var upPassword string
 	var enable string
+	var setPassword bool
 	update := &cobra.Command{
 		Use:   "update USERID",
 		Short: "Change a user's password, enable flag or comment",
-		Args:  exactArgs(1, "USERID"),
+		Long: "Change a user's password (--set-password or --password), enable flag or comment.\n\n" +
+			"With --set-password, the new password is read from PBS_PASSWORD (or PBS_PASSWORD_FD, _FILE, _CMD) or asked on the terminal, twice. " +
+			"--password PW also works, but shows the password to every local user (ps, /proc/PID/cmdline) while the command runs.",
+		Args: exactArgs(1, "USERID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id := args[0]
 			var hash string
-			if c.Flags().Changed("password") {
-				h, err := config.HashSecret(upPassword)
+			if c.Flags().Changed("password") && setPassword {
+				return usageError{fmt.Errorf("--password and --set-password exclude each other")}
+			}
+			if c.Flags().Changed("password") || setPassword {
+				pw, err := managerPassword(upPassword, c.Flags().Changed("password"), id)
+				if err != nil {
+					return err
+				}
+				if len(pw) < 5 {
+					return fmt.Errorf("password for %s is too short (at least 5 characters)", id)
+				}
+				h, err := config.HashSecret(pw)
 				if err != nil {
 					return err
 				}
@@ -326,7 +362,8 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 			})
 		},
 	}
-	update.Flags().StringVar(&upPassword, "password", "", "new password")
+	update.Flags().StringVar(&upPassword, "password", "", "new password: visible to other local users while the command runs; prefer --set-password")
+	update.Flags().BoolVar(&setPassword, "set-password", false, "set a new password, read from PBS_PASSWORD (or _FD, _FILE, _CMD) or asked on the terminal")
 	update.Flags().StringVar(&enable, "enable", "", "true or false")
 	update.Flags().StringVar(&comment, "comment", "", "comment")
 
@@ -533,9 +570,12 @@ func newManagerS3Cmd(dir func() string) *cobra.Command {
 	var endpoint, accessKey, secretKey, region, comment string
 	var pathStyle, insecure bool
 	create := &cobra.Command{
-		Use:   "create NAME --endpoint URL --access-key KEY --secret-key SECRET [--region R] [--path-style] [--insecure-http]",
+		Use:   "create NAME --endpoint URL --access-key KEY [--region R] [--path-style] [--insecure-http]",
 		Short: "Add an S3 endpoint; its credentials go to " + config.S3SecretFile + " (mode 0600) only",
-		Args:  exactArgs(1, "NAME"),
+		Long: "Add an S3 endpoint; its credentials go to " + config.S3SecretFile + " (mode 0600) only.\n\n" +
+			"The secret key is read from AWS_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY_FD, _FILE, _CMD), else asked on the terminal. " +
+			"--secret-key SECRET also works, but shows the secret to every local user (ps, /proc/PID/cmdline) while the command runs.",
+		Args: exactArgs(1, "NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			name := args[0]
 			if !config.ValidSafeID(name) {
@@ -545,15 +585,25 @@ func newManagerS3Cmd(dir func() string) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			// The environment keeps the secret out of the process list.
+			// The environment or a prompt keeps the secret out of the
+			// process list.
 			if accessKey == "" {
 				accessKey = os.Getenv("AWS_ACCESS_KEY_ID")
 			}
-			if secretKey == "" {
-				secretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+			if accessKey == "" {
+				return usageError{fmt.Errorf("--access-key is required (or AWS_ACCESS_KEY_ID)")}
 			}
-			if accessKey == "" || secretKey == "" {
-				return usageError{fmt.Errorf("--access-key and --secret-key are required (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")}
+			if !c.Flags().Changed("secret-key") {
+				if sk, ok, err := secretFromEnv("AWS_SECRET_ACCESS_KEY"); err != nil {
+					return err
+				} else if ok {
+					secretKey = string(sk)
+				} else if sk, err := promptSecret("Secret access key: "); err == nil {
+					secretKey = string(sk)
+				}
+			}
+			if secretKey == "" {
+				return usageError{fmt.Errorf("no secret key: set AWS_SECRET_ACCESS_KEY (or its _FD, _FILE or _CMD form) or run on a terminal (--secret-key shows it to other local users)")}
 			}
 			return config.Update(dir(), func(cfg *config.Config) error {
 				if _, ok := cfg.S3Endpoints[name]; ok {
@@ -567,7 +617,7 @@ func newManagerS3Cmd(dir func() string) *cobra.Command {
 	}
 	create.Flags().StringVar(&endpoint, "endpoint", "", "https://HOST[:PORT] (http:// only with --insecure-http)")
 	create.Flags().StringVar(&accessKey, "access-key", "", "access key id (else AWS_ACCESS_KEY_ID)")
-	create.Flags().StringVar(&secretKey, "secret-key", "", "secret access key (else AWS_SECRET_ACCESS_KEY)")
+	create.Flags().StringVar(&secretKey, "secret-key", "", "secret access key: visible to other local users; prefer AWS_SECRET_ACCESS_KEY (or _FD, _FILE, _CMD) or the prompt")
 	create.Flags().StringVar(&region, "region", "", "region (default: the service's)")
 	create.Flags().BoolVar(&pathStyle, "path-style", false, "path-style bucket addressing (MinIO, most self-hosted stores)")
 	create.Flags().BoolVar(&insecure, "insecure-http", false, "talk plain HTTP (trusted networks only)")

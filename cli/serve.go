@@ -20,12 +20,13 @@ func init() { register(newServeCmd) }
 
 func newServeCmd() *cobra.Command {
 	var dirFlag, listen string
+	var limits server.Limits
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the configured datastores over HTTPS (Proxmox Backup Server protocol)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, args []string) error {
-			srv, err := server.New(server.Options{ConfigDir: serverConfigDir(dirFlag), Log: os.Stderr})
+			srv, err := server.New(server.Options{ConfigDir: serverConfigDir(dirFlag), Log: os.Stderr, Limits: limits})
 			if err != nil {
 				return err
 			}
@@ -59,5 +60,8 @@ func newServeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dirFlag, "config-dir", "", "server configuration directory (env CAIRN_CONFIG_DIR)")
 	cmd.Flags().StringVar(&listen, "listen", "0.0.0.0:8007", "address to listen on")
+	cmd.Flags().IntVar(&limits.MaxSessions, "max-sessions", 0, "backup and reader sessions open at once, all users (default: an eighth of the file-descriptor limit, 16..4096)")
+	cmd.Flags().IntVar(&limits.MaxSessionsPerUser, "max-sessions-per-user", 0, "sessions open at once per user; a token counts as its user (default 64)")
+	cmd.Flags().DurationVar(&limits.SessionIdleTimeout, "session-idle-timeout", 0, "close a session with no request for this long (default 15m)")
 	return cmd
 }

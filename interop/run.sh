@@ -8,9 +8,10 @@
 #                   needs root, takes over /etc/proxmox-backup and port 8007 of the machine
 #   --server both   cairn first, then pbs
 #   --cairn PATH    use this cairn binary instead of building the project (go build)
-#   SECTION         upstream | cross | output (default: all three)
+#   SECTION         upstream | cross | client | output (default: all four)
 #     upstream  the upstream client does every command of the seed against the server
 #     cross     each client restores what the other wrote, with each other's key files
+#     client    the cairn client does every command a client has against the server
 #     output    both clients print the same output for the same listing commands
 # Env: INTEROP_KEEP=1 keeps the temp dir; PEERS=DIR points at the upstream tools
 # (default: ../shared/peers next to the project).
@@ -31,8 +32,8 @@ while [ $# -gt 0 ]; do
     --server=*) SERVER=${1#*=}; shift;;
     --cairn) CAIRN_BIN=${2:-}; shift 2 || { echo "--cairn needs a path" >&2; exit 2; };;
     --cairn=*) CAIRN_BIN=${1#*=}; shift;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0;;
-    upstream|cross|output) SECTIONS="$SECTIONS $1"; shift;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0;;
+    upstream|cross|client|output) SECTIONS="$SECTIONS $1"; shift;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2;;
   esac
 done
@@ -451,6 +452,258 @@ section_cross() {
   check "cross: protection set by cairn, seen by upstream" bash -c "'$C' snapshot protected update '$S' true && [ \"\$('$P' snapshot protected show '$S')\" = true ] && '$C' snapshot protected update '$S' false"
 }
 
+# ================================================================ section: client
+# The cairn client drives every command a client has against the server; against the real
+# upstream server, that server is the judge (protocol, headers, errors, the formats it
+# checks). The upstream client only looks on: snap/files/cryptmode list what the server
+# holds. Backups use all three change-detection modes (legacy, data, metadata).
+# tree_ok SRC DIR: DIR is SRC restored (content, metadata, the hard link)
+tree_ok() { sametree "$1" "$2" && hardlinked "$2"; }
+# cl_mount NAME SNAP ARCHIVE DIR [ARGS...]: cairn mounts an archive and a file reads through it
+cl_mount() {
+  local n=$1 s=$2 a=$3 d=$4; shift 4; mkdir -p "$d"
+  if run "$C" mount "$s" "$a" "$d" "$@" >"$W/out" 2>&1; then
+    MOUNTED=$d; ok "$n: cairn mount SNAP $a DIR"
+    check "$n: files read through the mount equal the source" bash -c "for i in \$(seq 1 50); do [ -e '$d/etc' ] && break; sleep 0.1; done; cmp '$SRC/etc/hostname' '$d/etc/hostname' && cmp '$SRC/home/user/big.bin' '$d/home/user/big.bin' && [ \"\$(readlink '$d/home/host-link')\" = ../etc/hostname ] && [ \"\$(stat -c %a '$d/etc/top.conf')\" = 4755 ]"
+    check "$n: cairn umount" bash -c "'$C' umount '$d' && ! mountpoint -q '$d'"
+    mountpoint -q "$d" && { umount "$d" 2>/dev/null || fusermount3 -u "$d" 2>/dev/null; }
+    MOUNTED=
+  else bad "$n: cairn mount SNAP $a DIR" "$(tail -c 300 "$W/out" | tr '\n' ' ')"; fi
+}
+section_client() {
+  local D=$W/cl S S1 SL U MS t0=1706788800 i   # 2024-02-01T12:00:00Z
+  local BOB="bob@pbs@$HOSTPORT:store1" TOK="alice@pbs!tok1@$HOSTPORT:store1"
+  mkdir -p "$D"
+  # --- version, login, logout, passwords
+  check "client: version shows client and server versions" bash -o pipefail -c "'$C' version --output-format json | jq -e '(.client.version | length > 0) and (.server.version | length > 0)'"
+  PBS_PASSWORD=wrong-pw refuse "client: a wrong password is refused" "auth|password|permission|401" "$C" snapshot list
+  PBS_PASSWORD=wrong-pw refuse "client: login with a wrong password is refused" "auth|password|permission|401" "$C" login
+  check "client: login" "$C" login
+  check "client: the cached ticket serves the next command without a password" env -u PBS_PASSWORD "$C" snapshot list
+  check "client: logout" "$C" logout
+  refuse "client: after logout, no password and no terminal is an error" "password|tty|terminal|auth" env -u PBS_PASSWORD "$C" snapshot list
+
+  # --- legacy mode (one .pxar and a catalog), with an image, a .conf and a .log blob
+  printf 'log line 1\nlog line 2 ü\n' >"$D/run.log"
+  check "client: backup legacy: a tree, an image, a .conf and a .log blob" "$C" backup root.pxar:"$SRC" disk.img:"$W/img/disk.raw" vm.conf:"$W/cfg/vm.conf" run.log:"$D/run.log" --backup-id cl-legacy --change-detection-mode legacy
+  S=$(snap cl-legacy) SL=$(snap cl-legacy)
+  check "client: legacy snapshot: catalog, root.pxar, disk.img, vm.conf, run.log, manifest" has_files "$S" catalog.pcat1.didx disk.img.fidx index.json.blob root.pxar.didx run.log.blob vm.conf.blob
+  check "client: restore the legacy tree" "$C" restore "$S" root.pxar "$D/r-legacy"
+  check "client: ...byte for byte, with metadata" restored_ok "$D/r-legacy"
+  check "client: restore the image byte for byte" bash -c "'$C' restore '$S' disk.img '$D/disk.out' && cmp '$W/img/disk.raw' '$D/disk.out'"
+  check "client: restore the image to stdout" bash -o pipefail -c "'$C' restore '$S' disk.img - | cmp - '$W/img/disk.raw'"
+  check "client: restore the .conf blob byte for byte" bash -c "'$C' restore '$S' vm.conf '$D/vm.conf.out' && cmp '$W/cfg/vm.conf' '$D/vm.conf.out'"
+  check "client: restore the .log blob byte for byte" bash -c "'$C' restore '$S' run.log '$D/run.log.out' && cmp '$D/run.log' '$D/run.log.out'"
+  check "client: restore SNAP index.json - prints the manifest" bash -o pipefail -c "'$C' restore '$S' index.json - | jq -e '.files | map(.filename) | sort == [\"catalog.pcat1.didx\", \"disk.img.fidx\", \"root.pxar.didx\", \"run.log.blob\", \"vm.conf.blob\"]'"
+  check "client: restore --pattern restores only the matches" bash -c "'$C' restore '$S' root.pxar '$D/r-pat' --pattern 'etc/**/*.conf' && [ \"\$(cd '$D/r-pat' && find . -type f | sort | tr '\n' ' ')\" = './etc/conf.d/a.conf ./etc/conf.d/b.conf ./etc/top.conf ' ]"
+  check "client: restore GROUP (newest snapshot) --rate 10MiB" bash -c "'$C' restore host/cl-legacy root.pxar '$D/r-group' --rate 10MiB && diff -r --no-dereference '$SRC' '$D/r-group'"
+  check "client: second legacy backup reuses the previous snapshot's chunks" bash -c "'$C' backup root.pxar:'$SRC' --backup-id cl-legacy --change-detection-mode legacy >'$D/legacy2.log' 2>&1; grep -Eq '^root.pxar: backup was done incrementally, reused' '$D/legacy2.log' || { tail -8 '$D/legacy2.log'; false; }"
+
+  # --- data mode: split archives (.mpxar/.ppxar), every file read
+  check "client: backup --change-detection-mode data" "$C" backup root.pxar:"$SRC" --backup-id cl-data --change-detection-mode data
+  S=$(snap cl-data)
+  check "client: data mode writes the split pair, no catalog" has_files "$S" index.json.blob root.mpxar.didx root.ppxar.didx
+  check "client: restore the split archive by its .pxar name" "$C" restore "$S" root.pxar "$D/r-data"
+  check "client: ...byte for byte, with metadata" restored_ok "$D/r-data"
+  check "client: catalog dump of a split archive" bash -c "o=\$('$C' catalog dump '$S' 2>&1) && grep -qx 'f \"./root.mpxar.didx/etc/hostname\" 6 2023-01-02T03:04:05Z' <<<\"\$o\" || { echo \"\$o\" | head -5; false; }"
+
+  # --- metadata mode: the second run reads only what changed and reuses the rest
+  MS=$D/msrc; cp -a "$SRC" "$MS"
+  check "client: backup --change-detection-mode metadata (first run)" "$C" backup root.pxar:"$MS" --backup-id cl-meta --change-detection-mode metadata
+  S1=$(snap cl-meta)
+  printf 'changed\n' >"$MS/etc/conf.d/a.conf"; head -c 5000 /dev/urandom >"$MS/home/user/new.bin"
+  check "client: second metadata backup says 'reused … from previous snapshot'" bash -c "'$C' backup root.pxar:'$MS' --backup-id cl-meta --change-detection-mode metadata >'$D/meta2.log' 2>&1; grep -Eq '^root.ppxar: reused [0-9.]+ [KMGT]?i?B from previous snapshot for unchanged files \([1-9][0-9]* chunks\)' '$D/meta2.log' || { tail -12 '$D/meta2.log'; false; }"
+  check "client: ...and read only the changed files" bash -c "grep -Eq '^ - [0-9]+ unchanged, reusable files' '$D/meta2.log' && grep -Eq '^ - 2 changed or non-reusable files' '$D/meta2.log' || { grep -A4 'Change detection' '$D/meta2.log'; false; }"
+  S=$(snap cl-meta)
+  check "client: restore the second metadata snapshot" "$C" restore "$S" root.pxar "$D/r-meta"
+  check "client: ...equals the changed source byte for byte" tree_ok "$MS" "$D/r-meta"
+  check "client: the first metadata snapshot still restores the old content" bash -c "'$C' restore '$S1' root.pxar '$D/r-meta1' && cmp '$SRC/etc/conf.d/a.conf' '$D/r-meta1/etc/conf.d/a.conf' && [ ! -e '$D/r-meta1/home/user/new.bin' ]"
+  check "client: verify the reused snapshot (the server's verify task)" bash -c "o=\$('$C' verify '$S' 2>&1) && grep -q 'TASK OK' <<<\"\$o\" || { echo \"\$o\" | tail -5; false; }"
+  check "client: ...the server records verify state ok" bash -o pipefail -c "'$P' snapshot list host/cl-meta --output-format json | jq -e 'map(select(.[\"backup-time\"] == $(date -u -d "${S##*/}" +%s))) | .[0].verification.state == \"ok\"'"
+  check "client: backup --dry-run uploads nothing" bash -c "'$C' backup root.pxar:'$MS' --backup-id cl-meta --change-detection-mode metadata --dry-run >'$D/dry.log' 2>&1 && grep -qi 'dry-run' '$D/dry.log' && '$P' snapshot list host/cl-meta --output-format json | jq -e 'length == 2' >/dev/null || { tail -5 '$D/dry.log'; false; }"
+  check "client: backup --dry-run of a new group creates nothing" bash -o pipefail -c "'$C' backup root.pxar:'$SRC' --backup-id cl-dry --dry-run >/dev/null 2>&1 && '$P' list --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"cl-dry\")) == []'"
+
+  # --- namespaces, and every snapshot command with --ns
+  check "client: namespace create cl and cl/sub" bash -c "'$C' namespace create cl && '$C' namespace create cl/sub"
+  check "client: namespace list shows cl/sub" bash -o pipefail -c "'$C' namespace list --output-format json | jq -e '(if type == \"object\" then .data else . end) | map(.ns) | index(\"cl/sub\") != null'"
+  check "client: backup --ns cl/sub (metadata mode)" "$C" backup etc.pxar:"$SRC/etc" --ns cl/sub --backup-id cl-ns --change-detection-mode metadata
+  S=$(snap cl-ns cl/sub)
+  check "client: snapshot list --ns cl/sub shows it, the root namespace does not" bash -o pipefail -c "'$C' snapshot list --ns cl/sub --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"cl-ns\")) | length == 1' && '$C' snapshot list --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"cl-ns\")) | length == 0'"
+  check "client: list --ns cl/sub" bash -o pipefail -c "'$C' list --ns cl/sub --output-format json | jq -e 'map(.[\"backup-id\"]) == [\"cl-ns\"]'"
+  check "client: snapshot files --ns" bash -o pipefail -c "'$C' snapshot files '$S' --ns cl/sub --output-format json | jq -e 'map(.filename) | sort == [\"etc.mpxar.didx\", \"etc.ppxar.didx\", \"index.json.blob\"]'"
+  check "client: catalog dump --ns" bash -c "'$C' catalog dump '$S' --ns cl/sub 2>&1 | grep -q 'etc.mpxar.didx/conf.d/a.conf'"
+  check "client: snapshot notes update/show --ns" bash -c "'$C' snapshot notes update '$S' 'ns notes' --ns cl/sub && [ \"\$('$C' snapshot notes show '$S' --ns cl/sub)\" = 'ns notes' ]"
+  check "client: snapshot protected update/show --ns" bash -c "'$C' snapshot protected update '$S' true --ns cl/sub && [ \"\$('$C' snapshot protected show '$S' --ns cl/sub)\" = true ] && '$C' snapshot protected update '$S' false --ns cl/sub"
+  check "client: snapshot upload-log --ns" bash -c "'$C' snapshot upload-log '$S' '$D/run.log' --ns cl/sub && '$P' snapshot files '$S' --ns cl/sub --output-format json | jq -e 'map(.filename) | index(\"client.log.blob\") != null' >/dev/null"
+  check "client: restore --ns" bash -c "'$C' restore '$S' etc.pxar '$D/r-ns' --ns cl/sub && diff -r --no-dereference '$SRC/etc' '$D/r-ns'"
+  check "client: prune --ns --dry-run" bash -o pipefail -c "'$C' prune host/cl-ns --ns cl/sub --dry-run --keep-last 1 --output-format json | jq -e 'length == 1 and .[0].keep == true'"
+  PBS_PASSWORD=bob-pw-1 refuse "client: bob cannot back up into alice's group in cl/sub" "owner|permission|denied|403|not allowed" "$C" backup etc.pxar:"$SRC/etc" --ns cl/sub --backup-id cl-ns --repository "$BOB"
+  check "client: change-owner --ns" bash -c "'$C' change-owner host/cl-ns bob@pbs --ns cl/sub && '$C' list --ns cl/sub --output-format json | jq -e '.[0].owner == \"bob@pbs\"' >/dev/null"
+  check "client: snapshot forget --ns" bash -c "'$C' snapshot forget '$S' --ns cl/sub && '$P' snapshot list --ns cl/sub --output-format json | jq -e 'length == 0' >/dev/null"
+  check "client: backup --ns cl/sub again, to delete with the namespace" "$C" backup etc.pxar:"$SRC/etc" --ns cl/sub --backup-id cl-ns2
+  refuse "client: namespace delete with a group left is refused" "group|not empty" "$C" namespace delete cl/sub
+  check "client: namespace delete --delete-groups" "$C" namespace delete cl/sub --delete-groups
+  check "client: namespace delete cl" "$C" namespace delete cl
+  check "client: namespace list no longer shows cl" bash -o pipefail -c "'$C' namespace list --output-format json | jq -e '(if type == \"object\" then .data else . end) | map(.ns) | map(select(startswith(\"cl\"))) == []'"
+
+  # --- encryption: a key without a password, sign-only, --keyfd
+  check "client: key create --kdf none" "$C" key create "$D/none.key" --kdf none
+  check "client: encrypted backup (tree, image, blob)" "$C" backup root.pxar:"$SRC" disk.img:"$W/img/disk.raw" vm.conf:"$W/cfg/vm.conf" --keyfile "$D/none.key" --backup-id cl-enc
+  S=$(snap cl-enc)
+  cl_modes() { cryptmode "$1" root.pxar.didx encrypt && cryptmode "$1" disk.img.fidx encrypt && cryptmode "$1" vm.conf.blob encrypt && cryptmode "$1" index.json.blob sign-only; }
+  check "client: the manifest records crypt-mode encrypt (the manifest itself: sign-only)" cl_modes "$S"
+  check "client: encrypted restore" "$C" restore "$S" root.pxar "$D/r-enc" --keyfile "$D/none.key"
+  check "client: ...byte for byte" restored_ok "$D/r-enc"
+  check "client: encrypted image and blob restore byte for byte" bash -c "'$C' restore '$S' disk.img '$D/enc-disk.out' --keyfile '$D/none.key' && cmp '$W/img/disk.raw' '$D/enc-disk.out' && '$C' restore '$S' vm.conf '$D/enc-vm.conf' --keyfile '$D/none.key' && cmp '$W/cfg/vm.conf' '$D/enc-vm.conf'"
+  refuse "client: restore without the key fails" "key|crypt|encrypt" "$C" restore "$S" root.pxar "$D/r-enc-nokey"
+  check "client: encrypted catalog dump with the key" bash -c "'$C' catalog dump '$S' --keyfile '$D/none.key' 2>&1 | grep -q 'root.pxar.didx/etc/hostname'"
+  check "client: encrypted backup with the key on --keyfd" bash -c "'$C' backup etc.pxar:'$SRC/etc' --keyfd 3 --backup-id cl-keyfd 3<'$D/none.key'"
+  check "client: ...restores with the key on --keyfd" bash -c "'$C' restore '$(snap cl-keyfd)' etc.pxar '$D/r-keyfd' --keyfd 4 4<'$D/none.key' && diff -r '$SRC/etc' '$D/r-keyfd'"
+  check "client: sign-only backup" "$C" backup etc.pxar:"$SRC/etc" --keyfile "$D/none.key" --crypt-mode sign-only --backup-id cl-sign
+  S=$(snap cl-sign)
+  check "client: ...recorded as sign-only" cryptmode "$S" etc.pxar.didx sign-only
+  check "client: ...and restores" bash -c "'$C' restore '$S' etc.pxar '$D/r-sign' --keyfile '$D/none.key' && diff -r '$SRC/etc' '$D/r-sign'"
+  # --- encryption: a key with a password, split archives (metadata mode, reuse on the second run)
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: key create with a password" "$C" key create "$D/pw.key"
+  check "client: key show says scrypt" bash -o pipefail -c "'$C' key show '$D/pw.key' --output-format json | jq -e '.kdf == \"scrypt\"'"
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: encrypted metadata-mode backup with the password key" "$C" backup root.pxar:"$MS" --keyfile "$D/pw.key" --backup-id cl-encpw --change-detection-mode metadata
+  echo more >>"$MS/etc/conf.d/b.conf"
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: second encrypted metadata backup reuses the previous snapshot" bash -c "'$C' backup root.pxar:'$MS' --keyfile '$D/pw.key' --backup-id cl-encpw --change-detection-mode metadata >'$D/encmeta2.log' 2>&1; grep -Eq '^root.ppxar: reused .* from previous snapshot' '$D/encmeta2.log' || { tail -12 '$D/encmeta2.log'; false; }"
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: restore with the password key" "$C" restore "$(snap cl-encpw)" root.pxar "$D/r-encpw" --keyfile "$D/pw.key"
+  check "client: ...byte for byte" tree_ok "$MS" "$D/r-encpw"
+  PBS_ENCRYPTION_PASSWORD=wrong-pass refuse "client: a wrong key password is refused" "password|passphrase|decrypt|fail" "$C" restore "$(snap cl-encpw)" root.pxar "$D/r-encpw2" --keyfile "$D/pw.key"
+
+  # --- master key: the seed's steps, in a HOME of their own (default key locations)
+  local MH=$D/mhome; mkdir -p "$MH" "$D/mk"
+  local CM="env HOME=$MH XDG_CONFIG_HOME=$MH/.config $C"
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: master 1. key create (default location)" $CM key create
+  PBS_ENCRYPTION_PASSWORD=cl-mk-pw check "client: master 2. key create-master-key" bash -c "cd '$D/mk' && $CM key create-master-key && grep -q BEGIN master-public.pem && grep -q BEGIN master-private.pem"
+  check "client: master 3. key import-master-pubkey" bash -c "$CM key import-master-pubkey '$D/mk/master-public.pem' && cmp '$D/mk/master-public.pem' '$MH/.config/proxmox-backup/master-public.pem'"
+  PBS_ENCRYPTION_PASSWORD=cl-key-pw check "client: master 4. backup stores rsa-encrypted.key" $CM backup etc.pxar:"$SRC/etc" --backup-id cl-master
+  S=$(snap cl-master)
+  check "client: ...the snapshot has rsa-encrypted.key.blob" has_file "$S" rsa-encrypted.key.blob
+  mv "$MH/.config/proxmox-backup/encryption-key.json" "$D/lost.key" 2>/dev/null
+  check "client: master 5. restore rsa-encrypted.key without the key" $CM restore "$S" rsa-encrypted.key "$D/rsa-encrypted.key"
+  PBS_ENCRYPTION_PASSWORD=cl-mk-pw check "client: master 6. key import-with-master-key (new password)" $CM key import-with-master-key "$D/recovered.key" --master-keyfile "$D/mk/master-private.pem" --encrypted-keyfile "$D/rsa-encrypted.key"
+  PBS_ENCRYPTION_PASSWORD=cl-mk-pw check "client: master 7. the recovered key restores the backup" bash -c "$CM restore '$S' etc.pxar '$D/r-master' --keyfile '$D/recovered.key' && diff -r '$SRC/etc' '$D/r-master'"
+  check "client: the recovered key has the lost key's fingerprint" bash -c "[ \"\$(jq -r .fingerprint '$D/lost.key')\" = \"\$(jq -r .fingerprint '$D/recovered.key')\" ]"
+
+  # --- catalog dump and catalog shell (driven through stdin)
+  S=$(snap cl-legacy)
+  check "client: catalog dump lists files with type letters" bash -c "o=\$('$C' catalog dump '$S' 2>&1) && grep -qx 'f \"./root.pxar.didx/etc/hostname\" 6 2023-01-02T03:04:05Z' <<<\"\$o\" && grep -qx 'l \"./root.pxar.didx/home/host-link\"' <<<\"\$o\" && grep -qx 'd \"./root.pxar.didx/home/user\"' <<<\"\$o\" && grep -q 'name with spaces.txt' <<<\"\$o\""
+  printf 'ls\ncd etc\npwd\nls\ncd ..\nfind etc/**/*.conf --select\nlist-selected\nrestore-selected %s\nexit\n' "$D/shell-sel" >"$D/shell1.in"
+  check "client: catalog shell ls/cd/pwd/find --select/list-selected/restore-selected" bash -c "'$C' catalog shell '$S' root.pxar <'$D/shell1.in' >'$D/shell1.out' 2>&1; grep -q 'conf.d' '$D/shell1.out' && grep -q '/etc' '$D/shell1.out' || { cat '$D/shell1.out'; false; }"
+  check "client: catalog shell restored exactly the selected files" bash -c "[ \"\$(cd '$D/shell-sel' && find . -type f | sort | tr '\n' ' ')\" = './etc/conf.d/a.conf ./etc/conf.d/b.conf ./etc/top.conf ' ] && cmp '$SRC/etc/conf.d/a.conf' '$D/shell-sel/etc/conf.d/a.conf'"
+  printf 'restore %s --pattern etc/**/*.conf\nexit\n' "$D/shell-pat" >"$D/shell2.in"
+  check "client: catalog shell restore TARGET --pattern" bash -c "'$C' catalog shell '$S' root.pxar <'$D/shell2.in' >'$D/shell2.out' 2>&1; [ \"\$(cd '$D/shell-pat' 2>/dev/null && find . -type f | sort | tr '\n' ' ')\" = './etc/conf.d/a.conf ./etc/conf.d/b.conf ./etc/top.conf ' ] || { cat '$D/shell2.out'; false; }"
+  printf 'cd home/user\nfind *.bin --select\nrestore-selected %s\nexit\n' "$D/shell-split" >"$D/shell3.in"
+  check "client: catalog shell on a split archive restores the selection" bash -c "'$C' catalog shell '$(snap cl-data)' root.pxar <'$D/shell3.in' >'$D/shell3.out' 2>&1; cmp '$SRC/home/user/big.bin' '$D/shell-split/home/user/big.bin' || { cat '$D/shell3.out'; false; }"
+  check "client: catalog shell on an encrypted archive" bash -c "printf 'cd etc\nls\nexit\n' | '$C' catalog shell '$(snap cl-enc)' root.pxar --keyfile '$D/none.key' 2>&1 | grep -q hostname"
+
+  # --- mount (FUSE) and map
+  if [ ! -c /dev/fuse ]; then skip "client: mount" "!!! /dev/fuse is missing: FUSE mount not tested"
+  elif ! command -v fusermount3 >/dev/null && [ "$(id -u)" != 0 ]; then skip "client: mount" "!!! fusermount3 missing (apt-get install fuse3) and not root: FUSE mount not tested"
+  else
+    cl_mount "client: legacy" "$S" root.pxar "$D/mnt"
+    cl_mount "client: split" "$(snap cl-data)" root.pxar "$D/mnt-split"
+    cl_mount "client: encrypted" "$(snap cl-enc)" root.pxar "$D/mnt-enc" --keyfile "$D/none.key"
+    mkdir -p "$D/map"
+    if run "$C" map "$SL" disk.img "$D/map" >"$W/out" 2>&1; then
+      MOUNTED=$D/map
+      check "client: map SNAP disk.img DIR: the image reads byte for byte" cmp "$W/img/disk.raw" "$D/map/disk.img"
+      check "client: unmap DIR" bash -c "'$C' unmap '$D/map' && ! mountpoint -q '$D/map'"
+      mountpoint -q "$D/map" && { umount "$D/map" 2>/dev/null || fusermount3 -u "$D/map" 2>/dev/null; }
+      MOUNTED=
+    else bad "client: map SNAP disk.img DIR" "$(tail -c 300 "$W/out" | tr '\n' ' ')"; fi
+  fi
+
+  # --- notes, protection, upload-log, forget
+  S=$(snap cl-legacy)
+  check "client: snapshot notes update" "$C" snapshot notes update "$S" "first line
+second line ü"
+  check "client: snapshot notes show returns them (cairn and upstream)" bash -c "[ \"\$('$C' snapshot notes show '$S')\" = 'first line
+second line ü' ] && [ \"\$('$P' snapshot notes show '$S')\" = 'first line
+second line ü' ]"
+  check "client: snapshot protected update true" "$C" snapshot protected update "$S" true
+  check "client: snapshot protected show says true (cairn and upstream)" bash -c "[ \"\$('$C' snapshot protected show '$S')\" = true ] && [ \"\$('$P' snapshot protected show '$S')\" = true ]"
+  refuse "client: forget of a protected snapshot is refused" "protected" "$C" snapshot forget "$S"
+  check "client: prune does not remove a protected snapshot" bash -o pipefail -c "'$C' prune host/cl-legacy --dry-run --keep-last 1 --output-format json | jq -e 'all(.keep)'"
+  check "client: snapshot protected update false" "$C" snapshot protected update "$S" false
+  printf 'client log line 1\nclient log line 2\n' >"$D/client.log"
+  check "client: snapshot upload-log" "$C" snapshot upload-log "$S" "$D/client.log"
+  check "client: the uploaded log is in the snapshot" has_file "$S" client.log.blob
+  check "client: ...and restores byte for byte" bash -c "'$C' restore '$S' client.log.blob '$D/client.log.out' && cmp '$D/client.log' '$D/client.log.out'"
+  check "client: backup for forget" "$C" backup etc.pxar:"$SRC/etc" --backup-id cl-forget
+  check "client: snapshot forget" "$C" snapshot forget "$(snap cl-forget)"
+  check "client: the forgotten snapshot is gone" bash -o pipefail -c "'$P' snapshot list --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"cl-forget\")) | length == 0'"
+
+  # --- prune
+  for i in 0 1 2 3; do run "$C" backup etc.pxar:"$SRC/etc" --backup-id cl-prune --backup-time $((t0 + i*86400)) >/dev/null 2>&1; done
+  check "client: 4 snapshots made with --backup-time" bash -o pipefail -c "'$C' snapshot list host/cl-prune --output-format json | jq -e 'length == 4'"
+  check "client: prune --dry-run --keep-last 2 keeps the newest two" bash -o pipefail -c "'$C' prune host/cl-prune --dry-run --keep-last 2 --output-format json | jq -e '(map(select(.keep)) | map(.[\"backup-time\"]) | sort) == [$((t0+2*86400)), $((t0+3*86400))] and length == 4'"
+  check "client: prune --dry-run (text) changed nothing" bash -o pipefail -c "'$C' prune host/cl-prune --dry-run --keep-last 2 >/dev/null && '$P' snapshot list host/cl-prune --output-format json | jq -e 'length == 4'"
+  check "client: prune --keep-last 2" "$C" prune host/cl-prune --keep-last 2
+  check "client: two snapshots are left, the newest" bash -o pipefail -c "'$P' snapshot list host/cl-prune --output-format json | jq -e '(map(.[\"backup-time\"]) | sort) == [$((t0+2*86400)), $((t0+3*86400))]'"
+
+  # --- API token (the suite's alice@pbs!tok1, DatastoreAdmin)
+  PBS_REPOSITORY=$TOK PBS_PASSWORD=$TOKEN_SECRET check "client: backup with an API token" "$C" backup root.pxar:"$SRC" --backup-id cl-token
+  PBS_REPOSITORY=$TOK PBS_PASSWORD=$TOKEN_SECRET check "client: the token lists and restores" bash -c "'$C' snapshot list | grep -q cl-token && '$C' restore '$(snap cl-token)' root.pxar '$D/r-token'"
+  check "client: token restore equals the source" restored_ok "$D/r-token"
+  check "client: the token owns the group" bash -o pipefail -c "'$C' list --output-format json | jq -e '.[] | select(.[\"backup-id\"] == \"cl-token\") | .owner == \"alice@pbs!tok1\"'"
+  PBS_PASSWORD=not-the-secret refuse "client: a wrong token secret is refused" "auth|permission|401|invalid" "$C" snapshot list --repository "$TOK"
+
+  # --- change-owner, and what a DatastoreBackup user may do
+  check "client: backup for change-owner" "$C" backup etc.pxar:"$SRC/etc" --backup-id cl-own
+  PBS_PASSWORD=bob-pw-1 refuse "client: bob cannot back up into alice's group" "owner|permission|denied|403|not allowed" "$C" backup etc.pxar:"$SRC/etc" --backup-id cl-own --repository "$BOB"
+  PBS_PASSWORD=bob-pw-1 refuse "client: bob cannot change the owner" "permission|denied|403|not allowed" "$C" change-owner host/cl-own bob@pbs --repository "$BOB"
+  check "client: change-owner host/cl-own bob@pbs" "$C" change-owner host/cl-own bob@pbs
+  check "client: list shows the new owner" bash -o pipefail -c "'$P' list --output-format json | jq -e '.[] | select(.[\"backup-id\"] == \"cl-own\") | .owner == \"bob@pbs\"'"
+  sleep 1
+  PBS_PASSWORD=bob-pw-1 check "client: now bob backs up into it" "$C" backup etc.pxar:"$SRC/etc" --backup-id cl-own --repository "$BOB"
+  PBS_PASSWORD=bob-pw-1 check "client: bob lists only the groups he owns" bash -o pipefail -c "'$C' list --repository '$BOB' --output-format json | jq -e 'length > 0 and all(.owner == \"bob@pbs\")'"
+
+  # --- rate limit, task list/log/stop
+  head -c 3000000 /dev/urandom >"$D/rate.bin"
+  check "client: backup --rate 1000000 of 3 MB new data takes 2 s or more" bash -c "s=\$(date +%s%N); '$C' backup rate.img:'$D/rate.bin' --backup-id cl-rate --rate 1000000 >/dev/null 2>&1 || exit 1; e=\$(( (\$(date +%s%N) - s) / 1000000 )); echo \"\${e} ms\"; [ \$e -ge 1800 ]"
+  check "client: task list" "$C" task list
+  check "client: task list --all shows backup tasks" bash -o pipefail -c "'$C' task list --all --limit 1000 --output-format json | jq -e 'map(select(.worker_type == \"backup\")) | length > 0'"
+  U=$("$C" task list --all --limit 1000 --output-format json 2>/dev/null | jq -r '[.[] | select(.worker_type == "backup" and (.worker_id | test("cl-rate")))] | last | .upid' 2>/dev/null)
+  check "client: task log of a backup task ends with TASK OK" bash -c "o=\$('$C' task log '$U' 2>&1) && grep -q 'TASK OK' <<<\"\$o\" || { echo \"\$o\" | tail -5; false; }"
+  head -c 6000000 /dev/urandom >"$D/stop.bin"
+  ( timeout -k 5 120 "$C" backup stop.img:"$D/stop.bin" --backup-id cl-stop --rate 100000 >"$D/stop.log" 2>&1; echo $? >"$D/stop.rc" ) &
+  local bg=$!
+  U=; for i in $(seq 1 100); do
+    U=$("$C" task list --output-format json 2>/dev/null | jq -r '[.[] | select(.worker_type == "backup" and (.worker_id | test("cl-stop")))] | last | .upid // empty' 2>/dev/null)
+    [ -n "$U" ] && break; sleep 0.2
+  done
+  if [ -z "$U" ]; then bad "client: task list shows the running backup" "not listed: $(tail -c 300 "$D/stop.log" | tr '\n' ' ')"; kill "$bg" 2>/dev/null
+  else
+    ok "client: task list shows the running backup"
+    check "client: task stop UPID" "$C" task stop "$U"
+    check "client: ...the backup ends with an error" bash -c "for i in \$(seq 1 150); do [ -s '$D/stop.rc' ] && break; sleep 0.2; done; rc=\$(cat '$D/stop.rc' 2>/dev/null); echo \"exit \$rc: \$(tail -2 '$D/stop.log')\"; [ -n \"\$rc\" ] && [ \"\$rc\" != 0 ] && [ \"\$rc\" != 124 ]"
+    check "client: ...its task log says it was aborted" bash -c "o=\$('$C' task log '$U' 2>&1); echo \"\$o\" | tail -3; grep -qi 'abort' <<<\"\$o\""
+    check "client: ...and no snapshot was left" bash -o pipefail -c "'$P' list --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"cl-stop\" and .[\"backup-count\"] > 0)) == []'"
+  fi
+  wait "$bg" 2>/dev/null
+
+  # --- garbage collection: a forgotten snapshot's own chunks go once past the grace period
+  head -c 300000 /dev/urandom >"$D/gc-only.bin"
+  run "$C" backup gc.img:"$D/gc-only.bin" --backup-id cl-gc >/dev/null 2>&1
+  check "client: garbage-collect right after a forget removes nothing (grace period)" bash -c "'$C' snapshot forget '$(snap cl-gc)' && o=\$('$C' garbage-collect 2>&1) && echo \"\$o\" | tail -8 && grep -Eq '^Removed chunks: 0$' <<<\"\$o\" && grep -q '^TASK OK' <<<\"\$o\""
+  find "$STORE_DIR/.chunks" -type f -exec touch -a -d '3 days ago' {} +
+  check "client: garbage-collect after the grace period removes chunks" bash -c "o=\$('$C' garbage-collect 2>&1) && echo \"\$o\" | tail -8 && grep -Eq '^Removed chunks: [1-9]' <<<\"\$o\""
+  check "client: the other snapshots still restore after GC" bash -c "'$C' restore '$(snap cl-legacy)' root.pxar '$D/r-aftergc' && diff -r --no-dereference '$SRC' '$D/r-aftergc' && '$C' restore '$(snap cl-meta)' root.pxar '$D/r-aftergc2' && cmp '$MS/home/user/big.bin' '$D/r-aftergc2/home/user/big.bin'"
+  U=$("$C" garbage-collect --output-format json 2>/dev/null | jq -r . 2>/dev/null)
+  check "client: garbage-collect --output-format json prints the task's UPID" grep -q '^UPID:.*:garbage_collection:' <<<"$U"
+  check "client: task log UPID follows that GC to its end" bash -c "o=\$('$C' task log '$U' 2>&1) && grep -q 'TASK OK' <<<\"\$o\" || { echo \"\$o\" | tail -5; false; }"
+
+  # --- status, benchmark
+  check "client: status (json)" bash -o pipefail -c "'$C' status --output-format json | jq -e '.total > 0 and .used > 0 and .avail > 0'"
+  check "client: status (text)" bash -c "'$C' status | grep -q avail"
+  check "client: benchmark --repository measures TLS upload" bash -o pipefail -c "'$C' benchmark --repository '$REPO' --output-format json | jq -e '.tls.speed > 0 and .sha256.speed > 0'"
+  check "client: the benchmark leaves no backup group behind" bash -o pipefail -c "'$P' list --output-format json | jq -e 'map(select(.[\"backup-id\"] == \"benchmark\")) == []'"
+}
+
 # ================================================================ section: output
 # same NAME ARG...: both clients run with the same arguments against the same server; passes
 # when the exit status, stdout and stderr are byte-identical (upstream prints some listings,
@@ -600,6 +853,7 @@ run_server() {  # run the wanted sections against one server
   rm -rf "$W/up" "$W/x" "$W/o"; mkdir -p "$W/up"
   want upstream && section_upstream
   want cross && section_cross
+  want client && section_client
   want output && section_output
   stop_server
   unset PBS_FINGERPRINT PBS_PASSWORD PBS_REPOSITORY

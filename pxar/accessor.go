@@ -407,6 +407,7 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 	if err != nil {
 		return err
 	}
+	defer x.close()
 	// The extraction root behaves like the archive root for the extractor.
 	rootEntry := dir.Entry
 	rootEntry.FilenameOffset = -1
@@ -421,6 +422,9 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 	rec = func(d *Node) error {
 		children, err := a.ReadDir(d)
 		if err != nil {
+			return err
+		}
+		if err := checkDuplicates(d, children); err != nil {
 			return err
 		}
 		for _, c := range children {
@@ -466,6 +470,23 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 		return err
 	}
 	return x.entry(&Entry{Path: dir.Path, Kind: KindGoodbye, FilenameOffset: -1})
+}
+
+// checkDuplicates refuses a directory whose GOODBYE table lists two
+// entries of the same name (the sequential decoder refuses them too): the
+// second could replace the first while it is being written.
+func checkDuplicates(dir *Node, children []*Node) error {
+	if len(children) < 2 {
+		return nil
+	}
+	seen := make(map[string]struct{}, len(children))
+	for _, c := range children {
+		if _, dup := seen[string(c.Name)]; dup {
+			return corruptf("directory %q holds two entries named %q", dir.Path, c.Name)
+		}
+		seen[string(c.Name)] = struct{}{}
+	}
+	return nil
 }
 
 // AllXattrs returns every extended attribute the entry had on disk: its

@@ -85,6 +85,39 @@ type decDir struct {
 	path     string
 	entryOff uint64
 	children uint64
+	names    nameSet
+}
+
+// nameSet finds a name given twice in one directory. Archives list a
+// directory's entries sorted by name, and then a duplicate is caught by
+// comparing with the previous name only; the names are kept all the same
+// (NUL-separated, NUL being no part of a name), and only once the order
+// breaks do they go into a map.
+type nameSet struct {
+	arena     []byte
+	lastStart int
+	set       map[string]struct{}
+}
+
+// add records name and reports whether it was there already.
+func (n *nameSet) add(name []byte) bool {
+	if n.set == nil {
+		if len(n.arena) == 0 || bytes.Compare(name, n.arena[n.lastStart:len(n.arena)-1]) > 0 {
+			n.lastStart = len(n.arena)
+			n.arena = append(append(n.arena, name...), 0)
+			return false
+		}
+		n.set = make(map[string]struct{})
+		for p := range bytes.SplitSeq(n.arena[:len(n.arena)-1], []byte{0}) {
+			n.set[string(p)] = struct{}{}
+		}
+		n.arena = nil
+	}
+	if _, dup := n.set[string(name)]; dup {
+		return true
+	}
+	n.set[string(name)] = struct{}{}
+	return false
 }
 
 // Decoder reads an archive sequentially from a plain io.Reader.
@@ -312,6 +345,11 @@ func (d *Decoder) child(fh header) (*Entry, error) {
 		return nil, fmt.Errorf("%w: at offset %d: %v", ErrCorrupt, fh.off, err)
 	}
 	parent := &d.stack[len(d.stack)-1]
+	if parent.names.add(name) {
+		// Extracting both, the second would replace the first, maybe
+		// while it is being written: nothing may rely on that.
+		return nil, corruptf("duplicate name %q in directory %q (second FILENAME at offset %d)", name, parent.path, fh.off)
+	}
 	parent.children++
 	p := parent.path
 	if p != "/" {
@@ -555,6 +593,7 @@ func (d *Decoder) goodbye(h header) (*Entry, error) {
 		le.Uint64(tail[8:]) != h.off-dir.entryOff {
 		return nil, corruptf("GOODBYE at offset %d has a bad tail item", h.off)
 	}
+	d.stack[len(d.stack)-1] = decDir{} // let its names go
 	d.stack = d.stack[:len(d.stack)-1]
 	if len(d.stack) == 0 {
 		d.done = true

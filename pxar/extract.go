@@ -71,7 +71,12 @@ type ExtractOptions struct {
 }
 
 type extractDir struct {
-	path    string // file system path
+	path string // file system path, for messages
+	name string // name in its parent directory ("" for the root)
+	// fd is the open directory once it is created (or found, with
+	// AllowExistingDirs), -1 before and after: every entry in it is made
+	// relative to it.
+	fd      int
 	meta    Metadata
 	matched bool
 	created bool
@@ -83,8 +88,11 @@ type extractDir struct {
 }
 
 type extractor struct {
-	o      ExtractOptions
-	dest   string
+	o    ExtractOptions
+	dest string
+	// rootfd is the open restore target: hardlink targets are resolved
+	// below it.
+	rootfd int
 	stack  []*extractDir
 	isRoot bool
 	buf    []byte
@@ -92,7 +100,7 @@ type extractor struct {
 	destExisted bool
 	bg          *bgWriter // nil: no background writes
 	// lateDirs had background files unfinished at their goodbye: their
-	// metadata is applied when the background writer is done.
+	// metadata is applied when those files are written.
 	lateDirs []*extractDir
 }
 
@@ -102,6 +110,10 @@ type extractor struct {
 //
 // A non-empty existing dest is refused unless AllowExistingDirs is set, as upstream
 // does; its own metadata is then left as it was, unless Overwrite is set.
+//
+// Nothing outside dest is ever written or changed: entries are made
+// relative to open directory fds, one name at a time, and no symlink is
+// followed (see extractfs.go). dest itself may be a symlink.
 func Extract(r io.Reader, dest string, o ExtractOptions) error {
 	return ExtractSplit(r, nil, dest, o)
 }
@@ -114,10 +126,14 @@ func ExtractSplit(meta io.Reader, payload io.ReaderAt, dest string, o ExtractOpt
 	if err != nil {
 		return err
 	}
+	defer x.close()
 	if payload != nil && o.BackgroundPayload != nil {
 		x.bg = newBgWriter(x, o.BackgroundPayload)
 	}
 	err = x.run(meta, payload)
+	if err != nil && x.bg != nil {
+		x.bg.abort(err) // write nothing further
+	}
 	if cerr := x.finish(); err == nil {
 		err = cerr
 	}
@@ -133,14 +149,42 @@ func (x *extractor) finish() error {
 	err := x.bg.close()
 	for _, d := range x.lateDirs {
 		if err == nil {
-			err = x.applyMeta(d.path, &d.meta, KindDirectory)
+			err = x.applyMetaFD(d.fd, d.path, &d.meta, KindDirectory)
 		}
+		x.release(d)
 	}
+	x.lateDirs = nil
 	return err
 }
 
+// close releases every directory fd still open (after an error, or at the
+// end); background writes must be over.
+func (x *extractor) close() {
+	for _, d := range x.stack {
+		x.release(d)
+	}
+	for _, d := range x.lateDirs {
+		x.release(d)
+	}
+	x.stack, x.lateDirs = nil, nil
+	if x.rootfd >= 0 {
+		unix.Close(x.rootfd)
+		x.rootfd = -1
+	}
+}
+
+// release closes a directory's fd (the target's own stays open for
+// hardlinks until close).
+func (x *extractor) release(d *extractDir) {
+	if d.fd >= 0 && d.fd != x.rootfd {
+		unix.Close(d.fd)
+	}
+	d.fd = -1
+}
+
 // openExtractor checks and creates the restore target and returns an
-// extractor writing into it.
+// extractor writing into it. The target path is the user's: it is
+// followed, symlinks included; nothing below it is.
 func openExtractor(dest string, o ExtractOptions) (*extractor, error) {
 	existed := false
 	if st, err := os.Stat(dest); err == nil {
@@ -155,7 +199,11 @@ func openExtractor(dest string, o ExtractOptions) (*extractor, error) {
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dest, err)
 	}
-	return &extractor{o: o, dest: dest, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}, nil
+	fd, err := unix.Open(dest, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dest, err)
+	}
+	return &extractor{o: o, dest: dest, rootfd: fd, isRoot: os.Geteuid() == 0, buf: make([]byte, 256<<10), destExisted: existed}, nil
 }
 
 func (x *extractor) run(meta io.Reader, payload io.ReaderAt) error {
@@ -196,7 +244,7 @@ func safeRel(p string) (string, error) {
 	if rel == "" {
 		return "", fmt.Errorf("pxar: empty path")
 	}
-	for _, c := range strings.Split(rel, "/") {
+	for c := range strings.SplitSeq(rel, "/") {
 		if c == "" || c == "." || c == ".." {
 			return "", fmt.Errorf("pxar: refusing path %q: bad component %q", p, c)
 		}
@@ -206,19 +254,18 @@ func safeRel(p string) (string, error) {
 
 func (x *extractor) entry(e *Entry) error {
 	if e.Kind == KindGoodbye {
+		if len(x.stack) == 0 {
+			return corruptf("GOODBYE outside a directory")
+		}
 		d := x.stack[len(x.stack)-1]
 		x.stack = x.stack[:len(x.stack)-1]
-		if d.created && !d.keepMeta {
-			if x.bg != nil && x.bg.busy(d) {
-				x.lateDirs = append(x.lateDirs, d)
-				return nil
-			}
-			return x.applyMeta(d.path, &d.meta, KindDirectory)
-		}
-		return nil
+		return x.closeDir(d)
 	}
 	if e.FilenameOffset < 0 { // root
-		x.stack = append(x.stack, &extractDir{path: x.dest, meta: e.Metadata, matched: len(x.o.Patterns) == 0, created: true, keepMeta: x.destExisted && !x.o.Overwrite})
+		if len(x.stack) != 0 {
+			return corruptf("second root directory %q", e.Path)
+		}
+		x.stack = append(x.stack, &extractDir{path: x.dest, fd: x.rootfd, meta: e.Metadata, matched: len(x.o.Patterns) == 0, created: true, keepMeta: x.destExisted && !x.o.Overwrite})
 		return nil
 	}
 	if len(x.stack) == 0 {
@@ -244,9 +291,10 @@ func (x *extractor) entry(e *Entry) error {
 			matched = false
 		}
 	}
-	path := filepath.Join(parent.path, string(e.Name))
+	name := string(e.Name)
+	path := filepath.Join(parent.path, name)
 	if e.Kind == KindDirectory {
-		d := &extractDir{path: path, meta: e.Metadata, matched: matched}
+		d := &extractDir{path: path, name: name, fd: -1, meta: e.Metadata, matched: matched}
 		x.stack = append(x.stack, d)
 		if matched {
 			return x.ensureDirs()
@@ -259,26 +307,69 @@ func (x *extractor) entry(e *Entry) error {
 	if err := x.ensureDirs(); err != nil {
 		return err
 	}
-	return x.create(e, path)
+	return x.create(e, x.stack[len(x.stack)-1], name, path)
+}
+
+// closeDir ends a directory at its GOODBYE: its metadata is applied now,
+// or, while background files of it are unwritten, once they are.
+func (x *extractor) closeDir(d *extractDir) error {
+	err := x.sweepLate()
+	if d.created && !d.keepMeta {
+		if x.bg != nil && x.bg.busy(d) {
+			x.lateDirs = append(x.lateDirs, d)
+			return err
+		}
+		if err == nil {
+			err = x.applyMetaFD(d.fd, d.path, &d.meta, KindDirectory)
+		}
+	}
+	x.release(d)
+	return err
+}
+
+// sweepLate applies the metadata of late directories whose background
+// files are now written, and closes them (so at most the directories of
+// queued files stay open).
+func (x *extractor) sweepLate() error {
+	var err error
+	keep := x.lateDirs[:0]
+	for _, d := range x.lateDirs {
+		if x.bg.busy(d) {
+			keep = append(keep, d)
+			continue
+		}
+		if err == nil {
+			err = x.applyMetaFD(d.fd, d.path, &d.meta, KindDirectory)
+		}
+		x.release(d)
+	}
+	clear(x.lateDirs[len(keep):])
+	x.lateDirs = keep
+	return err
 }
 
 // ensureDirs creates the directories on the stack that do not exist yet
-// (directories are created lazily so pattern-filtered extracts stay minimal).
+// (directories are created lazily so pattern-filtered extracts stay
+// minimal) and opens them, each relative to its parent's fd.
 func (x *extractor) ensureDirs() error {
-	for _, d := range x.stack {
+	for i, d := range x.stack {
 		if d.created {
 			continue
 		}
-		err := unix.Mkdir(d.path, 0o700)
-		if errors.Is(err, unix.EEXIST) {
-			var st unix.Stat_t
-			if x.o.AllowExistingDirs && unix.Lstat(d.path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-				err = nil
-			}
-		}
-		if err != nil {
+		pfd := x.stack[i-1].fd // the root is always created
+		err := unix.Mkdirat(pfd, d.name, 0o700)
+		if err != nil && !(errors.Is(err, unix.EEXIST) && x.o.AllowExistingDirs) {
 			return fmt.Errorf("create directory %s: %w", d.path, err)
 		}
+		fd, oerr := unix.Openat(pfd, d.name, openDirFlags, 0)
+		if oerr != nil {
+			if errors.Is(oerr, unix.ELOOP) || errors.Is(oerr, unix.ENOTDIR) {
+				// A symlink or a non-directory is in its place.
+				oerr = unix.EEXIST
+			}
+			return fmt.Errorf("create directory %s: %w", d.path, oerr)
+		}
+		d.fd = fd
 		d.created = true
 	}
 	return nil
@@ -311,10 +402,10 @@ func overwriteFlag(kind Kind) string {
 	return "overwrite files"
 }
 
-// retryExisting runs create; if the target exists and entries of kind may
-// overwrite, it removes the old non-directory entry and tries once more.
-// Otherwise an existing entry is an error that names the option.
-func (x *extractor) retryExisting(path string, kind Kind, create func() error) error {
+// retryExisting runs create; if name exists in dirfd and entries of kind
+// may overwrite, it removes the old non-directory entry and tries once
+// more. Otherwise an existing entry is an error that names the option.
+func (x *extractor) retryExisting(dirfd int, name string, kind Kind, create func() error) error {
 	err := create()
 	if !errors.Is(err, unix.EEXIST) {
 		return err
@@ -323,10 +414,10 @@ func (x *extractor) retryExisting(path string, kind Kind, create func() error) e
 		return &existsError{err: err, kind: kind}
 	}
 	var st unix.Stat_t
-	if unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return err
 	}
-	if rerr := unix.Unlink(path); rerr != nil {
+	if rerr := unix.Unlinkat(dirfd, name, 0); rerr != nil {
 		return rerr
 	}
 	return create()
@@ -344,7 +435,9 @@ func (e *existsError) Error() string {
 
 func (e *existsError) Unwrap() error { return e.err }
 
-func (x *extractor) create(e *Entry, path string) error {
+// create makes a non-directory entry called name in dir (path is its file
+// system path, for messages).
+func (x *extractor) create(e *Entry, dir *extractDir, name, path string) error {
 	var err error
 	switch e.Kind {
 	case KindFile:
@@ -353,40 +446,22 @@ func (x *extractor) create(e *Entry, path string) error {
 		}
 		if x.bg != nil && e.Size >= bigFile {
 			if _, ok := e.Contents.(*refContents); ok {
-				return x.bg.submit(path, e, x.stack[len(x.stack)-1])
+				return x.bg.submit(dir, name, path, e)
 			}
 		}
-		return x.finishFile(path, e, func(f *os.File) error {
-			_, err := io.CopyBuffer(onlyWriter{f}, e.Contents, x.buf)
+		return x.finishFile(dir.fd, name, path, e, func(w io.Writer) error {
+			_, err := io.CopyBuffer(w, e.Contents, x.buf)
 			return err
 		})
 	case KindSymlink:
-		err = x.retryExisting(path, KindSymlink, func() error { return unix.Symlink(e.LinkTarget, path) })
+		err = x.retryExisting(dir.fd, name, KindSymlink, func() error { return unix.Symlinkat(e.LinkTarget, dir.fd, name) })
 	case KindHardlink:
-		rel, terr := safeRel(e.LinkTarget)
-		if terr != nil {
-			return terr
-		}
-		target := filepath.Join(x.dest, rel)
-		if x.bg != nil {
-			if err := x.bg.drain(); err != nil { // the target may be in the queue
-				return err
-			}
-		}
-		err = x.retryExisting(path, KindHardlink, func() error { return unix.Link(target, path) })
-		if errors.Is(err, unix.ENOENT) && len(x.o.Patterns) > 0 {
-			x.warn("skip hardlink %s: target %s was not extracted", e.Path, e.LinkTarget)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("hardlink %s -> %s: %w", path, target, err)
-		}
-		return nil // a hardlink shares its target's metadata
+		return x.hardlink(e, dir, name, path)
 	case KindDevice, KindFifo, KindSocket:
 		if (e.Kind == KindDevice && x.o.SkipDeviceNodes) || (e.Kind == KindFifo && x.o.SkipFifos) || (e.Kind == KindSocket && x.o.SkipSockets) {
 			return nil
 		}
-		err := x.special(e, path)
+		err := x.special(e, dir.fd, name, path)
 		if err != nil && e.Kind == KindDevice && x.o.IgnoreDeviceErrors {
 			// Upstream's --ignore-extract-device-errors: any error of a
 			// device node's extraction is passed over.
@@ -400,100 +475,216 @@ func (x *extractor) create(e *Entry, path string) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", path, err)
 	}
-	return x.applyMeta(path, &e.Metadata, e.Kind)
+	return x.applyMetaAt(dir.fd, name, path, &e.Metadata, KindSymlink)
+}
+
+// hardlink links name in dir to the entry extracted earlier at the
+// archive path e.LinkTarget. The target's directory is resolved below the
+// restore target without following any symlink, so a link can only ever
+// point at a file the extraction made (or found) inside the target.
+func (x *extractor) hardlink(e *Entry, dir *extractDir, name, path string) error {
+	rel, err := safeRel(e.LinkTarget)
+	if err != nil {
+		return err
+	}
+	if x.bg != nil {
+		if err := x.bg.drain(); err != nil { // the target may be in the queue
+			return err
+		}
+	}
+	srcDir, base := x.rootfd, rel
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		base = rel[i+1:]
+		srcDir, err = openBeneath(x.rootfd, rel[:i])
+		if err == nil {
+			defer unix.Close(srcDir)
+		}
+	}
+	if err == nil {
+		err = x.retryExisting(dir.fd, name, KindHardlink, func() error { return unix.Linkat(srcDir, base, dir.fd, name, 0) })
+	}
+	if errors.Is(err, unix.ENOENT) && len(x.o.Patterns) > 0 {
+		x.warn("skip hardlink %s: target %s was not extracted", e.Path, e.LinkTarget)
+		return nil
+	}
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
+		return fmt.Errorf("hardlink %s -> %s: the target's path leads through a symlink or out of the restore target: %w", path, e.LinkTarget, err)
+	}
+	if err != nil {
+		return fmt.Errorf("hardlink %s -> %s: %w", path, e.LinkTarget, err)
+	}
+	return nil // a hardlink shares its target's metadata
 }
 
 // special creates a device node, fifo or socket and applies its metadata.
-func (x *extractor) special(e *Entry, path string) error {
+func (x *extractor) special(e *Entry, dirfd int, name, path string) error {
 	dev := 0
 	if e.Kind == KindDevice {
 		dev = int(unix.Mkdev(uint32(e.Device.Major), uint32(e.Device.Minor)))
 	}
 	mode := uint32(e.Stat.FileType()) | 0o600
-	if err := x.retryExisting(path, e.Kind, func() error { return unix.Mknod(path, mode, dev) }); err != nil {
+	if err := x.retryExisting(dirfd, name, e.Kind, func() error { return unix.Mknodat(dirfd, name, mode, dev) }); err != nil {
 		return fmt.Errorf("extract %s: %w", path, err)
 	}
-	return x.applyMeta(path, &e.Metadata, e.Kind)
+	return x.applyMetaAt(dirfd, name, path, &e.Metadata, e.Kind)
 }
 
-// finishFile creates a regular file (replacing an old one when allowed),
-// fills it with write and applies its metadata; the extractor and the
-// background writer both use it.
-func (x *extractor) finishFile(path string, e *Entry, write func(*os.File) error) error {
-	err := x.retryExisting(path, KindFile, func() error {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		if err := write(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+// finishFile creates the regular file name in dirfd (replacing an old one
+// when allowed), fills it with write and applies its metadata through its
+// fd; the extractor and the background writer both use it.
+func (x *extractor) finishFile(dirfd int, name, path string, e *Entry, write func(io.Writer) error) error {
+	fd := -1
+	err := x.retryExisting(dirfd, name, KindFile, func() error {
+		var err error
+		// O_EXCL: never opens what is there, a symlink or a device
+		// node included.
+		fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", path, err)
 	}
-	return x.applyMeta(path, &e.Metadata, KindFile)
+	if err := write(fdWriter(fd)); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("extract %s: %w", path, err)
+	}
+	err = x.applyMetaFD(fd, path, &e.Metadata, KindFile)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = fmt.Errorf("extract %s: %w", path, cerr)
+	}
+	return err
 }
 
-// onlyWriter hides ReadFrom so CopyBuffer uses our buffer and plain writes.
-type onlyWriter struct{ w io.Writer }
+// fdWriter writes to a file descriptor (plain writes: no ReadFrom, so
+// io.CopyBuffer uses the caller's buffer).
+type fdWriter int
 
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (w fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := unix.Write(int(w), p[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if k <= 0 {
+			return n, io.ErrShortWrite
+		}
+		n += k
+	}
+	return n, nil
+}
 
-// applyMeta restores ownership, xattrs, fcaps, ACLs, mode and mtime in an
-// order where no step undoes an earlier one (chown clears set-id bits and
-// capabilities, so it goes first). The Ignore* options leave parts out.
-func (x *extractor) applyMeta(path string, m *Metadata, kind Kind) error {
+// times is the atime/mtime pair to set: the archive stores no atime.
+func times(st *Stat) [2]unix.Timespec {
+	return [2]unix.Timespec{{Nsec: unix.UTIME_NOW}, {Sec: st.MtimeSec, Nsec: int64(st.MtimeNsec)}}
+}
+
+// applyMetaFD restores ownership, xattrs, fcaps, ACLs, mode and mtime of a
+// file or directory through its open fd, in an order where no step undoes
+// an earlier one (chown clears set-id bits and capabilities, so it goes
+// first). The Ignore* options leave parts out.
+func (x *extractor) applyMetaFD(fd int, path string, m *Metadata, kind Kind) error {
 	st := &m.Stat
 	if x.isRoot && !x.o.IgnoreOwnership {
-		if err := unix.Lchown(path, int(st.UID), int(st.GID)); err != nil {
+		if err := unix.Fchown(fd, int(st.UID), int(st.GID)); err != nil {
 			return fmt.Errorf("chown %s: %w", path, err)
 		}
 	}
-	if kind != KindSymlink {
-		if !x.o.IgnoreXattrs {
-			for _, xa := range m.Xattrs {
-				if err := unix.Lsetxattr(path, string(xa.Name), xa.Value, 0); err != nil {
-					x.warn("%s: cannot set xattr %s: %v", path, xa.Name, err)
-				}
-			}
-		}
-		if m.FCaps != nil && !x.o.IgnoreFCaps {
-			if err := unix.Lsetxattr(path, xattrFCaps, m.FCaps, 0); err != nil {
-				x.warn("%s: cannot set file capabilities: %v", path, err)
-			}
-		}
-		if !x.o.IgnorePermissions {
-			if err := unix.Chmod(path, uint32(st.Mode&0o7777)); err != nil {
-				return fmt.Errorf("chmod %s: %w", path, err)
-			}
-		}
-		if !x.o.IgnoreACLs {
-			x.applyACLs(path, m, kind)
+	set := func(name string, value []byte) error { return unix.Fsetxattr(fd, name, value, 0) }
+	x.applyXattrs(set, path, m, kind)
+	if !x.o.IgnorePermissions {
+		if err := unix.Fchmod(fd, uint32(st.Mode&0o7777)); err != nil {
+			return fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
-	ts := []unix.Timespec{
-		{Nsec: unix.UTIME_NOW}, // the archive stores no atime
-		{Sec: st.MtimeSec, Nsec: int64(st.MtimeNsec)},
+	if !x.o.IgnoreACLs {
+		x.applyACLs(set, path, m, kind)
 	}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	ts := times(st)
+	if err := futimens(fd, &ts); err != nil {
 		return fmt.Errorf("set mtime of %s: %w", path, err)
 	}
 	return nil
 }
 
+// applyMetaAt restores the metadata of a symlink, device node, fifo or
+// socket, which have no fd to write through: chown and utimes act on
+// name in dirfd without following it; mode, xattrs and ACLs of a node go
+// through fchmodat2(AT_SYMLINK_NOFOLLOW) or an O_PATH fd's /proc path.
+// Symlinks have no mode, xattrs or ACLs of their own to restore.
+func (x *extractor) applyMetaAt(dirfd int, name, path string, m *Metadata, kind Kind) error {
+	st := &m.Stat
+	if x.isRoot && !x.o.IgnoreOwnership {
+		if err := unix.Fchownat(dirfd, name, int(st.UID), int(st.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown %s: %w", path, err)
+		}
+	}
+	if kind != KindSymlink {
+		ftype := uint32(st.FileType())
+		var set func(string, []byte) error
+		if x.hasXattrs(m) {
+			fd, err := openNode(dirfd, name, ftype)
+			if err != nil {
+				x.warn("%s: cannot set xattrs: %v", path, err)
+			} else {
+				defer unix.Close(fd)
+				p := procFD(fd)
+				set = func(name string, value []byte) error { return unix.Setxattr(p, name, value, 0) }
+				x.applyXattrs(set, path, m, kind)
+			}
+		}
+		if !x.o.IgnorePermissions {
+			if err := chmodNode(dirfd, name, ftype, uint32(st.Mode&0o7777)); err != nil {
+				return fmt.Errorf("chmod %s: %w", path, err)
+			}
+		}
+		if set != nil && !x.o.IgnoreACLs {
+			x.applyACLs(set, path, m, kind)
+		}
+	}
+	ts := times(st)
+	if err := unix.UtimesNanoAt(dirfd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", path, err)
+	}
+	return nil
+}
+
+// hasXattrs reports whether applyXattrs or applyACLs would set anything.
+func (x *extractor) hasXattrs(m *Metadata) bool {
+	return (len(m.Xattrs) > 0 && !x.o.IgnoreXattrs) || (m.FCaps != nil && !x.o.IgnoreFCaps) ||
+		(!x.o.IgnoreACLs && (len(m.ACL.Users) > 0 || len(m.ACL.Groups) > 0 || m.ACL.GroupObj != nil ||
+			m.ACL.Default != nil || len(m.ACL.DefaultUsers) > 0 || len(m.ACL.DefaultGroups) > 0))
+}
+
+// applyXattrs sets the plain xattrs and file capabilities with set.
+func (x *extractor) applyXattrs(set func(string, []byte) error, path string, m *Metadata, kind Kind) {
+	if !x.o.IgnoreXattrs {
+		for _, xa := range m.Xattrs {
+			if err := set(string(xa.Name), xa.Value); err != nil {
+				x.warn("%s: cannot set xattr %s: %v", path, xa.Name, err)
+			}
+		}
+	}
+	if m.FCaps != nil && !x.o.IgnoreFCaps {
+		if err := set(xattrFCaps, m.FCaps); err != nil {
+			x.warn("%s: cannot set file capabilities: %v", path, err)
+		}
+	}
+}
+
 // applyACLs sets the access ACL and, on a directory, the default ACL.
-func (x *extractor) applyACLs(path string, m *Metadata, kind Kind) {
+func (x *extractor) applyACLs(set func(string, []byte) error, path string, m *Metadata, kind Kind) {
 	if b := accessACLXattr(&m.ACL, m.Stat.Mode); b != nil {
-		if err := unix.Lsetxattr(path, xattrACLAccess, b, 0); err != nil {
+		if err := set(xattrACLAccess, b); err != nil {
 			x.warn("%s: cannot set ACL: %v", path, err)
 		}
 	}
 	if kind == KindDirectory {
 		if b := defaultACLXattr(&m.ACL); b != nil {
-			if err := unix.Lsetxattr(path, xattrACLDefault, b, 0); err != nil {
+			if err := set(xattrACLDefault, b); err != nil {
 				x.warn("%s: cannot set default ACL: %v", path, err)
 			}
 		}

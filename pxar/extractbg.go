@@ -1,9 +1,10 @@
 package pxar
 
 import (
+	"errors"
 	"io"
-	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // Large files of a split archive are written by a background goroutine
@@ -17,9 +18,10 @@ import (
 const bigFile = 1 << 20
 
 type bgJob struct {
-	path string
-	e    Entry // a copy: Contents is replaced by a reader of the writer's own
 	dir  *extractDir
+	name string
+	path string // for messages
+	e    Entry  // a copy: Contents is replaced by a reader of the writer's own
 }
 
 type bgWriter struct {
@@ -31,6 +33,9 @@ type bgWriter struct {
 
 	mu  sync.Mutex
 	err error
+	// stop is set at the first error, the extractor's or the writer's:
+	// queued files are then skipped and the file being written stops.
+	stop atomic.Bool
 }
 
 func newBgWriter(x *extractor, payload io.ReaderAt) *bgWriter {
@@ -45,16 +50,12 @@ func (w *bgWriter) run() {
 	for j := range w.jobs {
 		if w.failed() == nil {
 			c := &refContents{r: w.payload, offset: j.e.PayloadOffset, size: j.e.Size}
-			err := w.x.finishFile(j.path, &j.e, func(f *os.File) error {
-				_, err := io.CopyBuffer(onlyWriter{f}, c, buf)
+			err := w.x.finishFile(j.dir.fd, j.name, j.path, &j.e, func(f io.Writer) error {
+				_, err := io.CopyBuffer(f, stopReader{c, &w.stop}, buf)
 				return err
 			})
 			if err != nil {
-				w.mu.Lock()
-				if w.err == nil {
-					w.err = err
-				}
-				w.mu.Unlock()
+				w.abort(err)
 			}
 		}
 		j.dir.bgFiles.Add(-1)
@@ -68,13 +69,24 @@ func (w *bgWriter) failed() error {
 	return w.err
 }
 
-func (w *bgWriter) submit(path string, e *Entry, dir *extractDir) error {
+// abort records err (unless there is one already) and stops writing.
+func (w *bgWriter) abort(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.stop.Store(true)
+}
+
+// submit queues the file name of dir.
+func (w *bgWriter) submit(dir *extractDir, name, path string, e *Entry) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
 	dir.bgFiles.Add(1)
 	w.pending.Add(1)
-	w.jobs <- bgJob{path: path, e: *e, dir: dir}
+	w.jobs <- bgJob{dir: dir, name: name, path: path, e: *e}
 	return nil
 }
 
@@ -93,3 +105,19 @@ func (w *bgWriter) close() error {
 
 // busy reports whether files of d are still queued or being written.
 func (w *bgWriter) busy(d *extractDir) bool { return d.bgFiles.Load() > 0 }
+
+// errStopped ends a background file's copy after an error elsewhere.
+var errStopped = errors.New("pxar: extraction stopped")
+
+// stopReader reads r until stop is set.
+type stopReader struct {
+	r    io.Reader
+	stop *atomic.Bool
+}
+
+func (s stopReader) Read(p []byte) (int, error) {
+	if s.stop.Load() {
+		return 0, errStopped
+	}
+	return s.r.Read(p)
+}

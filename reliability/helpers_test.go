@@ -467,6 +467,7 @@ type server struct {
 	cmd   *exec.Cmd
 	log   *os.File
 	users map[string]string
+	extra []string // more `cairn serve` arguments (newServerWith)
 }
 
 func freePort(t *testing.T) string {
@@ -483,7 +484,13 @@ func freePort(t *testing.T) string {
 // (DatastoreBackup) and admin (DatastoreAdmin), and starts `cairn serve`.
 func newServer(t *testing.T, store string) *server {
 	t.Helper()
-	s := &server{t: t, cfg: tmpDir(t, "srvcfg"), store: store, addr: freePort(t),
+	return newServerWith(t, store)
+}
+
+// newServerWith is newServer with more `cairn serve` arguments.
+func newServerWith(t *testing.T, store string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, cfg: tmpDir(t, "srvcfg"), store: store, addr: freePort(t), extra: extra,
 		users: map[string]string{"alice@pbs": "alice-pw-1", "bob@pbs": "bob-pw-1", "admin@pbs": "admin-pw-1"}}
 	mustRun(t, nil, "manager", "--config-dir", s.cfg, "datastore", "create", "store1", store)
 	for u, pw := range s.users {
@@ -514,7 +521,7 @@ func (s *server) start() {
 		s.t.Fatal(err)
 	}
 	s.log = lf
-	s.cmd = cairnCmd(context.Background(), nil, "serve", "--config-dir", s.cfg, "--listen", s.addr)
+	s.cmd = cairnCmd(context.Background(), nil, append([]string{"serve", "--config-dir", s.cfg, "--listen", s.addr}, s.extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

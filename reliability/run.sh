@@ -8,6 +8,20 @@
 # Env: FUZZTIME (per target, e.g. 30s) and RELIABILITY_RUNS (runs per scenario)
 # override the mode's defaults; RELIABILITY_ONLY=fuzz|scenarios runs one half.
 # Needs root for the disk-full scenario (mount -t tmpfs); it is skipped otherwise.
+# Hostile archives (restore_hostile_test.go) run crafted restores as root would
+# (chown, device nodes; without root the device-node cases are left out) and
+# count every file beside the target that changed: the row reads
+# "0 files outside the target touched in N crafted restores".
+# Server API attacks (server_attack_test.go): method confusion (state changes over
+# GET/HEAD without CSRF), log forging, limiter memory (logins with 400 KB and ever
+# new user names; the row states the server's RSS and log growth) and ownerless
+# group access.
+# Resource exhaustion (exhaust_test.go, internal/hostile): each memory attack of
+# one backup user (huge fixed index, dynamic index entries, catalog bombs, debug
+# task logs with 200 KB paths, zstd bombs) against a fresh cairn serve, the row
+# stating "server RSS under each attack <= N MiB" (bound 512 MiB); fd
+# exhaustion: 300 idle sessions of one user against a server limited to 400
+# descriptors, with the session caps, another user's backup and the idle timeout.
 # Exit status: 0 when every row passes.
 set -u
 cd "$(dirname "$0")/.."

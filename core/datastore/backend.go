@@ -22,10 +22,12 @@ import (
 // to a datastore through this interface, so an object-store backend can
 // replace the directory one.
 type Backend interface {
-	// InsertChunk stores an encoded chunk unless one with that digest exists.
+	// InsertChunk stores an encoded chunk unless a usable one with that
+	// digest exists; it never replaces a usable chunk (see placeChunk).
 	InsertChunk(digest [32]byte, blob []byte) (existed bool, err error)
 	// TouchChunk marks a chunk as in use (its atime, for GC) and reports
-	// whether it exists.
+	// whether it exists and can be relied on: an empty or unreadable chunk
+	// counts as missing, so the caller stores it again.
 	TouchChunk(digest [32]byte) (exists bool, err error)
 	// ReadChunk returns an encoded chunk.
 	ReadChunk(digest [32]byte) ([]byte, error)
@@ -127,7 +129,7 @@ func (b *dirBackend) writeDurable(final string, data []byte) error {
 // waited for (the caller syncs the file system later).
 func (b *dirBackend) writeTemp(final string, data []byte, durable bool) (string, error) {
 	tmp := b.tmpName(final)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return "", err
 	}
@@ -153,11 +155,12 @@ func (b *dirBackend) writeTemp(final string, data []byte, durable bool) (string,
 
 func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
 	p := chunkPath(b.root, digest)
-	if st, err := os.Stat(p); err == nil && st.Size() > 0 {
-		touch(p)
+	if st, err := inspectChunk(p); err != nil {
+		return false, fmt.Errorf("store chunk %x: %w", digest, err)
+	} else if st == chunkUsable {
 		return true, nil
 	}
-	err := b.writeDurable(p, blob)
+	tmp, err := b.writeTemp(p, blob, true)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Its prefix directory is not there yet: a durable insert makes
 		// the new directory entry durable too.
@@ -166,13 +169,17 @@ func (b *dirBackend) InsertChunk(digest [32]byte, blob []byte) (bool, error) {
 			err = syncDir(filepath.Dir(filepath.Dir(p)))
 		}
 		if err == nil {
-			err = b.writeDurable(p, blob)
+			tmp, err = b.writeTemp(p, blob, true)
 		}
 	}
 	if err != nil {
 		return false, fmt.Errorf("store chunk %x: %w", digest, err)
 	}
-	return false, nil
+	existed, err := placeChunk(digest, tmp, p)
+	if err != nil {
+		return false, fmt.Errorf("store chunk %x: %w", digest, err)
+	}
+	return existed, nil
 }
 
 // writeChunkTemp writes an encoded chunk next to its final path under a
@@ -196,7 +203,7 @@ func (b *dirBackend) writeChunkTemp(digest [32]byte, blob []byte) (string, error
 // on demand, and reports whether this call made it. One made meanwhile by
 // another writer (or process) is as good.
 func makeChunkDir(p string) (bool, error) {
-	err := os.Mkdir(filepath.Dir(p), 0o755)
+	err := os.Mkdir(filepath.Dir(p), dirMode)
 	switch {
 	case err == nil:
 		return true, nil
@@ -212,9 +219,20 @@ func touch(p string) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0)
 }
 
+// TouchChunk stamps the chunk's atime and reports whether a backup may
+// rely on it: an empty or unreadable chunk file counts as missing, so the
+// upload that asked stores the chunk again (see inspectChunk).
 func (b *dirBackend) TouchChunk(digest [32]byte) (bool, error) {
-	p := chunkPath(b.root, digest)
-	err := touch(p)
+	st, err := inspectChunk(chunkPath(b.root, digest))
+	if err != nil {
+		return false, fmt.Errorf("touch chunk %x: %w", digest, err)
+	}
+	return st == chunkUsable, nil
+}
+
+// markChunk is GC's mark: the chunk's atime, and whether it exists at all.
+func (b *dirBackend) markChunk(digest [32]byte) (bool, error) {
+	err := touch(chunkPath(b.root, digest))
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
@@ -257,9 +275,9 @@ func (b *dirBackend) Mkdir(p string, exclusive bool) error {
 		return err
 	}
 	if exclusive {
-		return os.Mkdir(a, 0o755)
+		return os.Mkdir(a, dirMode)
 	}
-	return os.MkdirAll(a, 0o755)
+	return os.MkdirAll(a, dirMode)
 }
 
 func (b *dirBackend) ReadDir(p string) ([]fs.DirEntry, error) {
@@ -321,7 +339,7 @@ func (b *dirBackend) CreateFile(p string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(a, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(a, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return err
 	}
@@ -344,7 +362,7 @@ func (b *dirBackend) LockManifest(dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(a, ".index.json.lck"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(a, ".index.json.lck"), os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return nil, err
 	}

@@ -173,7 +173,13 @@ func Create(dir string) error {
 
 func create(dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		// Directories above the datastore are made 0755, as upstream's
+		// create_path makes them; the datastore itself is not
+		// world-accessible (see dirMode).
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		if err := createStep("mkdir"); err != nil {
@@ -186,7 +192,7 @@ func create(dir string) error {
 	if err := createStep("dir"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_WRONLY, fileMode)
 	if err != nil {
 		return err
 	}
@@ -225,7 +231,7 @@ func create(dir string) error {
 			}
 		}
 	}
-	if err := os.Mkdir(chunks, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(chunks, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	if !Exists(dir) {
@@ -272,7 +278,7 @@ func completeLayout(chunks string) error {
 			continue
 		}
 		p := filepath.Join(chunks, prefixName(i))
-		if err := os.Mkdir(p, 0o755); err != nil {
+		if err := os.Mkdir(p, dirMode); err != nil {
 			if st, serr := os.Stat(p); serr != nil || !st.IsDir() {
 				return err
 			}

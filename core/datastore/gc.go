@@ -30,10 +30,10 @@ const gcLockName = ".gc-lock"
 // backend's business: the directory backend touches atimes, the S3 backend
 // keeps the marked set and per-chunk "last used" markers (s3gc.go).
 func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core.GCStatus, error) {
-	if err := os.MkdirAll(d.backend.StateDir(), 0o755); err != nil {
+	if err := os.MkdirAll(d.backend.StateDir(), dirMode); err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(d.backend.StateDir(), gcLockName), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(d.backend.StateDir(), gcLockName), os.O_CREATE|os.O_RDWR, fileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (b *dirBackend) StartGC() (time.Time, GCSession, error) {
 }
 
 func (g dirGC) Mark(dg [32]byte) (bool, error) {
-	ok, err := g.b.TouchChunk(dg)
+	ok, err := g.b.markChunk(dg)
 	if err == nil && !ok {
 		touchBadCopies(g.b.root, dg)
 	}

@@ -195,6 +195,11 @@ func isNotFound(err error) bool {
 	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" || r.Code == "NotFound"
 }
 
+func isNotImplemented(err error) bool {
+	r := s3Resp(err)
+	return r.StatusCode == http.StatusNotImplemented || r.Code == "NotImplemented"
+}
+
 func isPreconditionFailed(err error) bool {
 	r := s3Resp(err)
 	return r.StatusCode == http.StatusPreconditionFailed || r.Code == "PreconditionFailed"

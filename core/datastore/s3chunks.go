@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -120,11 +121,17 @@ func (b *s3Backend) TouchChunk(dg [32]byte) (bool, error) {
 	if known {
 		return true, nil
 	}
-	if _, err := b.stat(chunkKey(dg)); err != nil {
+	info, err := b.stat(chunkKey(dg))
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
 		return false, err
+	}
+	if info.Size == 0 {
+		// An empty chunk object counts as missing: the upload that asked
+		// stores the chunk again over it (see putChunk).
+		return false, nil
 	}
 	_, err = b.touchMarker(dg, true)
 	return true, err
@@ -138,15 +145,84 @@ func (b *s3Backend) InsertChunk(dg [32]byte, blob []byte) (bool, error) {
 	return false, b.putChunk(dg, blob)
 }
 
+// noConditionalPut: the store answered a conditional PUT with "not
+// implemented"; chunk uploads then check with HEAD first (see putChunk).
+var noConditionalPut atomic.Bool
+
+// putChunk uploads a chunk the caller found missing. It never replaces a
+// stored chunk: between the HEAD that found it missing and this PUT,
+// another backup (another user's, perhaps with a fake chunk under this
+// digest) may have stored it, and the last PUT would win. So the PUT is
+// conditional (If-None-Match: *, as AWS S3 and MinIO support); when a
+// chunk is there the stored one is kept and ours dropped, and only our own
+// stored copy goes into the local chunk cache. An empty object is
+// replaced, as upstream overwrites empty chunks, but only that very object
+// (If-Match on its ETag).
+//
+// A store that does not implement conditional PUTs (501) gets a HEAD and
+// then a plain PUT: the race between the two is then open, for as long as
+// a request takes, and a store that ignores the header silently leaves it
+// open too.
 func (b *s3Backend) putChunk(dg [32]byte, blob []byte) error {
-	if _, err := b.put(chunkKey(dg), blob, minio.PutObjectOptions{}); err != nil {
+	stored, err := b.putChunkNoReplace(dg, blob)
+	if err != nil {
 		return fmt.Errorf("store chunk %x: %w", dg, err)
 	}
 	if _, err := b.touchMarker(dg, true); err != nil {
 		return err
 	}
-	b.chunks.put(dg, blob)
+	if stored {
+		b.chunks.put(dg, blob)
+	}
 	return nil
+}
+
+// putChunkNoReplace stores the chunk unless a non-empty one is there
+// (stored false then).
+func (b *s3Backend) putChunkNoReplace(dg [32]byte, blob []byte) (stored bool, err error) {
+	key := chunkKey(dg)
+	for attempt := 0; attempt < 5; attempt++ {
+		opts := minio.PutObjectOptions{}
+		if noConditionalPut.Load() {
+			// Racy, see putChunk.
+			if info, err := b.stat(key); err == nil && info.Size > 0 {
+				return false, nil
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, err
+			}
+		} else {
+			opts.SetMatchETagExcept("*")
+		}
+		_, err := b.put(key, blob, opts)
+		switch {
+		case err == nil:
+			return true, nil
+		case isNotImplemented(err) && !noConditionalPut.Load():
+			noConditionalPut.Store(true)
+			continue
+		case !isPreconditionFailed(err):
+			return false, err
+		}
+		info, err := b.stat(key)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile (GC): try again
+		}
+		if err != nil {
+			return false, err
+		}
+		if info.Size > 0 {
+			return false, nil // a stored chunk: it stays
+		}
+		opts = minio.PutObjectOptions{}
+		opts.SetMatchETag(info.ETag)
+		if _, err := b.put(key, blob, opts); err == nil {
+			return true, nil
+		} else if !isPreconditionFailed(err) {
+			return false, err
+		}
+		// It changed meanwhile: look again.
+	}
+	return false, fmt.Errorf("%s keeps changing under the upload", key)
 }
 
 // insertChunkAsync uploads a chunk the caller found missing (TouchChunk

@@ -38,6 +38,9 @@ type backupWriter struct {
 // stays unfinished until Finish writes the manifest.
 func (d *Datastore) StartBackup(ctx context.Context, opts core.BackupOptions) (core.BackupWriter, error) {
 	ns, s := opts.Namespace, opts.Snapshot
+	if err := CheckBackupTime(s.Time); err != nil {
+		return nil, err
+	}
 	d.refresh()
 	if err := d.requireNamespace(ns); err != nil {
 		return nil, err
@@ -165,7 +168,8 @@ func (w *backupWriter) UploadChunk(digest [32]byte, size uint64, encode func() (
 	return existed, len(data), err
 }
 
-// uploadDeferred stores a new chunk under a temporary name without fsync:
+// uploadDeferred stores a new chunk under a temporary name without fsync
+// (an empty or unreadable chunk file counts as missing, see inspectChunk):
 // a per-chunk fsync cost more than the rest of a backup on a real disk.
 // Upstream's default sync level does the same (one syncfs per backup); the
 // temporary name adds that a crash never leaves a torn chunk under its real
@@ -206,9 +210,9 @@ func (w *backupWriter) uploadDeferred(b *dirBackend, digest [32]byte, encode fun
 	return false, len(data), nil
 }
 
-// commitChunks makes the pending chunks durable with one syncfs and renames
-// them into place; the renames are made durable by the next sync (before
-// the manifest). A prefix directory made for a pending chunk (they are
+// commitChunks makes the pending chunks durable with one syncfs and moves
+// them into place, never over a usable chunk (placeChunk); the renames are
+// made durable by the next sync (before the manifest). A prefix directory made for a pending chunk (they are
 // made on demand) was made before its chunk was written, so the same
 // syncfs makes its entry in .chunks durable before any index or manifest
 // names the chunk. Called before an index is written and at Finish. The lock
@@ -233,7 +237,9 @@ func (w *backupWriter) commitChunks() error {
 		return fmt.Errorf("sync datastore: %w", err)
 	}
 	for d, tmp := range written {
-		if err := os.Rename(tmp, chunkPath(b.root, d)); err != nil {
+		// Never over a usable chunk: one stored (and perhaps verified) by
+		// another backup since this upload began stays (see placeChunk).
+		if _, err := placeChunk(d, tmp, chunkPath(b.root, d)); err != nil {
 			return fmt.Errorf("store chunk %x: %w", d, err)
 		}
 		w.pendMu.Lock()

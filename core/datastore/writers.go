@@ -23,7 +23,7 @@ var writerSeq atomic.Uint64
 // registerWriter records a running writer and returns its release.
 func (d *Datastore) registerWriter(start time.Time) (func(), error) {
 	dir := filepath.Join(d.backend.StateDir(), writersDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, err
 	}
 	name := fmt.Sprintf("%d-%d", os.Getpid(), writerSeq.Add(1))
@@ -32,7 +32,7 @@ func (d *Datastore) registerWriter(start time.Time) (func(), error) {
 	// place: GC must never see the file before it is locked, or it would
 	// take it for a dead writer's and remove it.
 	tmp := filepath.Join(dir, "."+name)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, fileMode)
 	if err != nil {
 		return nil, err
 	}

@@ -6,15 +6,19 @@ import (
 	"crypto/sha256"
 	"crypto/sha3"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"cairn/net/server/config"
 )
@@ -223,6 +227,12 @@ func (c *tokenCache) check(id, hash, secret string) bool {
 
 // loginLimiter slows down password guessing: after a few failures for one
 // user from one address, further attempts are refused for a growing time.
+//
+// Its memory is bounded: only well-formed user ids (at most 64 characters,
+// checkLoginUserID) reach it, and it holds at most maxLimiterEntries pairs.
+// When it is full, pairs that block nothing are dropped first (they hold
+// fewer than freeFailures failures, or their wait has passed), then, if
+// pairs that still block fill it, those whose wait ends first.
 type loginLimiter struct {
 	mu sync.Mutex
 	m  map[string]*failures
@@ -232,6 +242,10 @@ type loginLimiter struct {
 	// and correct logins are never counted against the limit.
 	attempts [256]sync.Mutex
 }
+
+// maxLimiterEntries bounds the limiter: about 200 bytes per pair (a key of
+// at most 64+1+45 bytes and the record), so at most about 3 MiB.
+const maxLimiterEntries = 16384
 
 // serialize locks the pair's shard; call the returned function to unlock.
 func (l *loginLimiter) serialize(user, addr string) func() {
@@ -260,11 +274,8 @@ func (l *loginLimiter) key(user, addr string) string {
 	return user + "|" + host
 }
 
-// blocked reports how long the pair must still wait.
-func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.m[l.key(user, addr)]
+// wait is how long a pair with these failures must still wait.
+func (f *failures) wait(now time.Time) time.Duration {
 	if f == nil || f.count < freeFailures {
 		return 0
 	}
@@ -279,6 +290,13 @@ func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
 	return 0
 }
 
+// blocked reports how long the pair must still wait.
+func (l *loginLimiter) blocked(user, addr string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m[l.key(user, addr)].wait(now)
+}
+
 func (l *loginLimiter) fail(user, addr string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -288,17 +306,40 @@ func (l *loginLimiter) fail(user, addr string, now time.Time) {
 	k := l.key(user, addr)
 	f := l.m[k]
 	if f == nil || now.Sub(f.last) > 24*time.Hour {
+		if f == nil && len(l.m) >= maxLimiterEntries {
+			l.evict(now)
+		}
 		f = &failures{}
 		l.m[k] = f
 	}
 	f.count++
 	f.last = now
-	if len(l.m) > 100000 { // bound memory: forget old entries
-		for k, v := range l.m {
-			if now.Sub(v.last) > time.Hour {
-				delete(l.m, k)
-			}
+}
+
+// evict makes room in a full limiter (l.mu held): it drops the pairs that
+// block nothing; if blocking pairs still fill more than 7/8 of it, those
+// whose wait ends first go too.
+func (l *loginLimiter) evict(now time.Time) {
+	for k, f := range l.m {
+		if f.wait(now) == 0 {
+			delete(l.m, k)
 		}
+	}
+	keep := maxLimiterEntries * 7 / 8
+	if len(l.m) <= keep {
+		return
+	}
+	type entry struct {
+		k   string
+		end time.Time
+	}
+	all := make([]entry, 0, len(l.m))
+	for k, f := range l.m {
+		all = append(all, entry{k, now.Add(f.wait(now))})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].end.Before(all[j].end) })
+	for _, e := range all[:len(all)-keep] {
+		delete(l.m, e.k)
 	}
 }
 
@@ -308,23 +349,95 @@ func (l *loginLimiter) success(user, addr string) {
 	delete(l.m, l.key(user, addr))
 }
 
+// size is the number of pairs the limiter holds.
+func (l *loginLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// Upstream's limits of the ticket parameters (proxmox-auth-api Userid:
+// 3..64 characters, PASSWORD_SCHEMA: at most 1024 characters).
+const (
+	maxUserIDChars   = 64
+	minUserIDChars   = 3
+	maxPasswordChars = 1024
+)
+
+// checkLoginUserID checks a login user name as upstream's Userid schema
+// does: 3 to 64 characters, NAME@REALM split at the last '@', a name of no
+// whitespace, ':', '/' or control characters, a SAFE-ID realm. Its errors
+// are upstream's parameter verification messages.
+func checkLoginUserID(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("value does not match the regex pattern")
+	}
+	n := utf8.RuneCountInString(s)
+	if n < minUserIDChars {
+		return fmt.Errorf("value must be at least %d characters long", minUserIDChars)
+	}
+	if n > maxUserIDChars {
+		return fmt.Errorf("value may only be %d characters long", maxUserIDChars)
+	}
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 {
+		return errors.New("value does not match the regex pattern")
+	}
+	for _, r := range s[:i] {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == ':' || r == '/' || r == 0x2028 || r == 0x2029 {
+			return errors.New("value does not match the regex pattern")
+		}
+	}
+	if !config.ValidSafeID(s[i+1:]) {
+		return errors.New("value does not match the regex pattern")
+	}
+	return nil
+}
+
+// checkLoginPassword: upstream's PASSWORD_SCHEMA (no control characters,
+// at most 1024 characters; a ticket renewal sends the ticket here).
+func checkLoginPassword(s string) error {
+	if utf8.RuneCountInString(s) > maxPasswordChars {
+		return fmt.Errorf("value may only be %d characters long", maxPasswordChars)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r < 0x80 {
+			return errors.New("value does not match the regex pattern")
+		}
+	}
+	return nil
+}
+
+// handleLogout is DELETE /access/ticket (protocol.md 1.2, 4.x).
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, start time.Time) {
+	w.Header().Set("Set-Cookie", "__Host-PBSAuthCookie=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax; HttpOnly; Path=/;")
+	writeJSON(w, map[string]any{"data": map[string]any{}, "status": 200, "success": true})
+}
+
 // handleTicket is POST /access/ticket: login and ticket renewal (protocol.md 1.2).
 func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time.Time) {
-	if r.Method == http.MethodDelete {
-		w.Header().Set("Set-Cookie", "__Host-PBSAuthCookie=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax; HttpOnly; Path=/;")
-		writeJSON(w, map[string]any{"data": map[string]any{}, "status": 200, "success": true})
-		return
-	}
-	if r.Method != http.MethodPost {
-		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
-		return
-	}
-	p, err := parseParams(r)
+	p, err := parseParamsLimit(r, maxLoginBody)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	userID, password := p.str("username"), p.str("password")
+	// Malformed or over-long user ids are refused as upstream's schema
+	// refuses them (400), before any bookkeeping: they never reach the
+	// limiter or the log.
+	userID, err := p.required("username")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkLoginUserID(userID); err != nil {
+		writeError(w, badRequest("parameter verification failed - 'username': %v", err))
+		return
+	}
+	password := p.str("password")
+	if err := checkLoginPassword(password); err != nil {
+		writeError(w, badRequest("parameter verification failed - 'password': %v", err))
+		return
+	}
 	if p.has("tfa-challenge") {
 		s.loginFailed(w, start, userID, r, "second factor login is not supported")
 		return
@@ -341,57 +454,59 @@ func (s *Server) handleTicket(w http.ResponseWriter, r *http.Request, start time
 		s.sleepUntil(start, s.opts.AuthFailDelay)
 		writeError(w, errorf(http.StatusUnauthorized, "authentication failed - too many failed login attempts, try again in %d s", int(wait.Seconds())+1))
 		return
-	} else {
-		cfg, err := s.config()
-		if err != nil {
-			unlock()
-			writeError(w, errorf(http.StatusInternalServerError, "%v", err))
-			return
-		}
-		now := time.Now()
-		ok := false
-		reason := ""
-		switch {
-		case !userUsable(cfg, userID, now):
-			reason = "user unknown, disabled or expired"
-		case strings.HasPrefix(password, ticketPrefix+":"):
-			if u, err := s.verifyTicket(password, now); err != nil {
-				reason = err.Error()
-			} else if u != userID {
-				reason = "ticket belongs to another user"
-			} else {
-				ok = true
-			}
-		case realm == "pam":
-			reason = "pam realm not available"
-		case realm == "pbs":
-			if config.CheckSecret(cfg.Users[userID].Hash, password) {
-				ok = true
-			} else {
-				reason = "invalid credentials"
-			}
-		default:
-			reason = fmt.Sprintf("unknown realm '%s'", realm)
-		}
-		if !ok {
-			s.limiter.fail(userID, r.RemoteAddr, time.Now())
-			unlock()
-			s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)
-			s.sleepUntil(start, s.opts.AuthFailDelay)
-			writeError(w, errorf(http.StatusUnauthorized, "permission check failed."))
-			return
-		}
-		s.limiter.success(userID, r.RemoteAddr)
-		unlock()
-		s.logf("successful auth for user '%s' from %s", userID, r.RemoteAddr)
-		writeJSON(w, map[string]any{"data": map[string]any{
-			"username":            userID,
-			"ticket":              s.newTicket(userID, now),
-			"CSRFPreventionToken": s.newCSRF(userID, now),
-		}, "status": 200, "success": true})
 	}
+	cfg, err := s.config()
+	if err != nil {
+		unlock()
+		writeError(w, errorf(http.StatusInternalServerError, "%v", err))
+		return
+	}
+	now := time.Now()
+	ok := false
+	reason := ""
+	switch {
+	case !userUsable(cfg, userID, now):
+		reason = "user unknown, disabled or expired"
+	case strings.HasPrefix(password, ticketPrefix+":"):
+		if u, err := s.verifyTicket(password, now); err != nil {
+			reason = err.Error()
+		} else if u != userID {
+			reason = "ticket belongs to another user"
+		} else {
+			ok = true
+		}
+	case realm == "pam":
+		reason = "pam realm not available"
+	case realm == "pbs":
+		if config.CheckSecret(cfg.Users[userID].Hash, password) {
+			ok = true
+		} else {
+			reason = "invalid credentials"
+		}
+	default:
+		reason = fmt.Sprintf("unknown realm '%s'", realm)
+	}
+	if !ok {
+		s.limiter.fail(userID, r.RemoteAddr, time.Now())
+		unlock()
+		s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)
+		s.sleepUntil(start, s.opts.AuthFailDelay)
+		writeError(w, errorf(http.StatusUnauthorized, "permission check failed."))
+		return
+	}
+	s.limiter.success(userID, r.RemoteAddr)
+	unlock()
+	s.logf("successful auth for user '%s' from %s", userID, r.RemoteAddr)
+	writeJSON(w, map[string]any{"data": map[string]any{
+		"username":            userID,
+		"ticket":              s.newTicket(userID, now),
+		"CSRFPreventionToken": s.newCSRF(userID, now),
+	}, "status": 200, "success": true})
 }
 
+// loginFailed answers a refused login of a well-formed user id (the caller
+// checked it with checkLoginUserID, so the limiter and the log hold at most
+// 64 characters of it).
 func (s *Server) loginFailed(w http.ResponseWriter, start time.Time, userID string, r *http.Request, reason string) {
 	s.limiter.fail(userID, r.RemoteAddr, time.Now())
 	s.logf("authentication failure; rhost=%s user=%s msg=%s", r.RemoteAddr, userID, reason)

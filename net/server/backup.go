@@ -3,10 +3,8 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +20,6 @@ import (
 	"cairn/core"
 	"cairn/core/blob"
 	"cairn/core/datastore"
-	"cairn/core/index"
 	"cairn/core/manifest"
 	"cairn/net/server/config"
 )
@@ -35,11 +32,10 @@ const (
 
 // Limits of the backup protocol (protocol.md 3.3).
 const (
-	maxChunkSize     = 16 << 20
-	maxEncodedSize   = maxChunkSize + blob.EncryptedHeaderSize
-	fixedChunkSize   = 4 << 20
-	maxWriters       = 256
-	sessionIdleLimit = 15 * time.Minute
+	maxChunkSize   = 16 << 20
+	maxEncodedSize = maxChunkSize + blob.EncryptedHeaderSize
+	fixedChunkSize = 4 << 20
+	maxWriters     = 256
 )
 
 // session is one upgraded connection (backup or reader).
@@ -110,7 +106,7 @@ func (s *Server) serveH2(conn net.Conn, h http.Handler) {
 		MaxUploadBufferPerStream:     32 << 20,
 		MaxReadFrameSize:             4 << 20,
 		MaxConcurrentStreams:         256,
-		IdleTimeout:                  sessionIdleLimit,
+		IdleTimeout:                  s.limits().SessionIdleTimeout,
 	}
 	h2.ServeConn(conn, &http2.ServeConnOpts{Handler: h})
 }
@@ -143,6 +139,11 @@ func snapshotLabel(ns core.Namespace, s core.Snapshot) string {
 // handleBackupUpgrade is GET /api2/json/backup (protocol.md 3.1).
 func (s *Server) handleBackupUpgrade(c *reqCtx) {
 	p, store, ns, snap, err := snapshotTarget(c)
+	if err == nil {
+		if terr := datastore.CheckBackupTime(snap.Time); terr != nil {
+			err = badRequest("parameter verification failed - 'backup-time': %v", terr)
+		}
+	}
 	if err != nil {
 		c.reply(nil, err)
 		return
@@ -158,6 +159,19 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		c.reply(nil, permDenied(aclPath, config.PrivDatastoreBackup))
 		return
 	}
+	// A session slot before anything is opened (limits.go); the session
+	// releases it when it ends.
+	slot, err := s.acquireSession(c.id.authID)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	started := false
+	defer func() {
+		if !started {
+			slot.release()
+		}
+	}()
 	ds, err := c.openStore(store)
 	if err != nil {
 		c.reply(nil, err)
@@ -182,6 +196,13 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 	if benchmark && !isBenchGroup {
 		ds.Close()
 		c.reply(nil, badRequest("benchmark is only allowed on 'host/benchmark'"))
+		return
+	}
+	// Fail closed: no one may back up into (and so become the owner of) an
+	// existing group whose owner file is missing, empty or unreadable.
+	if o := ownershipOf(ds, ns, snap.Group); o.ownerless() && !benchmark {
+		ds.Close()
+		c.reply(nil, o.check(c.id.authID))
 		return
 	}
 	owner := c.id.authID
@@ -223,9 +244,11 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		s.logf("backup upgrade failed: %v", err)
 		return
 	}
+	started = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer slot.release()
 		go func() {
 			select {
 			case <-t.abort:
@@ -244,22 +267,6 @@ type uploadedFile struct {
 	csum [32]byte
 }
 
-// indexWriter builds one .didx or .fidx from append calls.
-type indexWriter struct {
-	name    string
-	fixed   bool
-	dyn     *index.Dynamic
-	fix     *index.Fixed
-	offset  uint64 // dynamic: running offset
-	count   uint64 // appended chunks
-	slots   uint64 // fixed: number of chunks of the image
-	filled  []bool // fixed
-	hasTail bool
-	reuse   bool
-	closed  bool
-	upload  uint64 // bytes of chunks uploaded for this writer
-}
-
 type backupSession struct {
 	srv       *Server
 	task      *task
@@ -275,6 +282,7 @@ type backupSession struct {
 	prevSnap   *core.Snapshot
 	prevIgnore string
 
+	createMu sync.Mutex // index writer creation (indexstate.go)
 	mu       sync.Mutex
 	known    map[[32]byte]uint64
 	writers  map[int]*indexWriter
@@ -327,6 +335,7 @@ func (b *backupSession) end() {
 	}
 	close(b.doneCh)
 	b.mu.Unlock()
+	b.dropScratch()
 	if b.prev != nil {
 		b.prev.Close()
 	}
@@ -370,13 +379,16 @@ func (b *backupSession) end() {
 func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			b.task.logf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			b.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
 			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
 		}
 	}()
 	name := trimPath(r.URL.Path)
 	if b.debug {
-		b.task.logf("%s %s", r.Method, name)
+		b.task.debugf("%s %s", r.Method, name)
 	}
 	b.mu.Lock()
 	fin := b.finished
@@ -398,10 +410,8 @@ func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			data = b.prevSnap.Time
 		}
 	case "GET previous":
-		var body []byte
-		body, err = b.previous(r)
-		if err == nil {
-			writeRaw(w, body)
+		err = b.servePrevious(w, r)
+		if finishStreamed(err) {
 			return
 		}
 	case "POST dynamic_index":
@@ -427,7 +437,7 @@ func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if b.debug || statusOf(err) != http.StatusNotFound {
-			b.task.logf("%s %s: %v", r.Method, name, err)
+			b.task.debugf("%s %s: %v", r.Method, name, err)
 		}
 		writeError(w, err)
 		return
@@ -435,131 +445,6 @@ func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !raw {
 		writeData(w, data, nil)
 	}
-}
-
-func (b *backupSession) previous(r *http.Request) ([]byte, error) {
-	p, err := parseParams(r)
-	if err != nil {
-		return nil, err
-	}
-	name, err := p.safeName("archive-name", "")
-	if err != nil {
-		return nil, err
-	}
-	if b.prev == nil {
-		return nil, badRequest("no valid previous backup")
-	}
-	data, err := b.prev.ReadFile(name)
-	if err != nil {
-		if errors.Is(err, core.ErrNotFound) {
-			return nil, errorf(http.StatusNotFound, "open file '%s' failed - not found", name)
-		}
-		return nil, err
-	}
-	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
-		idx, err := index.Open(data)
-		if err != nil {
-			return nil, fmt.Errorf("previous index '%s' is corrupt: %w", name, err)
-		}
-		b.mu.Lock()
-		for i := 0; i < idx.Count(); i++ {
-			s, e := idx.ChunkRange(i)
-			b.known[idx.ChunkDigest(i)] = e - s
-		}
-		b.mu.Unlock()
-		b.task.logf("register chunks in '%s' from previous backup '%s'.", name, b.prevSnap)
-	}
-	return data, nil
-}
-
-func (b *backupSession) createWriter(r *http.Request, fixed bool) (any, error) {
-	p, err := parseParams(r)
-	if err != nil {
-		return nil, err
-	}
-	suffix := ".didx"
-	if fixed {
-		suffix = ".fidx"
-	}
-	name, err := p.safeName("archive-name", suffix)
-	if err != nil {
-		return nil, err
-	}
-	wr := &indexWriter{name: name, fixed: fixed}
-	var uuid [16]byte
-	rand.Read(uuid[:])
-	if fixed {
-		size, err := p.requiredInt("size", 1, 1<<62)
-		if err != nil {
-			return nil, err
-		}
-		wr.slots = (uint64(size) + fixedChunkSize - 1) / fixedChunkSize
-		if wr.slots > 1<<24 {
-			return nil, badRequest("image size %d is too large", size)
-		}
-		wr.fix = &index.Fixed{UUID: uuid, Ctime: time.Now().Unix(), ImageSize: uint64(size), ChunkSize: fixedChunkSize,
-			Digests: make([][32]byte, wr.slots)}
-		wr.filled = make([]bool, wr.slots)
-		if rc := p.str("reuse-csum"); rc != "" {
-			if err := b.reuseFixed(wr, rc); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		wr.dyn = &index.Dynamic{UUID: uuid, Ctime: time.Now().Unix()}
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.files[name]; ok {
-		return nil, badRequest("archive '%s' was already uploaded", name)
-	}
-	for _, o := range b.writers {
-		if o.name == name {
-			return nil, badRequest("archive '%s' is already being written", name)
-		}
-	}
-	if b.nextWID >= maxWriters {
-		return nil, badRequest("too many index writers")
-	}
-	b.nextWID++
-	b.writers[b.nextWID] = wr
-	return b.nextWID, nil
-}
-
-func (b *backupSession) reuseFixed(wr *indexWriter, csumHex string) error {
-	want, err := parseDigest(csumHex)
-	if err != nil {
-		return badRequest("parameter verification failed - 'reuse-csum': %v", err)
-	}
-	if b.prev == nil {
-		return badRequest("cannot reuse index - no valid previous backup exists")
-	}
-	data, err := b.prev.ReadFile(wr.name)
-	if err != nil {
-		return badRequest("cannot reuse index - no previous backup exists for archive")
-	}
-	old, err := index.ReadFixed(data)
-	if err != nil {
-		return fmt.Errorf("cannot reuse index - %w", err)
-	}
-	if got := old.Csum(); got != want {
-		return badRequest("expected csum (%s) doesn't match last backup's (%s)", csumHex, hex.EncodeToString(got[:]))
-	}
-	if old.ChunkSize != fixedChunkSize || old.ImageSize > wr.fix.ImageSize {
-		return badRequest("cannot reuse index - image size or chunk size changed")
-	}
-	copy(wr.fix.Digests, old.Digests)
-	for i := range old.Digests {
-		wr.filled[i] = true
-	}
-	b.mu.Lock()
-	for i := 0; i < old.Count(); i++ {
-		s, e := old.ChunkRange(i)
-		b.known[old.Digests[i]] = e - s
-	}
-	b.mu.Unlock()
-	wr.reuse = true
-	return nil
 }
 
 func parseDigest(s string) ([32]byte, error) {
@@ -601,10 +486,10 @@ func (b *backupSession) uploadChunk(r *http.Request) (any, error) {
 	b.mu.Lock()
 	wr := b.writers[int(wid)]
 	b.mu.Unlock()
-	if wr == nil || wr.closed {
+	if wr == nil || wr.closed.Load() {
 		return nil, badRequest("no such open writer %d", wid)
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, encSize+1))
+	data, err := readBody(r.Body, encSize)
 	if err != nil {
 		return nil, badRequest("reading chunk failed - %v", err)
 	}
@@ -625,17 +510,8 @@ func (b *backupSession) uploadChunk(r *http.Request) (any, error) {
 		if len(data) < blob.EncryptedHeaderSize {
 			return nil, badRequest("invalid chunk - encrypted chunk too short")
 		}
-	} else {
-		plain, err := blob.Decode(data, nil)
-		if err != nil {
-			return nil, badRequest("invalid chunk - %v", err)
-		}
-		if int64(len(plain)) != size {
-			return nil, badRequest("detected chunk with wrong length (%d != %d)", size, len(plain))
-		}
-		if sha256.Sum256(plain) != digest {
-			return nil, badRequest("detected chunk with wrong digest.")
-		}
+	} else if err := b.verifyPlainChunk(r.Context(), data, size, digest); err != nil {
+		return nil, err
 	}
 	reused, _, err := b.w.UploadChunk(digest, uint64(size), func() ([]byte, error) { return data, nil })
 	if err != nil {
@@ -649,215 +525,9 @@ func (b *backupSession) uploadChunk(r *http.Request) (any, error) {
 	if reused {
 		b.statDup++
 	}
-	wr.upload += uint64(size)
 	b.mu.Unlock()
+	wr.upload.Add(uint64(size))
 	return hex.EncodeToString(digest[:]), nil
-}
-
-type appendBody struct {
-	WID     *int      `json:"wid"`
-	Digests []string  `json:"digest-list"`
-	Offsets []float64 `json:"offset-list"`
-}
-
-func (b *backupSession) appendIndex(r *http.Request, fixed bool) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-	if err != nil {
-		return badRequest("reading request failed - %v", err)
-	}
-	var req appendBody
-	if len(body) == 0 {
-		// Parameters may also come as a query string.
-		p, _ := parseParams(r)
-		if p.v.Get("wid") == "" {
-			return badRequest("parameter verification failed - 'wid': parameter is missing and it is not optional.")
-		}
-		w, err := p.requiredInt("wid", 1, maxWriters)
-		if err != nil {
-			return err
-		}
-		wi := int(w)
-		req.WID = &wi
-		req.Digests = p.v["digest-list"]
-		for _, o := range p.v["offset-list"] {
-			var f float64
-			if _, err := fmt.Sscan(o, &f); err != nil {
-				return badRequest("parameter verification failed - 'offset-list': bad number %q", o)
-			}
-			req.Offsets = append(req.Offsets, f)
-		}
-	} else if err := json.Unmarshal(body, &req); err != nil {
-		return badRequest("invalid JSON body - %v", err)
-	}
-	if req.WID == nil {
-		return badRequest("parameter verification failed - 'wid': parameter is missing and it is not optional.")
-	}
-	if len(req.Offsets) != len(req.Digests) {
-		return badRequest("offset list has wrong length (%d != %d)", len(req.Offsets), len(req.Digests))
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	wr := b.writers[*req.WID]
-	if wr == nil || wr.closed {
-		return badRequest("no such open writer %d", *req.WID)
-	}
-	if wr.fixed != fixed {
-		return badRequest("writer %d is not a %s index writer", *req.WID, map[bool]string{true: "fixed", false: "dynamic"}[fixed])
-	}
-	for i, dh := range req.Digests {
-		dg, err := parseDigest(dh)
-		if err != nil {
-			return badRequest("parameter verification failed - 'digest-list': %v", err)
-		}
-		off := req.Offsets[i]
-		if off < 0 || off != float64(uint64(off)) {
-			return badRequest("parameter verification failed - 'offset-list': bad offset %v", off)
-		}
-		offset := uint64(off)
-		size, ok := b.known[dg]
-		if !ok {
-			return badRequest("no such chunk %s", dh)
-		}
-		if !fixed {
-			if offset != wr.offset {
-				return badRequest("dynamic writer '%s' append chunk failed - got strange chunk offset (%d != %d)", wr.name, wr.offset, offset)
-			}
-			wr.offset += size
-			wr.dyn.Ends = append(wr.dyn.Ends, wr.offset)
-			wr.dyn.Digests = append(wr.dyn.Digests, dg)
-			wr.count++
-			continue
-		}
-		if size > fixedChunkSize {
-			return badRequest("fixed writer '%s' append chunk failed - chunk too large (%d > %d)", wr.name, size, fixedChunkSize)
-		}
-		end := offset + size
-		if offset%fixedChunkSize != 0 || (end%fixedChunkSize != 0 && end != wr.fix.ImageSize) {
-			return badRequest("fixed writer '%s' append chunk failed - got unaligned chunk (offset %d, size %d)", wr.name, offset, size)
-		}
-		if end > wr.fix.ImageSize {
-			return badRequest("fixed writer '%s' append chunk failed - chunk ends after the image (%d > %d)", wr.name, end, wr.fix.ImageSize)
-		}
-		if size < fixedChunkSize {
-			if wr.hasTail {
-				return badRequest("fixed writer '%s' append chunk failed - got more than one short chunk", wr.name)
-			}
-			wr.hasTail = true
-		}
-		pos := offset / fixedChunkSize
-		wr.fix.Digests[pos] = dg
-		wr.filled[pos] = true
-		wr.count++
-	}
-	return nil
-}
-
-func (b *backupSession) closeWriter(r *http.Request, fixed bool) error {
-	p, err := parseParams(r)
-	if err != nil {
-		return err
-	}
-	wid, err := p.requiredInt("wid", 1, maxWriters)
-	if err != nil {
-		return err
-	}
-	var minCount int64 = 1
-	if fixed {
-		minCount = 0
-	}
-	count, err := p.requiredInt("chunk-count", minCount, 1<<53)
-	if err != nil {
-		return err
-	}
-	size, err := p.requiredInt("size", minCount, 1<<62)
-	if err != nil {
-		return err
-	}
-	cs, err := p.required("csum")
-	if err != nil {
-		return err
-	}
-	csum, err := parseDigest(cs)
-	if err != nil {
-		return badRequest("parameter verification failed - 'csum': %v", err)
-	}
-	b.mu.Lock()
-	wr := b.writers[int(wid)]
-	if wr == nil || wr.closed {
-		b.mu.Unlock()
-		return badRequest("no such open writer %d", wid)
-	}
-	if wr.fixed != fixed {
-		b.mu.Unlock()
-		return badRequest("writer %d is of the other index kind", wid)
-	}
-	var data []byte
-	var got [32]byte
-	var total uint64
-	if !fixed {
-		if uint64(count) != wr.count {
-			b.mu.Unlock()
-			return badRequest("dynamic writer '%s' close failed - received wrong number of chunks (%d != %d)", wr.name, wr.count, count)
-		}
-		if uint64(size) != wr.offset {
-			b.mu.Unlock()
-			return badRequest("dynamic writer '%s' close failed - close index with wrong size (%d != %d)", wr.name, wr.offset, size)
-		}
-		got, total = wr.dyn.Csum(), wr.offset
-	} else {
-		if !wr.reuse {
-			if uint64(count) != wr.count || uint64(count) != wr.slots {
-				b.mu.Unlock()
-				return badRequest("fixed writer '%s' close failed - received wrong number of chunks (%d != %d)", wr.name, wr.count, count)
-			}
-			if uint64(size) != wr.fix.ImageSize {
-				b.mu.Unlock()
-				return badRequest("fixed writer '%s' close failed - size does not match (%d != %d)", wr.name, wr.fix.ImageSize, size)
-			}
-		}
-		for i, f := range wr.filled {
-			if !f {
-				b.mu.Unlock()
-				return badRequest("fixed writer '%s' close failed - missing chunk %d", wr.name, i)
-			}
-		}
-		got, total = wr.fix.Csum(), wr.fix.ImageSize
-	}
-	if got != csum {
-		b.mu.Unlock()
-		return badRequest("%s writer '%s' close failed - got unexpected checksum", map[bool]string{true: "fixed", false: "dynamic"}[fixed], wr.name)
-	}
-	if fixed {
-		data = wr.fix.Encode()
-	} else {
-		data = wr.dyn.Encode()
-	}
-	wr.closed = true
-	b.mu.Unlock()
-	if err := b.w.WriteFile(wr.name, data); err != nil {
-		b.mu.Lock()
-		wr.closed = false
-		b.mu.Unlock()
-		return fmt.Errorf("writing index '%s' failed - %w", wr.name, err)
-	}
-	b.mu.Lock()
-	b.files[wr.name] = uploadedFile{size: total, csum: got}
-	delete(b.writers, int(wid))
-	b.mu.Unlock()
-	pct := 0.0
-	if total > 0 {
-		pct = float64(wr.upload) * 100 / float64(total)
-	}
-	b.task.logf("Upload statistics for '%s'\nUUID: %s\nChecksum: %s\nSize: %d\nChunk count: %d\nUpload size: %d (%.0f%%)",
-		wr.name, hex.EncodeToString(uuidOf(wr)), hex.EncodeToString(got[:]), total, wr.count, wr.upload, pct)
-	return nil
-}
-
-func uuidOf(wr *indexWriter) []byte {
-	if wr.fixed {
-		return wr.fix.UUID[:]
-	}
-	return wr.dyn.UUID[:]
 }
 
 func (b *backupSession) uploadBlob(r *http.Request) error {
@@ -873,7 +543,7 @@ func (b *backupSession) uploadBlob(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, encSize+1))
+	data, err := readBody(r.Body, encSize)
 	if err != nil {
 		return badRequest("reading blob failed - %v", err)
 	}
@@ -884,7 +554,7 @@ func (b *backupSession) uploadBlob(r *http.Request) error {
 		return badRequest("invalid blob '%s' - %v", name, err)
 	}
 	if name == datastore.ManifestName {
-		if _, err := blob.Decode(data, nil); err != nil {
+		if _, err := b.decodeManifest(r.Context(), data); err != nil {
 			return badRequest("invalid manifest blob - %v", err)
 		}
 		b.mu.Lock()
@@ -933,7 +603,7 @@ func (b *backupSession) finish() error {
 			return badRequest("base snapshot %s was removed during the backup", b.prevSnap)
 		}
 	}
-	plain, err := blob.Decode(b.manifest, nil)
+	plain, err := b.decodeManifest(context.Background(), b.manifest)
 	if err != nil {
 		return badRequest("unable to load manifest - %v", err)
 	}

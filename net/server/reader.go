@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"cairn/core"
 	"cairn/core/datastore"
-	"cairn/core/index"
 	"cairn/net/server/config"
 )
 
@@ -46,6 +45,18 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		c.reply(nil, errorf(http.StatusForbidden, "no permissions on %s", aclPath))
 		return
 	}
+	// A session slot before anything is opened (limits.go).
+	slot, err := s.acquireSession(c.id.authID)
+	if err != nil {
+		c.reply(nil, err)
+		return
+	}
+	started := false
+	defer func() {
+		if !started {
+			slot.release()
+		}
+	}()
 	ds, err := c.openStore(store)
 	if err != nil {
 		c.reply(nil, err)
@@ -62,7 +73,9 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		return
 	}
 	if !privs.Has(config.PrivDatastoreRead) {
-		if owner := groupOwner(ds, ns, snap.Group); owner != "" && !isOwner(c.id.authID, owner) {
+		// Fail closed: an existing group without a readable owner is no
+		// one's (admin.go, ownership).
+		if o := ownershipOf(ds, ns, snap.Group); o.exists && !o.ownedBy(c.id.authID) {
 			ds.Close()
 			c.reply(nil, errorf(http.StatusForbidden, "backup owner check failed!"))
 			return
@@ -87,9 +100,11 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		t.finish(err)
 		return
 	}
+	started = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer slot.release()
 		stop := make(chan struct{})
 		go func() {
 			select {
@@ -123,13 +138,16 @@ type readerSession struct {
 func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			rs.task.logf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			rs.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
 			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
 		}
 	}()
 	name := trimPath(r.URL.Path)
 	if rs.debug {
-		rs.task.logf("%s %s", r.Method, name)
+		rs.task.debugf("%s %s", r.Method, name)
 	}
 	if r.Method != http.MethodGet {
 		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
@@ -155,30 +173,9 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badRequest("unknown archive type: %s", fn))
 			return
 		}
-		data, err := rs.rd.ReadFile(fn)
-		if err != nil {
-			if errors.Is(err, core.ErrNotFound) {
-				err = errorf(http.StatusNotFound, "open file '%s' failed - not found", fn)
-			}
+		if err := rs.download(w, fn); !finishStreamed(err) {
 			writeError(w, err)
-			return
 		}
-		if strings.HasSuffix(fn, ".didx") || strings.HasSuffix(fn, ".fidx") {
-			idx, err := index.Open(data)
-			if err != nil {
-				writeError(w, fmt.Errorf("index '%s' is corrupt - %w", fn, err))
-				return
-			}
-			rs.mu.Lock()
-			for i := 0; i < idx.Count(); i++ {
-				rs.allowed[idx.ChunkDigest(i)] = true
-			}
-			rs.mu.Unlock()
-			if rs.debug {
-				rs.task.logf("register chunks in '%s' as downloadable.", fn)
-			}
-		}
-		writeRaw(w, data)
 	case "chunk":
 		dh, err := p.required("digest")
 		if err != nil {
@@ -197,13 +194,15 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errorf(http.StatusUnauthorized, "download chunk %s not allowed", hex.EncodeToString(dg[:])))
 			return
 		}
-		data, err := rs.rd.ReadChunk(dg)
+		rc, size, err := openChunk(rs.rd, dg)
 		if err != nil {
-			rs.task.logf("reading chunk %s failed: %v", dh, err)
+			rs.task.debugf("reading chunk %s failed: %v", dh, err)
 			writeError(w, errorf(http.StatusNotFound, "reading chunk %s failed - %v", dh, err))
 			return
 		}
-		writeRaw(w, data)
+		err = streamRaw(w, rc, size)
+		rc.Close()
+		finishStreamed(err)
 	case "speedtest":
 		writeRaw(w, bytes.Repeat([]byte{'A'}, 1<<20))
 	default:
@@ -212,3 +211,77 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ = datastore.ManifestName
+
+// download sends a file of the snapshot, streamed from disk. An index is
+// checked first, then its chunks are registered as downloadable, then it
+// is sent (three reads of the file, never all of it in memory).
+func (rs *readerSession) download(w http.ResponseWriter, fn string) error {
+	notFound := func(err error) error {
+		if errors.Is(err, core.ErrNotFound) {
+			return errorf(http.StatusNotFound, "open file '%s' failed - not found", fn)
+		}
+		return err
+	}
+	scan := func(reg func(d [32]byte, start, end uint64) error) error {
+		rc, size, err := openSnapshotFile(rs.rd, fn)
+		if err != nil {
+			return notFound(err)
+		}
+		defer rc.Close()
+		if _, err := scanIndex(rc, size, reg); err != nil {
+			return fmt.Errorf("index '%s' is corrupt - %w", fn, err)
+		}
+		return nil
+	}
+	if isIndexName(fn) {
+		if err := scan(nil); err != nil {
+			return err
+		}
+		batch := make([][32]byte, 0, 4096)
+		flush := func() {
+			rs.mu.Lock()
+			for _, d := range batch {
+				rs.allowed[d] = true
+			}
+			rs.mu.Unlock()
+			batch = batch[:0]
+		}
+		err := scan(func(d [32]byte, _, _ uint64) error {
+			if batch = append(batch, d); len(batch) == cap(batch) {
+				flush()
+			}
+			return nil
+		})
+		flush()
+		if err != nil {
+			return err
+		}
+		if rs.debug {
+			rs.task.debugf("register chunks in '%s' as downloadable.", fn)
+		}
+	}
+	rc, size, err := openSnapshotFile(rs.rd, fn)
+	if err != nil {
+		return notFound(err)
+	}
+	defer rc.Close()
+	return streamRaw(w, rc, size)
+}
+
+// chunkOpener is the datastore's snapshot reader with streamed chunks.
+type chunkOpener interface {
+	OpenChunk(digest [32]byte) (io.ReadCloser, int64, error)
+}
+
+// openChunk opens a chunk's blob for streaming (or from memory with
+// another reader).
+func openChunk(rd core.SnapshotReader, d [32]byte) (io.ReadCloser, int64, error) {
+	if co, ok := rd.(chunkOpener); ok {
+		return co.OpenChunk(d)
+	}
+	data, err := rd.ReadChunk(d)
+	if err != nil {
+		return nil, 0, err
+	}
+	return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+}

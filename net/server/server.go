@@ -38,6 +38,8 @@ type Options struct {
 	// opens (datastore.SetClock): a test hook that ages an S3 datastore's
 	// chunks for garbage collection without waiting a day.
 	Clock func() time.Time
+	// Limits bound the sessions and memory one user can hold (limits.go).
+	Limits Limits
 }
 
 // Server serves datastores over HTTPS.
@@ -48,9 +50,11 @@ type Server struct {
 	csrfKey []byte
 	cert    tls.Certificate
 
+	mux        *http.ServeMux // the API's routes (routes.go)
 	limiter    loginLimiter
 	tokenCache tokenCache
 	tasks      *taskList
+	slots      sessionSlots // session caps (limits.go)
 
 	mu       sync.Mutex
 	httpSrv  *http.Server
@@ -76,7 +80,10 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.ConfigDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: log.New(opts.Log, "", log.LstdFlags), sessions: map[*session]struct{}{}, tasks: newTaskList()}
+	// Every line goes through logWriter, which escapes control characters
+	// (logsafe.go): no logged value can plant a line.
+	s := &Server{opts: opts, log: log.New(logWriter{opts.Log}, "", log.LstdFlags), sessions: map[*session]struct{}{}, tasks: newTaskList()}
+	s.mux = s.routes()
 	var err error
 	if s.authKey, err = config.AuthKey(opts.ConfigDir); err != nil {
 		return nil, err
@@ -196,75 +203,22 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (Hijack).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// ServeHTTP routes /api2/json/... requests.
+// ServeHTTP serves /api2/json/... requests (routes.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
-			s.logf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			s.logf("panic serving %s %s: %v", r.Method, logEscape(r.URL.Path, maxLoggedPath), v)
 			if rec.status == 0 {
 				writeError(rec, errorf(http.StatusInternalServerError, "internal error"))
 			}
 		}
 		if rec.status != 0 {
-			s.logf("%s %s %s -> %d (%s)", r.RemoteAddr, r.Method, r.URL.Path, rec.status, time.Since(start).Round(time.Millisecond))
+			s.logf("%s %s %s -> %d (%s)", r.RemoteAddr, r.Method, logEscape(r.URL.Path, maxLoggedPath), rec.status, time.Since(start).Round(time.Millisecond))
 		}
 	}()
 	s.route(rec, r, start)
-}
-
-func (s *Server) route(w *statusRecorder, r *http.Request, start time.Time) {
-	path := r.URL.Path
-	clean := "/" + trimPath(path) + "/"
-	rest, ok := strings.CutPrefix(clean, "/api2/json/")
-	if !ok {
-		if strings.HasPrefix(clean, "/api2/extjs/") {
-			writeError(w, badRequest("the extjs formatter is not supported"))
-			return
-		}
-		writeError(w, errorf(http.StatusNotFound, "Path '%s' not found.", path))
-		return
-	}
-	rest = strings.TrimSuffix(rest, "/")
-	parts := strings.Split(rest, "/")
-	switch {
-	case rest == "ping" && r.Method == http.MethodGet:
-		writeData(w, map[string]any{"pong": true}, nil)
-		return
-	case rest == "access/ticket":
-		s.handleTicket(w, r, start)
-		return
-	}
-	cfg, err := s.config()
-	if err != nil {
-		s.logf("config: %v", err)
-		writeError(w, errorf(http.StatusInternalServerError, "unable to load configuration - %v", err))
-		return
-	}
-	id, err := s.authenticate(r, cfg)
-	if err != nil {
-		s.sleepUntil(start, s.opts.AuthFailDelay)
-		writeError(w, err)
-		return
-	}
-	c := &reqCtx{s: s, cfg: cfg, id: id, r: r, w: w, start: start}
-	switch {
-	case rest == "version" && r.Method == http.MethodGet:
-		writeData(w, map[string]any{"version": serverVersion, "release": serverRelease, "repoid": "cairn"}, nil)
-	case rest == "backup" && r.Method == http.MethodGet:
-		s.handleBackupUpgrade(c)
-	case rest == "reader" && r.Method == http.MethodGet:
-		s.handleReaderUpgrade(c)
-	case rest == "admin/datastore" && r.Method == http.MethodGet:
-		c.reply(s.listDatastores(c))
-	case len(parts) == 4 && parts[0] == "admin" && parts[1] == "datastore":
-		s.handleDatastore(c, parts[2], parts[3])
-	case len(parts) >= 3 && parts[0] == "nodes" && parts[2] == "tasks":
-		s.handleTasks(c, parts[3:])
-	default:
-		writeError(w, errorf(http.StatusNotFound, "Path '%s' not found.", path))
-	}
 }
 
 // reqCtx is one authenticated request.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -20,8 +19,13 @@ type task struct {
 	upid, typ, workerID, authID, node string
 	start                             time.Time
 
+	list *taskList // for the log byte accounting (tasklog.go)
+
 	mu         sync.Mutex
 	lines      []string
+	logBytes   int64 // bytes in lines
+	logDropped int   // lines not kept because of the caps (tasklog.go)
+	logCapped  int   // how many cap notices were logged
 	running    bool
 	exitStatus string
 	end        time.Time
@@ -31,9 +35,10 @@ type task struct {
 }
 
 type taskList struct {
-	mu    sync.Mutex
-	tasks map[string]*task
-	order []string
+	mu       sync.Mutex
+	tasks    map[string]*task
+	order    []string
+	logBytes int64 // all tasks' log lines (tasklog.go)
 }
 
 const maxTasks = 1000
@@ -48,19 +53,12 @@ func (l *taskList) start(typ, workerID, authID string) *task {
 		node = "localhost"
 	}
 	t := &task{upid: core.NewUPID(typ, workerID, authID, now), typ: typ, workerID: workerID, authID: authID,
-		node: node, start: now, running: true, abort: make(chan struct{})}
+		node: node, start: now, running: true, abort: make(chan struct{}), list: l}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.tasks[t.upid] = t
 	l.order = append(l.order, t.upid)
-	for len(l.order) > maxTasks {
-		old := l.tasks[l.order[0]]
-		if old != nil && old.isRunning() {
-			break
-		}
-		delete(l.tasks, l.order[0])
-		l.order = l.order[1:]
-	}
+	l.evictLocked()
 	return t
 }
 
@@ -81,14 +79,11 @@ func (t *task) isRunning() bool {
 // strips the stamp only when ": " follows at byte 25.
 const taskTimeFormat = "2006-01-02T15:04:05-07:00"
 
-func (t *task) logf(format string, args ...any) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	msg := fmt.Sprintf(format, args...)
-	for _, line := range strings.Split(msg, "\n") {
-		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": "+line)
-	}
-}
+// logf logs lines (a message may hold several); debugf logs request-level
+// lines, the first the caps drop (tasklog.go).
+func (t *task) logf(format string, args ...any) { t.log(logInfo, fmt.Sprintf(format, args...)) }
+
+func (t *task) debugf(format string, args ...any) { t.log(logDebug, fmt.Sprintf(format, args...)) }
 
 func (t *task) warn(format string, args ...any) {
 	t.mu.Lock()
@@ -112,23 +107,26 @@ func (t *task) sink() core.Sink {
 // finish ends the task with err (nil: OK or WARNINGS).
 func (t *task) finish(err error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !t.running {
+		t.mu.Unlock()
 		return
 	}
 	t.running = false
 	t.end = time.Now()
+	var added int64
 	switch {
 	case err != nil:
-		t.exitStatus = strings.ReplaceAll(err.Error(), "\n", " ")
-		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK ERROR: "+t.exitStatus)
+		t.exitStatus = capLine(strings.ReplaceAll(err.Error(), "\n", " "))
+		added = t.appendLocked(logFinal, "TASK ERROR: "+t.exitStatus)
 	case t.warnings > 0:
 		t.exitStatus = fmt.Sprintf("WARNINGS: %d", t.warnings)
-		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK "+t.exitStatus)
+		added = t.appendLocked(logFinal, "TASK "+t.exitStatus)
 	default:
 		t.exitStatus = "OK"
-		t.lines = append(t.lines, time.Now().Format(taskTimeFormat)+": TASK OK")
+		added = t.appendLocked(logFinal, "TASK OK")
 	}
+	t.mu.Unlock()
+	t.list.noteLog(added)
 }
 
 // errAborted is the error a job that stopped on request ends with
@@ -202,69 +200,8 @@ func (c *reqCtx) mayAccessTask(t *task, modify bool) bool {
 	return false
 }
 
-// handleTasks serves /nodes/{node}/tasks[/{upid}[/status|/log]].
-func (s *Server) handleTasks(c *reqCtx, rest []string) {
-	p, err := parseParams(c.r)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	if len(rest) == 0 {
-		if c.r.Method != http.MethodGet {
-			c.reply(nil, errorf(http.StatusMethodNotAllowed, "method not allowed"))
-			return
-		}
-		s.listTasks(c, p)
-		return
-	}
-	upid, err := url.PathUnescape(rest[0])
-	if err != nil {
-		c.reply(nil, badRequest("invalid UPID"))
-		return
-	}
-	if !strings.HasPrefix(upid, "UPID:") {
-		c.reply(nil, badRequest("parameter verification failed - 'upid': unable to parse UPID"))
-		return
-	}
-	t := s.tasks.get(upid)
-	if t == nil {
-		c.reply(nil, errorf(http.StatusNotFound, "task '%s' not found", upid))
-		return
-	}
-	sub := ""
-	if len(rest) > 1 {
-		sub = strings.Join(rest[1:], "/")
-	}
-	switch {
-	case sub == "" && c.r.Method == http.MethodDelete:
-		if !c.mayAccessTask(t, true) {
-			c.reply(nil, permDenied("/system/tasks", config.PrivSysModify))
-			return
-		}
-		t.requestAbort()
-		c.reply(nil, nil)
-	case sub == "" && c.r.Method == http.MethodGet:
-		if !c.mayAccessTask(t, false) {
-			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
-			return
-		}
-		c.reply([]map[string]any{{"subdir": "log"}, {"subdir": "status"}}, nil)
-	case sub == "status" && c.r.Method == http.MethodGet:
-		if !c.mayAccessTask(t, false) {
-			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
-			return
-		}
-		c.reply(t.status(), nil)
-	case sub == "log" && c.r.Method == http.MethodGet:
-		if !c.mayAccessTask(t, false) {
-			c.reply(nil, permDenied("/system/tasks", config.PrivSysAudit))
-			return
-		}
-		s.taskLog(c, p, t)
-	default:
-		c.reply(nil, errorf(http.StatusNotFound, "Path '%s' not found.", c.r.URL.Path))
-	}
-}
+// The task endpoints (/nodes/{node}/tasks[/{upid}[/status|/log]]) are
+// routed in routes.go.
 
 func (s *Server) taskLog(c *reqCtx, p params, t *task) {
 	start, err := p.integer("start", 0, 0, 1<<53)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,16 +105,31 @@ const maxParamBody = 512 << 10
 // JSON or form body, the body (protocol.md general conventions).
 type params struct{ v url.Values }
 
-func parseParams(r *http.Request) (params, error) {
+// maxLoginBody is the body size limit of the unauthenticated login
+// (upstream limits every body to 64 KiB): a client without credentials
+// never makes the server buffer more.
+const maxLoginBody = 128 << 10
+
+func parseParams(r *http.Request) (params, error) { return parseParamsLimit(r, maxParamBody) }
+
+// parseParamsLimit is parseParams with a body size limit.
+func parseParamsLimit(r *http.Request, limit int64) (params, error) {
 	p := params{v: url.Values{}}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	hasBody := r.Body != nil && r.Method != http.MethodGet && (r.ContentLength > 0 || r.ContentLength == -1)
 	if hasBody && (ct == "application/json" || ct == "application/x-www-form-urlencoded") {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxParamBody+1))
-		if err != nil {
+		if r.ContentLength > limit {
+			return p, errorf(http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + 1)
+		}
+		if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
 			return p, badRequest("reading request body failed - %v", err)
 		}
-		if len(body) > maxParamBody {
+		body := buf.Bytes()
+		if int64(len(body)) > limit {
 			return p, errorf(http.StatusRequestEntityTooLarge, "request body too large")
 		}
 		if ct == "application/json" {

@@ -32,6 +32,11 @@ type Archive struct {
 	// DropPayload leaves a split archive's payload stream out: a broken
 	// snapshot.
 	DropPayload bool
+	// Meta, when set, is stored as the archive instead of one made of Dir:
+	// crafted streams (hostile archives). With Payload it is a split
+	// pair's metadata stream, without a unified archive (and left out of
+	// the catalog).
+	Meta, Payload []byte
 }
 
 // Options tune the written snapshot; the zero value is plain chunks of 64
@@ -91,6 +96,21 @@ func (w *writer) archives(archives []Archive) error {
 	}
 	unified := false
 	for _, a := range archives {
+		if a.Meta != nil {
+			if a.Payload == nil {
+				if err := w.stream(a.Name+".pxar.didx", a.Meta); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := w.stream(a.Name+".mpxar.didx", a.Meta); err != nil {
+				return err
+			}
+			if err := w.stream(a.Name+".ppxar.didx", a.Payload); err != nil {
+				return err
+			}
+			continue
+		}
 		if a.Split {
 			if err := w.split(a); err != nil {
 				return err
