@@ -138,13 +138,6 @@ func (sl *sessionSlot) release() {
 	})
 }
 
-// OpenSessions is the number of open backup and reader sessions (tests).
-func (s *Server) OpenSessions() int {
-	s.slots.mu.Lock()
-	defer s.slots.mu.Unlock()
-	return s.slots.total
-}
-
 // decodeBudget is the server-wide budget of decoded chunk bytes.
 func (s *Server) decodeBudget() *weighted {
 	lim := s.limits()
