@@ -110,6 +110,10 @@ func (a *Accessor) decoderAt(off, end uint64) *Decoder {
 }
 
 // table returns the decoded GOODBYE items (tail excluded) of a directory.
+// maxDirEntries bounds the entries of one directory the accessor reads
+// (96 MiB of GOODBYE table); real directories stay far below it.
+const maxDirEntries = 4 << 20
+
 func (a *Accessor) table(dir *Node) ([]goodbyeItem, error) {
 	if !dir.IsDir() {
 		return nil, fmt.Errorf("pxar: %s is not a directory", dir.Path)
@@ -124,13 +128,23 @@ func (a *Accessor) table(dir *Node) ([]goodbyeItem, error) {
 		return nil, corruptf("directory %s has an invalid GOODBYE offset", dir.Path)
 	}
 	n := dir.End - dir.goodbye
+	// The header first, and a bound on the table: a crafted archive (its
+	// chunks repeated) can claim any directory size, and the table is read
+	// whole, on a server too (catalog listings).
+	le := binary.LittleEndian
+	var hdr [headerSize]byte
+	if err := a.readAt(hdr[:], dir.goodbye); err != nil {
+		return nil, err
+	}
+	if le.Uint64(hdr[:]) != htypeGoodbye || le.Uint64(hdr[8:]) != n {
+		return nil, corruptf("directory %s: no GOODBYE table at offset %d", dir.Path, dir.goodbye)
+	}
+	if n > headerSize+goodbyeItemSize*(maxDirEntries+1) {
+		return nil, corruptf("directory %s: GOODBYE table of %d bytes is larger than %d entries", dir.Path, n, maxDirEntries)
+	}
 	buf := make([]byte, n)
 	if err := a.readAt(buf, dir.goodbye); err != nil {
 		return nil, err
-	}
-	le := binary.LittleEndian
-	if le.Uint64(buf) != htypeGoodbye || le.Uint64(buf[8:]) != n {
-		return nil, corruptf("directory %s: no GOODBYE table at offset %d", dir.Path, dir.goodbye)
 	}
 	count := int((n - headerSize) / goodbyeItemSize)
 	tail := buf[headerSize+goodbyeItemSize*(count-1):]

@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"cairn/core"
-	"cairn/core/catalog"
-	"cairn/core/restore"
 	"cairn/net/server/config"
 )
 
@@ -227,80 +223,6 @@ func (h *dsReq) download() ([]byte, error) {
 		return nil, errorf(http.StatusNotFound, "open file '%s' failed - not found", name)
 	}
 	return b, nil
-}
-
-// catalog lists one directory of a snapshot's catalog (protocol.md 5.7).
-func (h *dsReq) catalog() (any, error) {
-	snap, owner, err := h.snapshotOf()
-	if err != nil {
-		return nil, err
-	}
-	if err := h.readAccess(owner); err != nil {
-		return nil, err
-	}
-	fp, err := h.p.required("filepath")
-	if err != nil {
-		return nil, err
-	}
-	dir := "/"
-	if fp != "root" && fp != "/" {
-		b, err := base64.StdEncoding.DecodeString(fp)
-		if err != nil {
-			return nil, badRequest("parameter verification failed - 'filepath': invalid base64")
-		}
-		dir = string(b)
-	}
-	cr, err := h.snapshotCatalog(snap)
-	if err != nil {
-		return nil, err
-	}
-	ent, err := cr.Lookup(dir)
-	if err != nil {
-		return nil, errorf(http.StatusNotFound, "%v", err)
-	}
-	entries, err := cr.ReadDir(ent)
-	if err != nil {
-		return nil, err
-	}
-	root := strings.Trim(dir, "/") == ""
-	base := strings.TrimRight(dir, "/")
-	out := []map[string]any{}
-	for _, e := range entries {
-		full := base + "/" + string(e.Name)
-		item := map[string]any{"filepath": base64.StdEncoding.EncodeToString([]byte(full)), "text": string(e.Name),
-			"type": e.Type.String(), "leaf": !e.IsDir()}
-		if root {
-			item["type"] = "v"
-			item["leaf"] = false
-		}
-		if e.Type == catalog.TypeFile {
-			item["size"] = e.Size
-			item["mtime"] = e.Mtime
-		}
-		out = append(out, item)
-	}
-	return out, nil
-}
-
-// snapshotCatalog is the catalog of a snapshot's pxar archives, stored
-// or, for split archives, rebuilt from their metadata archives. Without a
-// key the server reads only unencrypted ones.
-func (h *dsReq) snapshotCatalog(snap core.Snapshot) (*catalog.Reader, error) {
-	ctx := context.Background()
-	s, err := restore.Open(ctx, h.ds, h.ns, snap)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	cr, err := s.Catalog(ctx)
-	var mk *restore.MissingKeyError
-	if errors.As(err, &mk) {
-		return nil, badRequest("cannot decode '%s' - is encrypted", mk.File)
-	}
-	if errors.Is(err, core.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, "%v", err)
-	}
-	return cr, err
 }
 
 func (h *dsReq) verify() (any, error) {
