@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,8 +16,8 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/internal/backupflags"
 	"cairn/keys"
-	"cairn/pxar"
 )
 
 func cryptOf(k *loadedKey) *keys.CryptConfig {
@@ -26,20 +28,13 @@ func cryptOf(k *loadedKey) *keys.CryptConfig {
 }
 
 type backupOptions struct {
-	repo             repoFlags
-	backupID         string
-	backupType       string
-	backupTime       int64
-	excludes         []string
-	includeDevs      []string
-	allFileSystems   bool
-	skipLostAndFound bool
-	chunkSizeKiB     int
-	changeDetection  string
-	crypt            cryptFlags
-	dryRun           bool
-	skipE2BigXattr   bool
-	entriesMax       int
+	repo repoFlags
+	// flags are the options the TUI's backup form shares (--backup-id,
+	// --ns, --exclude, --keyfile, --crypt-mode, …): one flag set, one parser.
+	flags      backupflags.Values
+	backupTime int64
+	crypt      cryptFlags
+	dryRun     bool
 }
 
 func newBackupCmd() *cobra.Command {
@@ -58,29 +53,20 @@ snapshot behind; 2 bad usage.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// --ns, --keyfile and --crypt-mode are in the shared set; the
+			// repository and key code read them from their own flags.
+			o.repo.ns, o.crypt.keyfile, o.crypt.mode = o.flags.Namespace, o.flags.KeyFile, o.flags.CryptMode
 			return runBackup(cmd.Context(), o, args, cmd.ErrOrStderr())
 		},
 	}
-	o.repo.add(cmd, true)
+	o.repo.add(cmd, false)
 	o.repo.addRate(cmd)
-	o.crypt.add(cmd, true)
 	o.crypt.addMaster(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.backupID, "backup-id", "", "backup ID (default: this host's name)")
-	f.StringVar(&o.backupType, "backup-type", "host", "backup type: host, vm or ct")
+	o.flags.Add(f)
+	f.Var(&o.crypt.keyfd, "keyfd", "read the encryption key from this open file descriptor (instead of --keyfile)")
 	f.Int64Var(&o.backupTime, "backup-time", 0, "backup time as Unix epoch (default: now)")
-	f.StringArrayVar(&o.excludes, "exclude", nil, "exclude pattern, as in .pxarexclude (repeatable)")
-	f.StringArrayVar(&o.includeDevs, "include-dev", nil, "include the mount point at this path (repeatable)")
-	f.BoolVar(&o.allFileSystems, "all-file-systems", false, "include all mounted file systems")
-	f.BoolVar(&o.skipLostAndFound, "skip-lost-and-found", false, "skip lost+found directories")
-	f.IntVar(&o.chunkSizeKiB, "chunk-size", 4096, "average chunk size in KiB (64..4096, power of two)")
-	f.StringVar(&o.changeDetection, "change-detection-mode", backup.DefaultMode,
-		"legacy (one .pxar and a catalog; every upstream version reads it), "+
-			"metadata (split .mpxar/.ppxar archives, and files whose metadata did not change are not read again; PBS 3.3 or later) "+
-			"or data (split archives, every file read)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "say what would be uploaded, upload nothing")
-	f.BoolVar(&o.skipE2BigXattr, "skip-e2big-xattr", false, "skip extended attributes the kernel refuses with E2BIG (over 64 KiB) instead of failing")
-	f.IntVar(&o.entriesMax, "entries-max", pxar.DefaultEntriesMax, "most directory entries held in memory at once (the names of every directory on the current path)")
 	return cmd
 }
 
@@ -102,34 +88,15 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 		}
 		specs = append(specs, s)
 	}
-	ns, err := o.repo.namespace()
+	ns, group, err := o.flags.Check(hostName())
 	if err != nil {
 		return usageError{err}
-	}
-	bt, err := core.ParseBackupType(o.backupType)
-	if err != nil {
-		return usageError{err}
-	}
-	id := o.backupID
-	if id == "" {
-		id = hostName()
-	}
-	if !core.ValidBackupID(id) {
-		return usageError{fmt.Errorf("invalid backup id %q", id)}
-	}
-	switch o.changeDetection {
-	case backup.ModeLegacy, backup.ModeData, backup.ModeMetadata:
-	default:
-		return usageError{fmt.Errorf("invalid change detection mode %q (legacy, data or metadata)", o.changeDetection)}
 	}
 	t := o.backupTime
 	if t == 0 {
 		t = time.Now().Unix()
 	} else if err := datastore.CheckBackupTime(t); err != nil {
 		return usageError{fmt.Errorf("--backup-time: %v", err)}
-	}
-	if o.entriesMax <= 0 {
-		return usageError{fmt.Errorf("invalid --entries-max %d (must be at least 1)", o.entriesMax)}
 	}
 	for _, s := range specs {
 		if err := s.Check(); err != nil {
@@ -155,12 +122,13 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 		defer repo.Close()
 	}
 
-	group := core.Group{Type: bt, ID: id}
 	if o.backupTime == 0 && repo != nil {
 		t = nextBackupTime(repo, ns, group)
 	}
 	snap := core.Snapshot{Group: group, Time: t}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	// Ctrl-C (or a TERM or HUP) stops the backup wherever it is; the
+	// unfinished snapshot is removed before the command ends.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if ns.IsRoot() {
 		fmt.Fprintf(stderr, "Starting backup: %s\n", snap)
@@ -174,17 +142,17 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	}
 	pr := &backupPrinter{w: stderr, last: time.Now()}
 	bo := backup.Options{
-		Repo: repo, RepoName: o.repo.value(), Namespace: ns, Snapshot: snap, Specs: specs,
-		Excludes: o.excludes, IncludeDevs: o.includeDevs,
-		AllFileSystems: o.allFileSystems, SkipLostAndFound: o.skipLostAndFound,
-		ChunkSize: o.chunkSizeKiB << 10, ChangeDetection: o.changeDetection, Events: pr.event,
+		Repo: repo, RepoName: o.repo.value(), Namespace: ns, Snapshot: snap, Specs: specs, Events: pr.event,
 		CryptMode: bc.mode, Crypt: cryptOf(bc.key), RSAEncryptedKey: rsaKey,
-		SkipE2BigXattr: o.skipE2BigXattr, EntriesMax: o.entriesMax,
 	}
+	o.flags.Options(&bo)
 	if o.dryRun {
 		return backup.DryRun(ctx, bo, server)
 	}
 	res, err := backup.Run(ctx, bo)
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted: the backup stopped and its unfinished snapshot was removed")
+	}
 	if err != nil {
 		return err
 	}

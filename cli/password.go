@@ -58,6 +58,9 @@ var errNoTerminal = errors.New("no terminal to ask for a password")
 
 // promptSecret asks on the controlling terminal, never on a pipe.
 func promptSecret(prompt string) ([]byte, error) {
+	if terminalTaken.Load() {
+		return nil, errTerminalTaken
+	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
 		if tty != nil {

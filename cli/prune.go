@@ -148,7 +148,11 @@ func newGCCmd() *cobra.Command {
 			if !text {
 				return format.Render(stdout, opts, st, nil)
 			}
-			printGCStats(st)
+			if _, server := repo.(gcStarter); !server {
+				// A server's task log (printed above) ends with these
+				// figures already; upstream's client prints only that log.
+				printGCStats(st)
+			}
 			return nil
 		},
 	}

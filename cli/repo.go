@@ -143,6 +143,9 @@ func openRemote(spec core.RepoSpec, limit ratelimit.Config) (core.Repository, er
 
 // confirmFingerprint asks on the terminal whether to trust a certificate.
 func confirmFingerprint(fp string) (bool, error) {
+	if terminalTaken.Load() {
+		return false, errTerminalTaken
+	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
 		if tty != nil {

@@ -195,3 +195,17 @@ func TestGarbageCollectJSONOnServer(t *testing.T) {
 		t.Fatalf("GC task does not name store1: %s %q", upid, log.stdout+log.stderr)
 	}
 }
+
+// On a server, garbage-collect in text prints the task's log and nothing
+// after it, as upstream's client does (issue 19: its figures are in the
+// log; printing them again made the output differ from upstream's).
+func TestGarbageCollectTextOnServer(t *testing.T) {
+	isolateClient(t)
+	_, repo := remoteRepo(t)
+	mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo)
+	r := mustRun(t, "garbage-collect", "--repository", repo)
+	out := r.stdout + r.stderr
+	if !strings.HasSuffix(out, "TASK OK\n") || strings.Count(out, "Removed chunks:") != 1 {
+		t.Fatalf("gc text on a server:\n%s", out)
+	}
+}

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
@@ -52,38 +54,83 @@ func runTUI(o *tuiOptions) error {
 		return err
 	}
 	defer repo.Close()
-	c := &ui.Common{Repo: repo, RepoName: repo.Name(), Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: localOwner()}
-	// The key is loaded before the UI takes the terminal, so a password
-	// prompt never fights with it.
+	c := &ui.Common{Repo: repo, RepoName: repo.Name(), Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: localOwner(),
+		LoadKeyFile: tuiKeyFile}
+	// The server and the key are settled before the UI takes the
+	// terminal, so no prompt fights with it (tui_setup.go).
+	if err := connectTUI(repo); err != nil {
+		return err
+	}
 	var startMsg tea.Cmd
-	src, err := o.crypt.source()
+	note, err := tuiKey(c, &o.crypt)
 	if err != nil {
 		return err
 	}
-	if src != keyNone {
-		explicit := src != keyDefault
-		k, err := o.crypt.load()
-		switch {
-		case err != nil && explicit:
-			return err
-		case err != nil:
-			startMsg = ui.Error(fmt.Errorf("default key not loaded: %w", err))
-		default:
-			c.Key = func() (*keys.CryptConfig, error) { return k.crypt, nil }
-			c.KeyExplicit = explicit
-			rsaKey, err := masterKeyCopy(k)
-			if err != nil {
-				return err
-			}
-			c.RSAEncryptedKey = rsaKey
-		}
+	if note != "" {
+		startMsg = ui.Status(note)
 	}
 	termquiet.Detect()
 	root := ui.NewRoot(c, views.NewGroups(c))
-	p := tea.NewProgram(root, tea.WithAltScreen())
+	p := tea.NewProgram(root, tea.WithAltScreen(), tea.WithMouseCellMotion())
+	terminalTaken.Store(true)
+	defer terminalTaken.Store(false)
 	if startMsg != nil {
 		go p.Send(startMsg())
 	}
+	// A closed terminal (SIGHUP) ends the UI the way q does, so the jobs
+	// below are stopped cleanly instead of dying with the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-hup:
+			p.Quit()
+		case <-ended:
+		}
+	}()
 	_, err = p.Run()
+	// However the UI ended (a signal, a second ctrl+c), jobs still running
+	// are stopped and cleaned up before cairn exits: no backup leaves an
+	// unfinished snapshot behind because the program went away under it.
+	c.JobList().CancelAll()
+	c.JobList().Wait(ui.StopTimeout)
 	return err
+}
+
+// tuiKeyFile loads a key file the backup form names. Its password comes
+// from PBS_ENCRYPTION_PASSWORD (or _FD, _FILE, _CMD) only: the terminal
+// belongs to the UI.
+func tuiKeyFile(path string) (*keys.CryptConfig, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	kc, err := keys.ParseKeyConfig(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	var pw []byte
+	if kc.KDF != nil {
+		secret, ok, err := secretFromEnv("PBS_ENCRYPTION_PASSWORD")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("key %s is protected by a password: set PBS_ENCRYPTION_PASSWORD before starting cairn", path)
+		}
+		pw = secret
+	}
+	raw, err := kc.Unwrap(pw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	cc, err := keys.NewCryptConfig(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	rsaKey, err := masterKeyCopy(&loadedKey{config: kc, crypt: cc, raw: raw})
+	return cc, rsaKey, err
 }

@@ -81,6 +81,7 @@ want() { [ -z "$SECTIONS" ] || [[ " $SECTIONS " == *" $1 "* ]]; }
 # ---------------------------------------------------------------- tools
 command -v jq >/dev/null || { echo "interop needs jq" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "interop needs python3 (interop/ptyrun.py)" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "interop needs openssl (master key checks; pbsctl reads the server's fingerprint with it)" >&2; exit 2; }
 [ -x "$P" ] || { echo "upstream client missing: $P" >&2; exit 2; }
 if missing=$(ldd "$P" 2>/dev/null | grep 'not found'); then
   echo "!!! the upstream client cannot start, libraries missing (apt-get install libfuse3-3):" >&2; echo "$missing" >&2
@@ -499,6 +500,18 @@ section_client() {
   check "client: restore GROUP (newest snapshot) --rate 10MiB" bash -c "'$C' restore host/cl-legacy root.pxar '$D/r-group' --rate 10MiB && diff -r --no-dereference '$SRC' '$D/r-group'"
   check "client: second legacy backup reuses the previous snapshot's chunks" bash -c "'$C' backup root.pxar:'$SRC' --backup-id cl-legacy --change-detection-mode legacy >'$D/legacy2.log' 2>&1; grep -Eq '^root.pxar: backup was done incrementally, reused' '$D/legacy2.log' || { tail -8 '$D/legacy2.log'; false; }"
 
+  # --- many chunks and entries: index appends in batches (the real server refuses a request
+  # body of 64 KiB or more), parallel uploads and downloads over HTTP/2
+  local MD=$D/many; mkdir -p "$MD/small"
+  head -c $((64 << 20)) /dev/urandom >"$MD/big.bin"
+  for i in $(seq 1 1000); do printf '%s\n' "$i" >"$MD/small/f$i"; done
+  check "client: backup --chunk-size 64 of 64 MiB and 1000 files (some 1000 chunks)" "$C" backup many.pxar:"$MD" --chunk-size 64 --backup-id cl-many --change-detection-mode legacy
+  S=$(snap cl-many)
+  check "client: ...restores byte for byte" bash -c "'$C' restore '$S' many.pxar '$D/r-many' && diff -r '$MD' '$D/r-many'"
+  check "client: ...the upstream client restores it too" bash -c "'$P' restore '$S' many.pxar '$D/p-many' && diff -r '$MD' '$D/p-many'"
+  refuse "client: an image with --chunk-size 64 is refused before any upload (servers store 4 MiB image chunks)" "4096 KiB" "$C" backup disk.img:"$W/img/disk.raw" --chunk-size 64 --backup-id cl-many
+  rm -rf "$MD" "$D/r-many" "$D/p-many"
+
   # --- data mode: split archives (.mpxar/.ppxar), every file read
   check "client: backup --change-detection-mode data" "$C" backup root.pxar:"$SRC" --backup-id cl-data --change-detection-mode data
   S=$(snap cl-data)
@@ -513,7 +526,8 @@ section_client() {
   S1=$(snap cl-meta)
   printf 'changed\n' >"$MS/etc/conf.d/a.conf"; head -c 5000 /dev/urandom >"$MS/home/user/new.bin"
   check "client: second metadata backup says 'reused … from previous snapshot'" bash -c "'$C' backup root.pxar:'$MS' --backup-id cl-meta --change-detection-mode metadata >'$D/meta2.log' 2>&1; grep -Eq '^root.ppxar: reused [0-9.]+ [KMGT]?i?B from previous snapshot for unchanged files \([1-9][0-9]* chunks\)' '$D/meta2.log' || { tail -12 '$D/meta2.log'; false; }"
-  check "client: ...and read only the changed files" bash -c "grep -Eq '^ - [0-9]+ unchanged, reusable files' '$D/meta2.log' && grep -Eq '^ - 2 changed or non-reusable files' '$D/meta2.log' || { grep -A4 'Change detection' '$D/meta2.log'; false; }"
+  # 2 files changed; a few unchanged ones may share a chunk with them and be re-read
+  check "client: ...and did not read most unchanged files again" bash -c "grep -Eq '^ - 1[0-9] unchanged, reusable files' '$D/meta2.log' && grep -Eq '^ - [2-5] changed or non-reusable files' '$D/meta2.log' || { grep -A4 'Change detection' '$D/meta2.log'; false; }"
   S=$(snap cl-meta)
   check "client: restore the second metadata snapshot" "$C" restore "$S" root.pxar "$D/r-meta"
   check "client: ...equals the changed source byte for byte" tree_ok "$MS" "$D/r-meta"
@@ -708,14 +722,15 @@ second line ü' ]"
 # same NAME ARG...: both clients run with the same arguments against the same server; passes
 # when the exit status, stdout and stderr are byte-identical (upstream prints some listings,
 # catalog dump for one, on stderr). NORM (a function name, optional) is applied to both
-# stdouts first. Upstream runs before and after cairn; if its own output changed in between
-# (status of a shared filesystem, say), the comparison is retried.
+# stdouts first. When the outputs differ, upstream runs again; if its own output changed in
+# between (status of a shared filesystem, say), the comparison is retried.
 NORM=
 same() {
   local n=$1 try pr cr s; shift
   for try in 1 2 3 4 5; do
     run "$P" "$@" >"$W/p.out" 2>"$W/p.err"; pr=$?
     run "$C" "$@" >"$W/c.out" 2>"$W/c.err"; cr=$?
+    cmp -s "$W/p.out" "$W/c.out" && cmp -s "$W/p.err" "$W/c.err" && break   # the same: no need to ask again
     run "$P" "$@" >"$W/p2.out" 2>"$W/p2.err"
     cmp -s "$W/p.out" "$W/p2.out" && cmp -s "$W/p.err" "$W/p2.err" && break
     [ $try = 5 ] && { skip "$n" "!!! upstream's own output changes from run to run, cannot compare"; return; }
@@ -730,8 +745,13 @@ same() {
     local key; key=$(printf '%s' "$n" | tr -c 'A-Za-z0-9' _)
     mkdir -p "$W/srv/$SRV"; cat "$W/p.out" "$W/p.err" >"$W/srv/$SRV/$key"; printf '%s\t%s\n' "$key" "$n" >>"$W/srv/names"
   fi
-  if [ $pr -ne 0 ]; then bad "$n" "upstream failed (exit $pr): $(head -c 300 "$W/p.err" | tr '\n' ' ')"; return; fi
-  if [ $cr -ne 0 ]; then bad "$n" "cairn failed (exit $cr): $(head -c 300 "$W/c.err" | tr '\n' ' ')"; return; fi
+  if [ -n "${EXPECT_FAIL:-}" ]; then   # both must fail (upstream exits 255, cairn 1: not compared)
+    if [ $pr -eq 0 ]; then bad "$n" "upstream succeeded, expected an error"; return; fi
+    if [ $cr -eq 0 ]; then bad "$n" "cairn succeeded, expected an error"; return; fi
+  else
+    if [ $pr -ne 0 ]; then bad "$n" "upstream failed (exit $pr): $(head -c 300 "$W/p.err" | tr '\n' ' ')"; return; fi
+    if [ $cr -ne 0 ]; then bad "$n" "cairn failed (exit $cr): $(head -c 300 "$W/c.err" | tr '\n' ' ')"; return; fi
+  fi
   if cmp -s "$W/p.out" "$W/c.out" && cmp -s "$W/p.err" "$W/c.err"; then ok "$n"; return; fi
   bad "$n" "output differs (-upstream +cairn):"
   for s in out err; do
@@ -746,6 +766,8 @@ same_json() { local n=$1; shift
   same "output: $n (json)" "$@" --output-format json
   same "output: $n (json-pretty)" "$@" --output-format json-pretty; }
 same_all() { same_text "$@"; same_json "$@"; }
+# same_err NAME ARG...: both clients fail and print the same message (the server's, mostly)
+same_err() { local n=$1; shift; EXPECT_FAIL=1 same "output: error: $n" "$@"; }
 
 # Text tables whose sort key ties: upstream sorts rows with Rust's sort_unstable_by, so
 # rows with the same key (tasks started in the same second) come in an order that
@@ -773,7 +795,7 @@ norm_version_text() { grep -v '^client version'; }
 norm_version_json() { jq -c .server; }
 
 section_output() {
-  local O=$W/o t0=1700000000 A1 A2 E V CW
+  local O=$W/o t0=1700000000 A1 A2 E V CW N B="bob@pbs@$HOSTPORT:store1" NS=host/nope/2020-01-01T00:00:00Z
   mkdir -p "$O"
   # --- the same data for both clients to list (made by upstream, one snapshot by cairn)
   check "output: setup namespaces out, out/x" bash -c "'$P' namespace create out && '$P' namespace create out/x"
@@ -786,6 +808,8 @@ section_output() {
   check "output: setup a snapshot written by cairn" "$C" backup root.pxar:"$SRC" --backup-id out-cairn --backup-time $t0 --change-detection-mode legacy
   A1=host/out-a/$(date -u -d @$t0 +%FT%TZ) A2=host/out-a/$(date -u -d @$((t0+86400)) +%FT%TZ)
   E=host/out-enc/$(date -u -d @$t0 +%FT%TZ) V=vm/100/$(date -u -d @$t0 +%FT%TZ) CW=host/out-cairn/$(date -u -d @$t0 +%FT%TZ)
+  N=host/out-c/$(date -u -d @$t0 +%FT%TZ)
+  check "output: setup notes and protection in out/x" bash -c "'$P' snapshot notes update '$N' 'ns notes' --ns out/x && '$P' snapshot protected update '$N' true --ns out/x"
   check "output: setup notes, protection, log" bash -c "'$P' snapshot notes update '$A1' 'notes line 1
 notes line 2 ü' && '$P' snapshot protected update '$A2' true && printf 'log\n' >'$O/l.log' && '$P' snapshot upload-log '$A1' '$O/l.log'"
 
@@ -834,6 +858,40 @@ notes line 2 ü' && '$P' snapshot protected update '$A2' true && printf 'log\n' 
   same_all "key show-master-pubkey" key show-master-pubkey "$O/master-public.pem"
   if ! command -v qrencode >/dev/null; then skip "output: key paperkey" "!!! qrencode is missing (apt-get install qrencode): the upstream client's paperkey runs it"
   else NORM=norm_qr same "output: key paperkey --output-format text" key paperkey "$O/o.key" --output-format text; fi
+  # --- every listing command with --ns (out/x holds host/out-c, with notes, protected)
+  SAVE=1 same_all "snapshot list GROUP --ns out/x" snapshot list host/out-c --ns out/x
+  SAVE=1 same_all "snapshot files --ns out/x" snapshot files "$N" --ns out/x
+  SAVE=1 same_all "snapshot notes show --ns out/x" snapshot notes show "$N" --ns out/x
+  SAVE=1 same_all "snapshot protected show --ns out/x" snapshot protected show "$N" --ns out/x
+  MERGED=1 SAVE=1 same_text "catalog dump --ns out/x" catalog dump "$N" --ns out/x
+  SAVE=1 same_text "restore index.json - --ns out/x" restore "$N" index.json - --ns out/x
+  SAVE=1 same_json "prune --dry-run --ns out/x (protected kept)" prune host/out-c --ns out/x --dry-run --keep-last 1
+  SAVE=1 same_all "list --ns out (no groups)" list --ns out
+  SAVE=1 same_all "snapshot list --ns out (no snapshots)" snapshot list --ns out
+  SAVE=1 same_all "namespace list --max-depth 1" namespace list --max-depth 1
+  SAVE=1 same_all "namespace list out --max-depth 0" namespace list out --max-depth 0
+  # garbage-collect prints the server's task log (each server's own wording)
+  same_text "garbage-collect" garbage-collect
+  # --- errors: both clients fail with the same message
+  same_err "snapshot files of a missing snapshot" snapshot files "$NS"
+  same_err "snapshot files --ns of a missing namespace" snapshot files "$N" --ns nope
+  same_err "snapshot notes show of a missing snapshot" snapshot notes show "$NS"
+  same_err "snapshot notes update of a missing snapshot" snapshot notes update "$NS" x
+  same_err "snapshot protected update of a missing snapshot" snapshot protected update "$NS" true
+  same_err "snapshot forget of a protected snapshot" snapshot forget "$A2"
+  same_err "snapshot upload-log onto a missing snapshot" snapshot upload-log "$NS" "$O/l.log"
+  same_err "restore of a missing snapshot" restore "$NS" etc.pxar "$O/nope"
+  same_err "restore of a group without snapshots" restore host/nope etc.pxar "$O/nope"
+  same_err "restore of a missing archive" restore "$A1" nope.pxar "$O/nope"
+  same_err "catalog dump of a missing snapshot" catalog dump "$NS"
+  same_err "catalog dump --ns of a missing namespace" catalog dump "$N" --ns nope
+  same_err "list --ns of a missing namespace" list --ns nope
+  same_err "prune of a missing group" prune host/nope --keep-last 1
+  same_err "change-owner to a missing user" change-owner host/out-a nobody@pbs
+  same_err "a missing datastore" snapshot list --repository "alice@pbs@$HOSTPORT:nostore"
+  PBS_PASSWORD=bob-pw-1 same_err "bob may not change the owner" change-owner host/out-a bob@pbs --repository "$B"
+  PBS_PASSWORD=bob-pw-1 same_err "bob may not read alice's snapshot" snapshot files "$A1" --repository "$B"
+  PBS_PASSWORD=bob-pw-1 same_err "bob may not garbage-collect" garbage-collect --repository "$B"
   NORM=norm_version_text same_text "version (server line only)" version
   NORM=norm_version_json same_json "version (server part only)" version
 }
@@ -850,11 +908,12 @@ run_server() {  # run the wanted sections against one server
   export PBS_FINGERPRINT=$FP PBS_PASSWORD=alice-pw-1 REPO="alice@pbs@$HOSTPORT:store1"
   export PBS_REPOSITORY=$REPO
   echo "   repository $REPO, fingerprint $FP"
-  rm -rf "$W/up" "$W/x" "$W/o"; mkdir -p "$W/up"
-  want upstream && section_upstream
-  want cross && section_cross
-  want client && section_client
-  want output && section_output
+  rm -rf "$W/up" "$W/x" "$W/cl" "$W/o"; mkdir -p "$W/up"
+  local sec t
+  for sec in upstream cross client output; do
+    want $sec || continue
+    t=$(date +%s); section_$sec; echo "== $srv: section $sec took $(( $(date +%s) - t ))s"
+  done
   stop_server
   unset PBS_FINGERPRINT PBS_PASSWORD PBS_REPOSITORY
   TAG=
@@ -862,29 +921,77 @@ run_server() {  # run the wanted sections against one server
 
 # With --server both: the upstream client's deterministic output (fixed backup times, same
 # data) must be the same from cairn's server as from upstream's; a difference is a server bug.
-# Normalised first: upstream's server lists a group's files (list) and the namespaces
-# (namespace list) in readdir order, which depends on the file system, so both are sorted.
+# Normalised first, and only for these reasons:
+# - readdir order: upstream's server lists a group's files (list), the namespaces (namespace
+#   list) and the snapshots of a group (snapshot list JSON) in the order the file system
+#   returns directory entries; the upstream client prints JSON as answered, so string
+#   lists, namespaces and snapshots are sorted (the text tables are sorted by the client).
+# - the manifest blob: at finish each server rewrites index.json.blob (it adds
+#   chunk_upload_stats) and compresses it with its own zstd (cairn: klauspost/compress,
+#   upstream: libzstd): the same JSON, stored as bytes of another length. Exactly that length
+#   is normalised: the size of index.json.blob in file lists, and in a snapshot's size (the
+#   sum of its files, the manifest's included) it is subtracted. In text tables the HumanByte
+#   size of 'snapshot list' (that sum) and the index.json.blob row's size are masked, cells
+#   trimmed and border runs squeezed (a masked cell can change a column's width); the JSON of
+#   the same listings still compares every other size exactly.
 norm_server() {  # NAME FILE
   case $1 in
     *json*) jq -S 'walk(if type == "array" and all(.[]; type == "string") then sort else . end)
-      | walk(if type == "object" and (.data | type) == "array" then .data |= sort_by(.ns) else . end)' "$2" 2>/dev/null || cat "$2";;
+      | walk(if type == "object" and (.data | type) == "array" then .data |= sort_by(.ns) else . end)
+      | walk(if type == "array" and length > 0 and all(.[]; type == "object" and has("backup-time") and has("backup-id"))
+               then sort_by(.["backup-type"], .["backup-id"], .["backup-time"]) else . end)
+      | walk(if type == "object" and (.files | type) == "array" and (.size | type) == "number"
+               then .size -= (first(.files[] | select(type == "object" and .filename == "index.json.blob") | .size // 0) // 0) else . end)
+      | walk(if type == "object" and .filename == "index.json.blob" and (.size | type) == "number" then .size = "(manifest blob)" else . end)' "$2" 2>/dev/null || cat "$2";;
     *"namespace list"*) sort "$2";;
+    *"snapshot list"*|*"snapshot files"*) python3 -c '
+import re, sys
+listing = "list" in sys.argv[1].split("(")[0]
+for line in open(sys.argv[2], encoding="utf-8"):
+    line = line.rstrip("\n")
+    if line[:1] in ("\u2502", "|"):          # a row: mask the manifest size, trim the cells
+        sep = line[0]; cells = [c.strip() for c in line.split(sep)[1:-1]]
+        if listing and len(cells) > 1 and cells[1] != "size": cells[1] = "(size incl. manifest blob)"
+        if not listing and cells and cells[0] == "index.json.blob": cells[-1] = "(manifest blob)"
+        line = sep + " " + (" " + sep + " ").join(cells) + " " + sep
+    else:                                      # a border: squeeze the runs
+        line = re.sub("([\u2500\u2550=-])\\1+", "\\1", line)
+    print(line)' "$1" "$2";;
     *) cat "$2";;
+  esac
+}
+# known_server_diff NAME PBSFILE CAIRNFILE: a difference found and reported (issue 19), not
+# normalised away: printed as SKIP with its reason, so every run shows it. Anything else
+# that differs in the same output still fails.
+# - chunk_upload_stats of a manifest (restore index.json -): for a chunk that is already
+#   stored, upstream counts the stored file's size in compressed_size, and it replaces a
+#   stored chunk by a smaller upload of the same digest (then not a duplicate); cairn's
+#   datastore keeps the first copy and counts the uploaded size. The two clients' zstd
+#   encoders make copies of different sizes, so the stats differ once both clients have
+#   uploaded the same chunk (here: the catalog of the same /etc).
+known_server_diff() {
+  case $1 in
+    *"restore index.json -"*)
+      local f='del(.unprotected.chunk_upload_stats.compressed_size, .unprotected.chunk_upload_stats.duplicates)'
+      [ "$(jq -S "$f" "$2" 2>/dev/null)" = "$(jq -S "$f" "$3" 2>/dev/null)" ] && [ -n "$(jq -S "$f" "$2" 2>/dev/null)" ] &&
+        echo "!!! known server difference: chunk_upload_stats.compressed_size/duplicates (upstream counts the stored copy of a duplicate chunk and replaces a bigger stored copy; cairn keeps the first copy and counts the upload)";;
+    *) return 1;;
   esac
 }
 compare_servers() {
   [ -s "$W/srv/names" ] || return 0
-  local key n
+  local key n why
   sort -u "$W/srv/names" | while IFS=$'\t' read -r key n; do
     if [ ! -f "$W/srv/cairn/$key" ] || [ ! -f "$W/srv/pbs/$key" ]; then continue; fi
     norm_server "$n" "$W/srv/cairn/$key" >"$W/srv/cairn/$key.n"; mv "$W/srv/cairn/$key.n" "$W/srv/cairn/$key"
     norm_server "$n" "$W/srv/pbs/$key" >"$W/srv/pbs/$key.n"; mv "$W/srv/pbs/$key.n" "$W/srv/pbs/$key"
     if cmp -s "$W/srv/pbs/$key" "$W/srv/cairn/$key"; then echo "PASS [servers] ${n#output: }: upstream prints the same from both servers"
+    elif why=$(known_server_diff "$n" "$W/srv/pbs/$key" "$W/srv/cairn/$key"); then echo "SKIP [servers] ${n#output: } — $why"
     else echo "FAIL [servers] ${n#output: }: upstream prints differently from the two servers (-pbs +cairn):"
       diff -u --label pbs --label cairn "$W/srv/pbs/$key" "$W/srv/cairn/$key" | sed -n '3,22s/^/      /p'; fi
   done >"$W/srv/report"
   cat "$W/srv/report"
-  PASS=$((PASS + $(grep -c '^PASS' "$W/srv/report"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$W/srv/report")))
+  PASS=$((PASS + $(grep -c '^PASS' "$W/srv/report"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$W/srv/report"))); SKIP=$((SKIP + $(grep -c '^SKIP' "$W/srv/report")))
 }
 
 START=$(date +%s) SRV=

@@ -2,6 +2,7 @@ package pxar
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +58,18 @@ type CreateOptions struct {
 	// names of every directory on the path being archived (upstream's
 	// --entries-max, default DefaultEntriesMax). 0 means the default.
 	EntriesMax int
+
+	// Context, when set, stops the walk once it is done: Create returns
+	// its error before the next entry.
+	Context context.Context
+	// Omit leaves entries out of the archive altogether, by device and
+	// inode: the datastore a backup writes to, when it lies inside the
+	// source, must not be archived into itself.
+	Omit []FileID
 }
+
+// FileID names a file system object by device and inode.
+type FileID struct{ Dev, Ino uint64 }
 
 // DefaultEntriesMax is upstream's default --entries-max.
 const DefaultEntriesMax = 1 << 20
@@ -285,6 +297,11 @@ func vanished(err error) bool {
 }
 
 func (c *creator) child(dir, rel, name string) error {
+	if c.o.Context != nil {
+		if err := c.o.Context.Err(); err != nil {
+			return err
+		}
+	}
 	path := filepath.Join(dir, name)
 	crel := joinRel(rel, name)
 	bname := []byte(name)
@@ -295,6 +312,9 @@ func (c *creator) child(dir, rel, name string) error {
 			return nil
 		}
 		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if slices.Contains(c.o.Omit, FileID{Dev: st.Dev, Ino: st.Ino}) {
+		return nil
 	}
 	typ := st.Mode & unix.S_IFMT
 	if len(c.patterns) > 0 && c.patterns.Match(crel, typ == unix.S_IFDIR) == pattern.Exclude {

@@ -39,4 +39,13 @@ type Common struct {
 	// RSAEncryptedKey is the key sealed with the configured master public
 	// key; encrypted backups store it as rsa-encrypted.key, as the CLI does.
 	RSAEncryptedKey []byte
+	// LoadKeyFile loads a key file the backup form names (--keyfile) and
+	// seals it with the configured master public key (nil without one). It
+	// never prompts on the terminal the UI owns. nil: views read the file
+	// themselves and accept only keys without a password.
+	LoadKeyFile func(path string) (crypt *keys.CryptConfig, rsaEncrypted []byte, err error)
+	// Jobs are the long operations running (see StartJob); made on first use.
+	Jobs *Jobs
+	// KeyState says why no key is loaded and how the UI loads one (keyprompt.go).
+	KeyState
 }

@@ -30,6 +30,13 @@ type KeyMap struct {
 	Inc       key.Binding
 	Dec       key.Binding
 	Protect   key.Binding
+	Reload    key.Binding
+	// Find results (the catalog tree's whole-archive find).
+	MarkHit  key.Binding
+	MarkAll  key.Binding
+	EditFind key.Binding
+	// LoadKey loads an encryption key from inside the UI.
+	LoadKey key.Binding
 }
 
 // NewKeyMap builds the bindings once.
@@ -60,5 +67,10 @@ func NewKeyMap() *KeyMap {
 		Inc:       key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "more")),
 		Dec:       key.NewBinding(key.WithKeys("-"), key.WithHelp("-", "fewer")),
 		Protect:   key.NewBinding(key.WithKeys("P"), key.WithHelp("P", "toggle protected")),
+		Reload:    key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload")),
+		MarkHit:   key.NewBinding(key.WithKeys("tab", "ctrl+@"), key.WithHelp("tab", "mark hit")),
+		MarkAll:   key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "mark all hits")),
+		EditFind:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "edit query")),
+		LoadKey:   key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "load key")),
 	}
 }

@@ -1,11 +1,13 @@
 package ui
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/mattn/go-runewidth"
 	"github.com/sahilm/fuzzy"
 )
 
@@ -24,6 +26,9 @@ type Row struct {
 	Dir bool
 	// Dim draws the row in the dim style.
 	Dim bool
+	// Note is drawn dim after the first cell, inside its column; the
+	// filter does not match it.
+	Note string
 }
 
 // List is a scrolling table with a cursor and an incremental fuzzy filter
@@ -58,6 +63,9 @@ func NewList(c *Common, cols []Column) *List {
 
 // SetSize sets the area the list draws in (header row included).
 func (l *List) SetSize(w, h int) { l.width, l.height = w, h; l.clamp() }
+
+// SetColumns replaces the columns (the rows keep their cells).
+func (l *List) SetColumns(cols []Column) { l.cols = cols }
 
 // SetRows replaces the rows, keeping the cursor on the same first cell.
 func (l *List) SetRows(rows []Row) {
@@ -130,7 +138,18 @@ func (l *List) refilter() {
 	l.cursor = 0
 }
 
-func (l *List) pageRows() int { return max(l.height-1-l.filterLines(), 1) }
+// pageRows is how many rows fit: the header and the filter line take
+// one each, and so does the position line of a list longer than that.
+func (l *List) pageRows() int {
+	n := max(l.height-1-l.filterLines(), 1)
+	if len(l.visible) > n && n > 1 {
+		n--
+	}
+	return n
+}
+
+// scrolls tells whether the rows do not fit, so the position is shown.
+func (l *List) scrolls() bool { return len(l.visible) > max(l.height-1-l.filterLines(), 1) }
 
 func (l *List) filterLines() int {
 	if l.filtering {
@@ -161,6 +180,9 @@ func (l *List) clamp() {
 // Update handles navigation and the filter. handled is false for keys the
 // list does not use, so the view can act on them.
 func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
+	if mm, ok := msg.(tea.MouseMsg); ok {
+		return l.mouse(mm), nil
+	}
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
 		return false, nil
@@ -229,6 +251,47 @@ func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 	}
 	l.clamp()
 	return true, nil
+}
+
+// WheelRows is how far one turn of the mouse wheel moves the cursor.
+const WheelRows = 3
+
+// mouse moves the cursor with the wheel and to the row clicked; Y counts
+// from the list's header row.
+func (l *List) mouse(m tea.MouseMsg) bool {
+	switch {
+	case m.Button == tea.MouseButtonWheelUp:
+		l.cursor -= WheelRows
+	case m.Button == tea.MouseButtonWheelDown:
+		l.cursor += WheelRows
+	case m.Button == tea.MouseButtonLeft && m.Action == tea.MouseActionPress:
+		row := m.Y - 1
+		if row < 0 || row >= l.pageRows() || l.offset+row >= len(l.visible) {
+			return false
+		}
+		l.cursor = l.offset + row
+	default:
+		return false
+	}
+	l.clamp()
+	return true
+}
+
+// Position is "cursor/rows" with thousands separated: 123/3,000.
+func Position(cursor, n int) string {
+	return Thousands(min(cursor+1, n)) + "/" + Thousands(n)
+}
+
+// Thousands writes n with a comma every three digits.
+func Thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + Thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func sameRow(a, b Row) bool {
@@ -300,6 +363,10 @@ func (l *List) View() string {
 				cells = append(cells, PadLeft(text, w[ci]))
 				continue
 			}
+			if ci == 0 && r.Note != "" {
+				cells = append(cells, l.firstWithNote(text, r, w[ci], i == l.cursor, l.matched[idx]))
+				continue
+			}
 			cell := Pad(text, w[ci])
 			if ci == 0 && i != l.cursor {
 				cell = l.styleFirst(cell, r, l.matched[idx])
@@ -319,15 +386,39 @@ func (l *List) View() string {
 		}
 		b.WriteString("\n" + mark + line)
 	}
-	if l.filtering {
+	if l.scrolls() || l.filtering {
 		for i := len(l.visible) - l.offset; i < n; i++ {
 			if i >= 0 {
 				b.WriteString("\n")
 			}
 		}
+	}
+	if l.scrolls() {
+		b.WriteString("\n" + s.Dim.Render(PadLeft(Position(l.cursor, len(l.visible)), max(l.width-len(prefix), 1))))
+	}
+	if l.filtering {
 		b.WriteString("\n" + l.input.View())
 	}
 	return b.String()
+}
+
+// firstWithNote draws the first cell with the row's note after it, dim,
+// cutting the note before the text.
+func (l *List) firstWithNote(text string, r Row, w int, selected bool, matched []int) string {
+	s := l.c.Styles
+	tw := runewidth.StringWidth(text)
+	if tw+2 >= w {
+		cell := Pad(text, w)
+		if !selected {
+			cell = l.styleFirst(cell, r, matched)
+		}
+		return cell
+	}
+	note := Pad("  "+r.Note, w-tw)
+	if selected {
+		return text + note
+	}
+	return l.styleFirst(text, r, matched) + s.Dim.Render(note)
 }
 
 // styleFirst highlights matched characters and directories in a padded cell.

@@ -179,21 +179,21 @@ func TestListPageKeys(t *testing.T) {
 		names = append(names, fmt.Sprintf("row%02d", i))
 	}
 	l, c := newTestList(names...)
-	l.SetSize(40, 6) // a header and 5 rows
+	l.SetSize(40, 6) // a header, 4 rows and the position
 	k := c.Keys
 	steps := []struct {
 		key  tea.KeyMsg
 		want int
 	}{
-		{pressOf(k.PageDown), 5},
-		{pressOf(k.PageDown), 10},
-		{pressOf(k.PageUp), 5},
+		{pressOf(k.PageDown), 4},
+		{pressOf(k.PageDown), 8},
+		{pressOf(k.PageUp), 4},
 		{pressOf(k.PageUp), 0},
 		{pressOf(k.PageUp), 0},
 		{pressOf(k.End), 19},
 		{pressOf(k.PageDown), 19},
 		{pressOf(k.Home), 0},
-		{tea.KeyMsg{Type: tea.KeyCtrlF}, 5},
+		{tea.KeyMsg{Type: tea.KeyCtrlF}, 4},
 		{tea.KeyMsg{Type: tea.KeyCtrlB}, 0},
 	}
 	for i, s := range steps {
@@ -206,14 +206,14 @@ func TestListPageKeys(t *testing.T) {
 	press(l, pressOf(k.End))
 	v := l.View()
 	lines := strings.Split(v, "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[5], "row19") || !strings.HasPrefix(lines[1], "row15") {
+	if len(lines) != 6 || !strings.HasPrefix(lines[4], "row19") || !strings.HasPrefix(lines[1], "row16") || strings.TrimSpace(lines[5]) != "20/20" {
 		t.Errorf("view at the end:\n%s", v)
 	}
 	press(l, pressOf(k.Home))
-	if lines := strings.Split(l.View(), "\n"); !strings.HasPrefix(lines[1], "row00") {
+	if lines := strings.Split(l.View(), "\n"); !strings.HasPrefix(lines[1], "row00") || strings.TrimSpace(lines[5]) != "1/20" {
 		t.Errorf("view at the top:\n%s", l.View())
 	}
-	// With the filter open, the input takes a line: 4 rows a page.
+	// With the filter open, the input takes a line: 3 rows a page.
 	press(l, pressOf(k.Find))
 	press(l, pressOf(k.PageDown)) // not text: the input ignores it
 	if lines := strings.Split(l.View(), "\n"); len(lines) != 6 || lines[5] != "/" && !strings.HasPrefix(lines[5], "/") {

@@ -1,251 +1,248 @@
 package ui
 
-import (
-	"bytes"
-	"container/heap"
-	"context"
-	"runtime"
-	"sync"
-)
+import "strings"
 
-// PathIndex is a fuzzy finder over many paths (a whole catalog). Paths live
-// in one byte arena, lower-cased for matching, so a search is a scan with
-// bytes.IndexByte per query character; a longer query only rescans the
-// previous query's hits, and a search checks its context so stale ones stop.
+// PathIndex is a fuzzy finder over many paths (a whole catalog). It keeps
+// the tree's shape: a path is its directory, shared with its siblings, and
+// a base name. Base names live in two byte arenas (lower-cased for
+// matching, and as given), so a million paths cost tens of megabytes, not
+// a million strings. Searching is in pathsearch.go.
 type PathIndex struct {
-	arena []byte // lower-cased paths, back to back
-	orig  []string
-	offs  []uint32 // start of each path in arena; len(orig)+1 entries
+	low, orig []byte   // base names back to back: lower-cased, as given
+	offs      []uint32 // entry i's base name is low[offs[i]:offs[i+1]]
+	parent    []int32  // entry i's directory
+	bmask     []uint64 // the characters of entry i's base name (charBit)
+	bgmask    []uint64 // its pairs of adjacent characters (pairBit)
+
+	// Directories, parents before children; RootDir holds the paths
+	// that have no directory part.
+	dParent      []int32
+	dStart, dEnd []uint32 // the directory's name in dlow/dorig
+	dlow, dorig  []byte
+	dLen         []int32  // length of the directory's prefix: its path and "/"
+	dMask        []uint64 // the characters of that prefix
+	dNameMask    []uint64 // the characters of the directory's name
+
+	// Runs of siblings: entries runs[r]..runs[r+1] share directory
+	// runDir[r]; runMin[r] is their shortest base name and runMask[r]
+	// the characters of all their base names. A search decides what it
+	// can once per run.
+	runs    []int32
+	runDir  []int32
+	runMin  []int32
+	runMask []uint64
+	runBg   []uint64
+
+	// byName lists the entries by the first two bytes of their base name;
+	// names starting with b0 b1 are byName[nameAt[b0<<8|b1]:nameAt[…+1]]:
+	// the paths whose base name starts with the query, the best tiers.
+	byName []int32
+	nameAt []int32
 }
 
-// NewPathIndex indexes paths.
-func NewPathIndex(paths []string) *PathIndex {
-	total := 0
-	for _, p := range paths {
-		total += len(p)
+// RootDir is the directory of paths without a "/".
+const RootDir int32 = 0
+
+// PathIndexBuilder collects paths directory by directory, as a catalog
+// walk meets them.
+type PathIndexBuilder struct {
+	ix *PathIndex
+}
+
+// NewPathIndexBuilder starts an empty index; sizeHint is the expected
+// number of paths.
+func NewPathIndexBuilder(sizeHint int) *PathIndexBuilder {
+	ix := &PathIndex{
+		low: make([]byte, 0, sizeHint*12), orig: make([]byte, 0, sizeHint*12),
+		offs: make([]uint32, 1, sizeHint+1), parent: make([]int32, 0, sizeHint), bmask: make([]uint64, 0, sizeHint), bgmask: make([]uint64, 0, sizeHint),
+		dParent: []int32{-1}, dStart: []uint32{0}, dEnd: []uint32{0}, dLen: []int32{0}, dMask: []uint64{0}, dNameMask: []uint64{0},
 	}
-	ix := &PathIndex{arena: make([]byte, 0, total), orig: paths, offs: make([]uint32, 0, len(paths)+1)}
-	for _, p := range paths {
-		ix.offs = append(ix.offs, uint32(len(ix.arena)))
-		ix.arena = append(ix.arena, lower(p)...)
+	return &PathIndexBuilder{ix: ix}
+}
+
+// Add indexes the path dir/name and returns its number.
+func (b *PathIndexBuilder) Add(dir int32, name []byte) int {
+	ix := b.ix
+	ix.orig = append(ix.orig, name...)
+	start := len(ix.low)
+	ix.low = appendLower(ix.low, name)
+	ix.offs = append(ix.offs, uint32(len(ix.low)))
+	ix.parent = append(ix.parent, dir)
+	bm, bg := maskOf(ix.low[start:]), pairMask(ix.low[start:])
+	ix.bmask = append(ix.bmask, bm)
+	ix.bgmask = append(ix.bgmask, bg)
+	i := len(ix.parent) - 1
+	if r := len(ix.runDir) - 1; r >= 0 && ix.runDir[r] == dir {
+		ix.runMin[r] = min(ix.runMin[r], int32(len(name)))
+		ix.runMask[r] |= bm
+		ix.runBg[r] |= bg
+	} else {
+		ix.runs = append(ix.runs, int32(i))
+		ix.runDir = append(ix.runDir, dir)
+		ix.runMin = append(ix.runMin, int32(len(name)))
+		ix.runMask = append(ix.runMask, bm)
+		ix.runBg = append(ix.runBg, bg)
 	}
-	ix.offs = append(ix.offs, uint32(len(ix.arena)))
+	return i
+}
+
+// AddDir indexes the directory dir/name as a path and returns the
+// directory to add its children to.
+func (b *PathIndexBuilder) AddDir(dir int32, name []byte) int32 {
+	b.Add(dir, name)
+	return b.dir(dir, name)
+}
+
+// dir makes a directory below parent without indexing it as a path.
+func (b *PathIndexBuilder) dir(parent int32, name []byte) int32 {
+	ix := b.ix
+	ix.dStart = append(ix.dStart, uint32(len(ix.dlow)))
+	ix.dorig = append(ix.dorig, name...)
+	ix.dlow = appendLower(ix.dlow, name)
+	ix.dEnd = append(ix.dEnd, uint32(len(ix.dlow)))
+	ix.dParent = append(ix.dParent, parent)
+	ix.dLen = append(ix.dLen, ix.dLen[parent]+int32(len(name))+1)
+	nm := maskOf(ix.dlow[ix.dStart[len(ix.dStart)-1]:])
+	ix.dNameMask = append(ix.dNameMask, nm)
+	ix.dMask = append(ix.dMask, ix.dMask[parent]|nm|charBit('/'))
+	return int32(len(ix.dParent) - 1)
+}
+
+// Index finishes the index; the builder must not be used afterwards.
+func (b *PathIndexBuilder) Index() *PathIndex {
+	ix := b.ix
+	n := len(ix.parent)
+	ix.runs = append(ix.runs, int32(n))
+	// A counting sort by the first two bytes of the base name.
+	ix.nameAt = make([]int32, 1<<16+1)
+	for i := 0; i < n; i++ {
+		ix.nameAt[ix.nameKey(i)+1]++
+	}
+	for k := 1; k < len(ix.nameAt); k++ {
+		ix.nameAt[k] += ix.nameAt[k-1]
+	}
+	next := append([]int32(nil), ix.nameAt[:1<<16]...)
+	ix.byName = make([]int32, n)
+	for i := 0; i < n; i++ {
+		k := ix.nameKey(i)
+		ix.byName[next[k]] = int32(i)
+		next[k]++
+	}
 	return ix
 }
 
-func lower(s string) []byte {
-	b := []byte(s)
-	for i, c := range b {
+// nameKey is the first two bytes of entry i's lower-cased base name.
+func (ix *PathIndex) nameKey(i int) int {
+	base := ix.low[ix.offs[i]:ix.offs[i+1]]
+	switch len(base) {
+	case 0:
+		return 0
+	case 1:
+		return int(base[0]) << 8
+	}
+	return int(base[0])<<8 | int(base[1])
+}
+
+// NewPathIndex indexes paths given as strings ("/" separates directories).
+func NewPathIndex(paths []string) *PathIndex {
+	b := NewPathIndexBuilder(len(paths))
+	dirs := map[string]int32{}
+	var dirOf func(p string) int32
+	dirOf = func(p string) int32 {
+		if d, ok := dirs[p]; ok {
+			return d
+		}
+		parent, name := RootDir, p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			parent, name = dirOf(p[:i]), p[i+1:]
+		}
+		d := b.dir(parent, []byte(name))
+		dirs[p] = d
+		return d
+	}
+	for _, p := range paths {
+		dir, name := RootDir, p
+		if i := strings.LastIndexByte(p, '/'); i >= 0 {
+			dir, name = dirOf(p[:i]), p[i+1:]
+		}
+		b.Add(dir, []byte(name))
+	}
+	return b.Index()
+}
+
+func appendLower(dst, s []byte) []byte {
+	for _, c := range s {
 		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 32
+			c += 32
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func lower(s string) []byte { return appendLower(make([]byte, 0, len(s)), []byte(s)) }
+
+// charBit maps a lower-cased byte to one bit of a 64-bit set: letters,
+// digits and the usual punctuation of file names have a bit each (so a
+// set tells exactly whether they occur), the rest share the last bits.
+func charBit(c byte) uint64 { return 1 << charBits[c] }
+
+// charExact tells the bytes that have a bit of their own.
+var charBits, charExact = func() (bits [256]uint8, exact [256]bool) {
+	n := uint8(0)
+	own := func(c byte) { bits[c], exact[c] = n, true; n++ }
+	for c := byte('a'); c <= 'z'; c++ {
+		own(c)
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		own(c)
+	}
+	for _, c := range []byte("._-/+@~ ,:=#%()[]{}") {
+		own(c)
+	}
+	shared := 64 - n
+	for c := 0; c < 256; c++ {
+		if !exact[c] && !(c >= 'A' && c <= 'Z') {
+			bits[c] = n + uint8(c)%shared
 		}
 	}
-	return b
+	return bits, exact
+}()
+
+// pairMask is the set of s's pairs of adjacent bytes, hashed to 64 bits:
+// a name holding a query holds its pairs, which few names have all of.
+func pairMask(s []byte) uint64 {
+	var m uint64
+	for i := 1; i < len(s); i++ {
+		m |= 1 << ((uint32(s[i-1])<<8 | uint32(s[i])) * 0x9E3779B1 >> 26)
+	}
+	return m
+}
+
+func maskOf(s []byte) uint64 {
+	var m uint64
+	for _, c := range s {
+		m |= charBit(c)
+	}
+	return m
 }
 
 // Len is the number of indexed paths.
-func (ix *PathIndex) Len() int { return len(ix.orig) }
+func (ix *PathIndex) Len() int { return len(ix.parent) }
 
-// Path returns path i.
-func (ix *PathIndex) Path(i int) string { return ix.orig[i] }
+// Path returns path i as given.
+func (ix *PathIndex) Path(i int) string { return string(ix.path(i, ix.orig, ix.dorig)) }
 
-// PathMatch is one hit: the path's index, its score and the byte positions
-// that matched (for highlighting).
-type PathMatch struct {
-	Index     int
-	Score     int
-	Positions []int
-}
-
-// SearchResult is the answer to one query; pass it to the next Search so
-// a longer query narrows it instead of scanning everything.
-type SearchResult struct {
-	Query string
-	hits  []int32
-	Top   []PathMatch
-	Total int
-}
-
-// Search finds the paths containing query's characters in order and
-// returns the best limit of them. prev may be nil. It returns nil when ctx
-// was cancelled.
-func (ix *PathIndex) Search(ctx context.Context, query string, prev *SearchResult, limit int) *SearchResult {
-	q := lower(query)
-	res := &SearchResult{Query: query}
-	if len(q) == 0 {
-		return res
-	}
-	var cand []int32
-	narrowing := prev != nil && prev.Query != "" && len(prev.Query) <= len(query) && string(lower(prev.Query)) == string(q[:len(prev.Query)])
-	if narrowing {
-		cand = prev.hits
-	}
-	n := len(ix.orig)
-	if narrowing {
-		n = len(cand)
-	}
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	if n < 50000 {
-		workers = 1
-	}
-	type part struct {
-		hits []int32
-		top  topK
-	}
-	parts := make([]part, workers)
-	var wg sync.WaitGroup
-	cancelled := false
-	var mu sync.Mutex
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			lo, hi := n*w/workers, n*(w+1)/workers
-			p := &parts[w]
-			p.top.limit = limit
-			for k := lo; k < hi; k++ {
-				if (k-lo)&0xffff == 0xffff && ctx.Err() != nil {
-					mu.Lock()
-					cancelled = true
-					mu.Unlock()
-					return
-				}
-				i := int32(k)
-				if narrowing {
-					i = cand[k]
-				}
-				path := ix.arena[ix.offs[i]:ix.offs[i+1]]
-				score, ok := scorePath(path, q)
-				if !ok {
-					continue
-				}
-				p.hits = append(p.hits, i)
-				p.top.offer(PathMatch{Index: int(i), Score: score})
-			}
-		}(w)
-	}
-	wg.Wait()
-	if cancelled || ctx.Err() != nil {
-		return nil
-	}
-	var all topK
-	all.limit = limit
-	for _, p := range parts {
-		res.hits = append(res.hits, p.hits...)
-		for _, m := range p.top.items {
-			all.offer(m)
-		}
-	}
-	res.Total = len(res.hits)
-	res.Top = all.sorted()
-	for i := range res.Top {
-		res.Top[i].Positions = positions(ix.arena[ix.offs[res.Top[i].Index]:ix.offs[res.Top[i].Index+1]], q)
-	}
-	return res
-}
-
-// scorePath checks that q is a subsequence of path and scores the hit: the
-// query as a whole in the last component is best, then anywhere; shorter
-// paths win ties.
-func scorePath(path, q []byte) (int, bool) {
-	pos := 0
-	for _, c := range q {
-		j := bytes.IndexByte(path[pos:], c)
-		if j < 0 {
-			return 0, false
-		}
-		pos += j + 1
-	}
-	score := 0
-	base := path[bytes.LastIndexByte(path, '/')+1:]
-	if i := bytes.Index(base, q); i >= 0 {
-		score += 2000
-		if i == 0 {
-			score += 500
-		}
-		if len(base) == len(q) {
-			score += 500
-		}
-	} else if bytes.Contains(path, q) {
-		score += 1000
-	}
-	score -= len(path)
-	return score, true
-}
-
-// positions are the bytes to highlight: the whole query in the last
-// component when it is there, else a greedy subsequence.
-func positions(path, q []byte) []int {
-	slash := bytes.LastIndexByte(path, '/') + 1
-	if i := bytes.Index(path[slash:], q); i >= 0 {
-		out := make([]int, len(q))
-		for k := range q {
-			out[k] = slash + i + k
-		}
-		return out
-	}
-	if i := bytes.Index(path, q); i >= 0 {
-		out := make([]int, len(q))
-		for k := range q {
-			out[k] = i + k
-		}
-		return out
-	}
-	var out []int
-	pos := 0
-	for _, c := range q {
-		j := bytes.IndexByte(path[pos:], c)
-		if j < 0 {
-			return out
-		}
-		out = append(out, pos+j)
-		pos += j + 1
-	}
-	return out
-}
-
-// topK keeps the best matches in a min-heap.
-type topK struct {
-	limit int
-	items []PathMatch
-}
-
-func (t *topK) Len() int { return len(t.items) }
-func (t *topK) Less(i, j int) bool {
-	a, b := t.items[i], t.items[j]
-	if a.Score != b.Score {
-		return a.Score < b.Score
-	}
-	return a.Index > b.Index
-}
-func (t *topK) Swap(i, j int) { t.items[i], t.items[j] = t.items[j], t.items[i] }
-func (t *topK) Push(x any)    { t.items = append(t.items, x.(PathMatch)) }
-func (t *topK) Pop() any {
-	x := t.items[len(t.items)-1]
-	t.items = t.items[:len(t.items)-1]
-	return x
-}
-
-func (t *topK) offer(m PathMatch) {
-	if t.limit <= 0 {
-		return
-	}
-	if len(t.items) < t.limit {
-		heap.Push(t, m)
-		return
-	}
-	top := t.items[0]
-	if m.Score > top.Score || (m.Score == top.Score && m.Index < top.Index) {
-		t.items[0] = m
-		heap.Fix(t, 0)
-	}
-}
-
-// sorted empties the heap, best first.
-func (t *topK) sorted() []PathMatch {
-	out := make([]PathMatch, len(t.items))
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(t).(PathMatch)
+// path builds path i from the given arenas.
+func (ix *PathIndex) path(i int, arena, darena []byte) []byte {
+	d := ix.parent[i]
+	base := arena[ix.offs[i]:ix.offs[i+1]]
+	out := make([]byte, int(ix.dLen[d])+len(base))
+	copy(out[ix.dLen[d]:], base)
+	for ; d != RootDir; d = ix.dParent[d] {
+		end := ix.dLen[d] - 1
+		out[end] = '/'
+		copy(out[end-int32(ix.dEnd[d]-ix.dStart[d]):], darena[ix.dStart[d]:ix.dEnd[d]])
 	}
 	return out
 }

@@ -21,6 +21,9 @@ type Root struct {
 	statusErr bool
 	showHelp  bool
 	help      help.Model
+	// life: the quit question, polling, status expiry and dialogs
+	// (quit.go, refresh.go, status.go).
+	life rootLife
 }
 
 // NewRoot starts the UI on the first view.
@@ -31,7 +34,7 @@ func NewRoot(c *Common, first View) *Root {
 }
 
 // Init starts the first view.
-func (r *Root) Init() tea.Cmd { return r.top().Init() }
+func (r *Root) Init() tea.Cmd { return tea.Batch(r.top().Init(), r.armPoll()) }
 
 func (r *Root) top() View { return r.stack[len(r.stack)-1] }
 
@@ -51,6 +54,12 @@ func (r *Root) bodyHeight() int { return max(r.height-3, 1) }
 
 // Update routes a message.
 func (r *Root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if keys := splitBurst(msg); keys != nil {
+		return r, r.burst(keys)
+	}
+	if cmd, ok := r.lifeMsg(msg); ok {
+		return r, cmd
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		r.width, r.height = msg.Width, msg.Height
@@ -67,15 +76,27 @@ func (r *Root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case PopMsg:
 		if len(r.stack) > 1 {
 			r.stack = r.stack[:len(r.stack)-1]
+			return r, r.shown()
 		}
 		return r, nil
 	case StatusMsg:
-		r.status, r.statusErr = msg.Text, msg.Err
-		return r, nil
+		return r, r.setStatus(msg)
+	case JobMsg:
+		// Every screen refreshes after a job.
+		_, cmd := r.forward(msg)
+		if msg.Done {
+			cmd = tea.Batch(cmd, r.reloadAll())
+		}
+		return r, cmd
+	case tea.MouseMsg:
+		return r, r.mouse(msg)
 	case tea.KeyMsg:
 		k := r.c.Keys
+		if cmd, ok := r.lifeKey(msg); ok {
+			return r, cmd
+		}
 		if msg.String() == "ctrl+c" {
-			return r, tea.Quit
+			return r, r.quit()
 		}
 		if r.showHelp {
 			// Any key closes the help.
@@ -85,10 +106,14 @@ func (r *Root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if !r.capturing() {
 			switch {
 			case key.Matches(msg, k.Quit):
-				return r, tea.Quit
+				return r, r.quit()
 			case key.Matches(msg, k.Help):
 				r.showHelp = true
 				return r, nil
+			case key.Matches(msg, k.Reload):
+				if cmd, ok := r.reloadTop(); ok {
+					return r, cmd
+				}
 			}
 		}
 	}
@@ -123,9 +148,11 @@ func (r *Root) View() string {
 			crumbs = append(crumbs, s.Crumb.Render(t))
 		}
 	}
-	header := truncate(strings.Join(crumbs, s.CrumbSep.Render(" › ")), r.width)
+	header := middleCut(strings.Join(crumbs, s.CrumbSep.Render(" › ")), r.width)
 	var body string
-	if r.showHelp {
+	if d := r.dialogView(); d != "" {
+		body = d
+	} else if r.showHelp {
 		body = r.helpView()
 	} else {
 		body = r.top().View()
@@ -142,7 +169,7 @@ func (r *Root) View() string {
 
 func (r *Root) helpView() string {
 	groups := r.top().FullHelp()
-	groups = append(groups, []key.Binding{r.c.Keys.Help, r.c.Keys.Quit, r.c.Keys.Back})
+	groups = append(groups, withoutListed(groups, r.globalKeys([]key.Binding{r.c.Keys.Help, r.c.Keys.Quit, r.c.Keys.Back})))
 	h := r.help
 	h.ShowAll = true
 	return r.c.Styles.Title.Render("Keys") + "\n\n" + h.FullHelpView(groups) + "\n\n" + r.c.Styles.Dim.Render("press any key to close")

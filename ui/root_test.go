@@ -49,7 +49,14 @@ func pressOf(b key.Binding) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyCtrlU}
 	case "ctrl+c":
 		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "ctrl+r":
+		return tea.KeyMsg{Type: tea.KeyCtrlR}
+	case "ctrl+a":
+		return tea.KeyMsg{Type: tea.KeyCtrlA}
+	case "tab":
+		return tea.KeyMsg{Type: tea.KeyTab}
 	default:
+		// One key: a name of several runes would be a burst of keys.
 		return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
 	}
 }

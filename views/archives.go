@@ -135,10 +135,13 @@ func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		v.list.SetRows(rows)
 		return v, nil
-	case restoreProgressMsg, restoreDoneMsg:
+	case ui.JobMsg:
 		_, _, cmd := v.restore.update(msg)
 		v.layout()
 		return v, cmd
+	case tea.MouseMsg:
+		v.list.Update(msg)
+		return v, nil
 	case tea.KeyMsg:
 		defer v.layout()
 		if handled, _, cmd := v.restore.update(msg); handled {

@@ -140,7 +140,8 @@ func pumpBackup(t *testing.T, m tea.Model, cmd tea.Cmd, until func(tea.Msg) bool
 
 func isBackupDone(m tea.Msg) bool { _, ok := m.(BackupDoneMsg); return ok }
 
-func isBackupFinished(m tea.Msg) bool { _, ok := m.(backupFinishedMsg); return ok }
+// isBackupFinished accepts the job's last report.
+func isBackupFinished(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && jm.Done }
 
 func snapshotsOf(t *testing.T, ds *datastore.Datastore, id string) []core.SnapshotInfo {
 	t.Helper()
@@ -210,7 +211,7 @@ func TestBackupRunsIntoDatastore(t *testing.T) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
 	}
-	if b.Capturing() || b.running {
+	if b.Capturing() || b.running() {
 		t.Error("view still capturing or running after the backup")
 	}
 
@@ -241,9 +242,13 @@ func TestBackupBadSpec(t *testing.T) {
 	}{
 		{name: "syntax", line: "nonsense", want: `invalid backup specification "nonsense"`},
 		{name: "type", line: "root.zip:/tmp", want: "invalid backup specification"},
-		{name: "option", line: "root.pxar:/tmp --frobnicate", want: `unknown option "--frobnicate"`},
+		{name: "option", line: "root.pxar:/tmp --frobnicate", want: `unknown flag: --frobnicate`},
 		{name: "id", line: "root.pxar:/tmp --backup-id 'a b'", want: `invalid backup id "a b"`},
-		{name: "twice", line: "root.pxar:/tmp root.pxar:/var", want: "root.pxar given twice"},
+		{name: "twice", line: "root.pxar:/tmp root.pxar:/var", want: "got target twice: 'root.pxar'"},
+		{name: "ns", line: "root.pxar:/tmp --ns a//b", want: "namespace"},
+		{name: "mode", line: "root.pxar:/tmp --change-detection-mode sometimes", want: `invalid change detection mode "sometimes"`},
+		{name: "crypt", line: "root.pxar:/tmp --crypt-mode loud", want: `invalid crypt mode "loud"`},
+		{name: "keyfile", line: "root.pxar:SRC --keyfile /does/not/exist.json", want: "/does/not/exist.json", engine: true},
 		{name: "empty", line: "", want: "no archive given"},
 		{name: "missing", line: "root.pxar:/does/not/exist", want: "does not exist", engine: true},
 		{name: "notdir", line: "root.pxar:SRC/a.bin", want: "is not a directory", engine: true},
@@ -257,7 +262,7 @@ func TestBackupBadSpec(t *testing.T) {
 				pumpBackup(t, b, cmd, isBackupFinished)
 			} else {
 				msgs := pumpBackup(t, b, cmd, func(m tea.Msg) bool { _, ok := m.(ui.StatusMsg); return ok })
-				if s := msgs[len(msgs)-1].(ui.StatusMsg); !s.Err || !strings.Contains(s.Text, tc.want) {
+				if s := msgs[len(msgs)-1].(ui.StatusMsg); !s.Err || !strings.Contains(s.Text, "see the error in the form") {
 					t.Errorf("status %+v", s)
 				}
 			}
@@ -280,7 +285,7 @@ func TestBackupCancel(t *testing.T) {
 	e := newBackupEnv(t)
 	b := e.b
 	cmd := backupEnter(b, "root.pxar:"+e.src)
-	if !b.running {
+	if !b.running() {
 		t.Fatal("not running after enter")
 	}
 	// esc asks first; another key keeps it running.
@@ -298,8 +303,8 @@ func TestBackupCancel(t *testing.T) {
 		t.Fatal("y did not stop")
 	}
 	pumpBackup(t, b, cmd, isBackupFinished)
-	if b.running || !b.cancelled {
-		t.Fatalf("running %v cancelled %v err %v", b.running, b.cancelled, b.err)
+	if b.running() || !b.cancelled {
+		t.Fatalf("running %v cancelled %v err %v", b.running(), b.cancelled, b.err)
 	}
 	if v := b.View(); !strings.Contains(v, "Backup stopped") {
 		t.Errorf("view:\n%s", v)
@@ -324,29 +329,27 @@ func TestBackupParseLine(t *testing.T) {
 		line  string
 		specs []backup.Spec
 		group core.Group
+		ns    core.Namespace
 	}{
-		{"root.pxar:/", []backup.Spec{{Name: "root.pxar", Type: "pxar", Path: "/"}}, core.Group{Type: "host", ID: "h"}},
+		{"root.pxar:/", []backup.Spec{{Name: "root.pxar", Type: "pxar", Path: "/"}}, core.Group{Type: "host", ID: "h"}, ""},
 		{`data.pxar:'/my files' disk.img:/dev/sda --backup-type=vm --backup-id 100`,
 			[]backup.Spec{{Name: "data.pxar", Type: "pxar", Path: "/my files"}, {Name: "disk.img", Type: "img", Path: "/dev/sda"}},
-			core.Group{Type: "vm", ID: "100"}},
-		{`a.conf:/x\ y --backup-id=web`, []backup.Spec{{Name: "a.conf", Type: "conf", Path: "/x y"}}, core.Group{Type: "host", ID: "web"}},
+			core.Group{Type: "vm", ID: "100"}, ""},
+		{`a.conf:/x\ y --backup-id=web --ns site1/rack2`, []backup.Spec{{Name: "a.conf", Type: "conf", Path: "/x y"}}, core.Group{Type: "host", ID: "web"}, "site1/rack2"},
 	} {
-		specs, g, err := b.parseLine(tc.line)
-		if err != nil || g != tc.group || len(specs) != len(tc.specs) {
-			t.Errorf("%q: %v %v %v", tc.line, specs, g, err)
+		l, err := b.parseLine(tc.line)
+		if err != nil || l.Group != tc.group || l.Namespace != tc.ns || len(l.Specs) != len(tc.specs) {
+			t.Errorf("%q: %+v %v", tc.line, l, err)
 			continue
 		}
-		for i := range specs {
-			if specs[i] != tc.specs[i] {
-				t.Errorf("%q: spec %d = %+v", tc.line, i, specs[i])
+		for i := range l.Specs {
+			if l.Specs[i] != tc.specs[i] {
+				t.Errorf("%q: spec %d = %+v", tc.line, i, l.Specs[i])
 			}
 		}
 	}
-	if _, _, err := b.parseLine(`root.pxar:"/open`); err == nil {
+	if _, err := b.parseLine(`root.pxar:"/open`); err == nil {
 		t.Error("unclosed quote accepted")
-	}
-	if got := backupQuote("/a b"); got != "'/a b'" {
-		t.Errorf("quote: %s", got)
 	}
 }
 
@@ -362,33 +365,56 @@ func backupGoldenFixture(w, h int) (*ui.Root, *Backup) {
 	return r, b
 }
 
-// backupFeed sends synthetic engine messages of the current run.
-func backupFeed(r *ui.Root, b *Backup, msgs ...tea.Msg) {
-	for _, m := range msgs {
+// backupFeed plays the job's part: its reports, as JobMsgs of the
+// current job.
+func backupFeed(r *ui.Root, b *Backup, reports ...any) {
+	for _, m := range reports {
+		msg := ui.JobMsg{Job: b.job.ID()}
 		switch m := m.(type) {
-		case backupStartedMsg:
-			m.run = b.run
-			r.Update(m)
-		case backupScanMsg:
-			m.run = b.run
-			r.Update(m)
-		case backupFinishedMsg:
-			m.run = b.run
-			_, cmd := r.Update(m)
+		case backupEnd:
+			msg.Done, msg.Result, msg.Err = true, m.res, m.err
+			_, cmd := r.Update(msg)
 			// Show the status line the finish sets.
-			if bm, ok := cmd().(tea.BatchMsg); ok {
-				for _, c := range bm {
-					if s, ok := c().(ui.StatusMsg); ok {
-						r.Update(s)
-					}
-				}
-			} else if s, ok := cmd().(ui.StatusMsg); ok {
+			for _, s := range backupStatuses(cmd) {
 				r.Update(s)
 			}
+			continue
 		case core.Event:
-			r.Update(backupEventMsg{run: b.run, ev: m})
+			if m.Kind == core.EventProgress {
+				msg.Progress = m
+			} else {
+				msg.Events = []any{m}
+			}
+		default:
+			msg.Events = []any{m}
 		}
+		r.Update(msg)
 	}
+}
+
+// backupStatuses runs cmd (the instant commands of a finish) and returns
+// the status lines it yields.
+func backupStatuses(cmd tea.Cmd) []ui.StatusMsg {
+	if cmd == nil {
+		return nil
+	}
+	switch m := cmd().(type) {
+	case tea.BatchMsg:
+		var out []ui.StatusMsg
+		for _, c := range m {
+			out = append(out, backupStatuses(c)...)
+		}
+		return out
+	case ui.StatusMsg:
+		return []ui.StatusMsg{m}
+	}
+	return nil
+}
+
+// backupEnd is the job's end in a feed.
+type backupEnd struct {
+	res *backup.Result
+	err error
 }
 
 // backupStartFixture types a line and presses enter without running the
@@ -397,7 +423,6 @@ func backupStartFixture(r *ui.Root, b *Backup) {
 	r.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
 	r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("root.pxar:/home/alice etc.conf:/etc/hosts data.pxar:/srv/data/with/a/rather/long/path")})
 	r.Update(tea.KeyMsg{Type: tea.KeyEnter})
-	b.cancel() // no engine runs; nothing to stop
 }
 
 func backupProgress(read, newB, reused, cnew, creused, files uint64, path string, elapsed time.Duration) core.Event {
@@ -415,8 +440,8 @@ func TestBackupGolden(t *testing.T) {
 	confDone := core.Progress{Archive: "etc.conf.blob", BytesRead: 1024, Elapsed: 10 * time.Millisecond}
 	running := func(r *ui.Root, b *Backup, scanned bool) {
 		backupStartFixture(r, b)
-		feed := []tea.Msg{
-			backupStartedMsg{snap: snap},
+		feed := []any{
+			backupStarted{snap: snap},
 			core.Event{Kind: core.EventInfo, Message: "Upload directory '/home/alice' to '/srv/backup' as root.pxar.didx"},
 			backupProgress(100*mib, 50*mib, 50*mib, 12, 12, 400, "Documents/report.odt", 4*time.Second),
 			core.Event{Kind: core.EventWarning, Message: "skip mount point: /home/alice/mnt"},
@@ -429,7 +454,8 @@ func TestBackupGolden(t *testing.T) {
 			core.Event{Kind: core.EventWarning, Message: "skip mount point: /srv/data/with/a/rather/long/path/proc"},
 		}
 		if scanned {
-			feed = append(feed[:1], append([]tea.Msg{backupScanMsg{sizes: []int64{290 * mib, 1024, 2048 * mib}}}, feed[1:]...)...)
+			est := core.Event{Kind: core.EventEstimate, Estimate: &core.Estimate{Sizes: []int64{290 * mib, 1024, 2048 * mib}}}
+			feed = append(feed[:1], append([]any{est}, feed[1:]...)...)
 		}
 		backupFeed(r, b, feed...)
 	}
@@ -438,6 +464,13 @@ func TestBackupGolden(t *testing.T) {
 		setup func(r *ui.Root, b *Backup)
 	}{
 		{"prompt", func(r *ui.Root, b *Backup) {}},
+		// The namespace under the cursor is in the line and in the target;
+		// a datastore inside the source is said to be left out.
+		{"prompt_ns", func(r *ui.Root, b *Backup) {
+			b.ns = "site1/rack2"
+			r.Update(backupStoreMsg{dir: "/home/alice/demo-store"})
+			b.openForm(b.defaultLine())
+		}},
 		{"prompt_error", func(r *ui.Root, b *Backup) {
 			r.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
 			r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("root.tar:/home/alice")})
@@ -470,11 +503,11 @@ func TestBackupGolden(t *testing.T) {
 				ChunksNew: 409, ChunksReused: 178, Files: 21200, Elapsed: 73 * time.Second}
 			backupFeed(r, b,
 				core.Event{Kind: core.EventArchiveDone, Progress: dataDone},
-				backupFinishedMsg{res: &backup.Result{Snapshot: snap, Totals: tot, Duration: 73 * time.Second}})
+				backupEnd{res: &backup.Result{Snapshot: snap, Totals: tot, Duration: 73 * time.Second}})
 		}},
 		{"failed", func(r *ui.Root, b *Backup) {
 			running(r, b, true)
-			backupFeed(r, b, backupFinishedMsg{err: errors.New("backup data.pxar: read /srv/data/with/a/rather/long/path/projects/big.iso: input/output error")})
+			backupFeed(r, b, backupEnd{err: errors.New("backup data.pxar: read /srv/data/with/a/rather/long/path/projects/big.iso: input/output error")})
 		}},
 	}
 	for _, tc := range cases {

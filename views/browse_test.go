@@ -39,8 +39,8 @@ func TestGroupsLoad(t *testing.T) {
 	if elsa.Cells[1] != "3" || elsa.Cells[2] != "2024-01-03 12:00:00" {
 		t.Errorf("host/elsa row %q: want 3 snapshots, last 2024-01-03 12:00:00", elsa.Cells)
 	}
-	if ns := g.list.Rows()[2]; ns.Cells[1] != "1 group" || !ns.Dir {
-		t.Errorf("namespace row %q (dir %v)", ns.Cells, ns.Dir)
+	if ns := g.list.Rows()[2]; ns.Note != "1 group" || ns.Cells[1] != "" || !ns.Dir {
+		t.Errorf("namespace row %q note %q (dir %v)", ns.Cells, ns.Note, ns.Dir)
 	}
 	if g.Capturing() {
 		t.Error("capturing without a filter open")
@@ -211,7 +211,7 @@ func TestArchivesRestoreImage(t *testing.T) {
 	}
 }
 
-func brIsRestoreDone(m tea.Msg) bool { _, ok := m.(restoreDoneMsg); return ok }
+func brIsRestoreDone(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && jm.Done }
 
 func brLoadedTree(t *testing.T, e *brEnv) *Tree {
 	t.Helper()

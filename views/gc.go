@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,26 +15,9 @@ import (
 	"cairn/ui"
 )
 
-// gcResult is what GarbageCollect returned.
-type gcResult struct {
-	st  *core.GCStatus
-	err error
-}
-
-// gcProgressMsg carries the engine events that arrived since the last one
-// (at least one), and the result once the run ended. run tags the run so a
-// message of an earlier run is dropped.
-type gcProgressMsg struct {
-	owner  *GC
-	run    int
-	events []core.Event
-	done   *gcResult
-}
-
 // gcTickMsg redraws the elapsed time of a running collection.
 type gcTickMsg struct {
-	owner *GC
-	run   int
+	job ui.JobID
 }
 
 // gcState is where the screen is.
@@ -49,11 +31,7 @@ const (
 	gcCancelled
 )
 
-const (
-	gcEventBuffer = 64  // events the engine may be ahead of the screen
-	gcBatch       = 256 // events one message carries at most
-	gcLogKeep     = 200 // log lines kept for the screen
-)
+const gcLogKeep = 200 // log lines kept for the screen
 
 // gcLine is one line of the task log.
 type gcLine struct {
@@ -74,13 +52,10 @@ type GC struct {
 	width, height int
 
 	state      gcState
-	run        int
-	cancel     context.CancelFunc
+	job        *ui.Job
 	cancelling bool
-	events     <-chan core.Event
-	result     <-chan gcResult
 
-	phase int // 0 before phase 1, then 1 (mark) or 2 (sweep)
+	phase int // 0 before phase 1, then core.GCPhaseMark or core.GCPhaseSweep
 	pct   int
 	log   []gcLine
 	stats *core.GCStatus
@@ -100,80 +75,58 @@ func NewGC(c *ui.Common) *GC {
 // Init does nothing: the collection starts on a key.
 func (g *GC) Init() tea.Cmd { return nil }
 
-// startCmd runs GarbageCollect in a goroutine. Its sink hands events to a
-// buffered channel and gives up once the run is cancelled, so a cancelled
-// engine never blocks on a screen that stopped listening.
+// startCmd runs GarbageCollect as a job. The lines that start a phase are
+// events, as are warnings and other lines; the percentage lines within a
+// phase are progress, of which the screen needs only the newest.
 func (g *GC) startCmd() tea.Cmd {
-	g.run++
 	g.state, g.cancelling, g.phase, g.pct, g.log, g.stats, g.err = gcRunning, false, 0, 0, nil, nil, nil
 	g.start, g.end = g.now(), time.Time{}
-	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan core.Event, gcEventBuffer)
-	result := make(chan gcResult, 1)
-	g.cancel, g.events, g.result = cancel, events, result
 	repo := g.c.Repo
-	go func() {
-		defer close(events)
-		st, err := repo.GarbageCollect(ctx, func(ev core.Event) {
-			select {
-			case events <- ev:
-			case <-ctx.Done():
+	var cmd tea.Cmd
+	g.job, cmd = g.c.StartJob("garbage collection", func(ctx context.Context, r ui.Reporter) (any, error) {
+		phase := 0
+		return repo.GarbageCollect(ctx, func(ev core.Event) {
+			if ev.GC != nil && ev.GC.Phase == phase {
+				r.Progress(ev)
+				return
 			}
+			if ev.GC != nil {
+				phase = ev.GC.Phase
+			}
+			r.Event(ev)
 		})
-		result <- gcResult{st: st, err: err}
-	}()
-	return tea.Batch(ui.Status("garbage collection started"), g.waitCmd(), g.tickCmd())
-}
-
-// waitCmd receives the next events (STYLE.md "Engine → UI progress"): one
-// blocking receive, then whatever else is already queued, so a burst of
-// warnings costs one redraw, not hundreds.
-func (g *GC) waitCmd() tea.Cmd {
-	owner, run, events, result := g, g.run, g.events, g.result
-	return func() tea.Msg {
-		msg := gcProgressMsg{owner: owner, run: run}
-		ev, ok := <-events
-		for ok {
-			msg.events = append(msg.events, ev)
-			if len(msg.events) == gcBatch {
-				return msg
-			}
-			select {
-			case ev, ok = <-events:
-			default:
-				return msg
-			}
-		}
-		r := <-result
-		msg.done = &r
-		return msg
-	}
+	})
+	return tea.Batch(ui.Status("garbage collection started"), cmd, g.tickCmd())
 }
 
 func (g *GC) tickCmd() tea.Cmd {
-	if g.tickEvery <= 0 {
+	if g.tickEvery <= 0 || g.job == nil {
 		return nil
 	}
-	owner, run := g, g.run
-	return tea.Tick(g.tickEvery, func(time.Time) tea.Msg { return gcTickMsg{owner: owner, run: run} })
+	id := g.job.ID()
+	return tea.Tick(g.tickEvery, func(time.Time) tea.Msg { return gcTickMsg{job: id} })
 }
 
-// Update handles progress, ticks and keys.
+// Update handles the job's reports, ticks and keys.
 func (g *GC) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
-	case gcProgressMsg:
-		if msg.owner != g || msg.run != g.run || g.state != gcRunning {
+	case ui.JobMsg:
+		if !g.job.Owns(msg) || g.state != gcRunning {
 			return g, nil
 		}
-		for _, ev := range msg.events {
+		for _, ev := range msg.Events {
+			g.apply(ev.(core.Event))
+		}
+		if ev, ok := msg.Progress.(core.Event); ok {
 			g.apply(ev)
 		}
-		if msg.done != nil {
-			return g, g.finish(*msg.done)
+		if msg.Done {
+			st, _ := msg.Result.(*core.GCStatus)
+			return g, g.finish(st, msg.Err)
 		}
-		return g, g.waitCmd()
+		return g, g.job.Wait()
 	case gcTickMsg:
-		if msg.owner != g || msg.run != g.run || g.state != gcRunning {
+		if g.job == nil || msg.job != g.job.ID() || g.state != gcRunning {
 			return g, nil
 		}
 		return g, g.tickCmd()
@@ -188,7 +141,7 @@ func (g *GC) handleKey(km tea.KeyMsg) tea.Cmd {
 	if g.state == gcRunning {
 		if key.Matches(km, k.Cancel) && !g.cancelling {
 			g.cancelling = true
-			g.cancel()
+			g.job.Cancel()
 			return ui.Status("cancelling garbage collection…")
 		}
 		return nil
@@ -202,23 +155,17 @@ func (g *GC) handleKey(km tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
-// apply reads one engine event: the phase from the "Start GC phase" lines,
-// the bar from "marked N%" (phase 1) and "percentage done: N" (phase 2).
+// apply reads one engine event: a log line and, when the engine says where
+// it is (ev.GC), the phase and the bar. A line within the same phase is a
+// progress line: it replaces the one before instead of piling up.
 func (g *GC) apply(ev core.Event) {
 	if ev.Kind != core.EventInfo && ev.Kind != core.EventWarning {
 		return
 	}
 	line := gcLine{text: ev.Message, warn: ev.Kind == core.EventWarning}
-	msg := ev.Message
-	switch {
-	case strings.HasPrefix(msg, "Start GC phase1"):
-		g.phase, g.pct = 1, 0
-	case strings.HasPrefix(msg, "Start GC phase2"):
-		g.phase, g.pct = 2, 0
-	case strings.HasPrefix(msg, "percentage done: "):
-		g.pct, line.progress = gcPercent(strings.TrimPrefix(msg, "percentage done: "), g.pct), true
-	case strings.HasPrefix(msg, "marked ") && strings.Contains(msg, "%"):
-		g.pct, line.progress = gcPercent(strings.TrimPrefix(msg, "marked "), g.pct), true
+	if p := ev.GC; p != nil {
+		line.progress = p.Phase == g.phase
+		g.phase, g.pct = p.Phase, min(max(p.Percent, 0), 100)
 	}
 	if n := len(g.log); line.progress && n > 0 && g.log[n-1].progress {
 		g.log[n-1] = line
@@ -230,36 +177,23 @@ func (g *GC) apply(ev core.Event) {
 	}
 }
 
-// gcPercent reads the number s starts with; a line it cannot read keeps old.
-func gcPercent(s string, old int) int {
-	end := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	if end < 0 {
-		end = len(s)
-	}
-	n, err := strconv.Atoi(s[:end])
-	if err != nil {
-		return old
-	}
-	return min(max(n, 0), 100)
-}
-
-func (g *GC) finish(r gcResult) tea.Cmd {
+func (g *GC) finish(st *core.GCStatus, err error) tea.Cmd {
 	g.end = g.now()
-	g.cancel()
 	g.cancelling = false
 	switch {
-	case r.err == nil && r.st != nil:
-		g.state, g.stats, g.pct = gcFinished, r.st, 100
-		return ui.Status(fmt.Sprintf("garbage collection done: removed %d chunks (%d bytes)", r.st.RemovedChunks, r.st.RemovedBytes))
-	case errors.Is(r.err, context.Canceled):
+	case err == nil && st != nil:
+		g.state, g.stats, g.pct = gcFinished, st, 100
+		return ui.Status(fmt.Sprintf("garbage collection done: removed %d chunks (%d bytes)", st.RemovedChunks, st.RemovedBytes))
+	case errors.Is(err, context.Canceled):
 		g.state = gcCancelled
 		return ui.Status("garbage collection cancelled")
 	default:
-		if r.err == nil {
-			r.err = errors.New("no statistics returned")
+		if err == nil {
+			err = errors.New("no statistics returned")
 		}
-		g.state, g.err = gcFailed, fmt.Errorf("garbage collection: %w", r.err)
-		return ui.Error(g.err)
+		// The screen shows the whole error; the status line only says so.
+		g.state, g.err = gcFailed, fmt.Errorf("garbage collection: %w", err)
+		return ui.Error(errors.New("garbage collection failed: the reason is on the screen"))
 	}
 }
 
@@ -322,7 +256,7 @@ func (g *GC) View() string {
 	lines := []string{g.headLine(), g.phaseLine(), g.bar()}
 	switch {
 	case g.state == gcFailed:
-		lines = append(lines, "", s.Error.Render(g.err.Error()))
+		lines = append(lines, "", wrapText(g.err.Error(), g.width, s.Error))
 	case g.stats != nil:
 		lines = append(lines, "", s.Title.Render("Statistics"))
 		lines = append(lines, gcStatLines(g.stats)...)
@@ -373,9 +307,9 @@ func gcUPID(st *core.GCStatus) string {
 
 func (g *GC) phaseLine() string {
 	switch g.phase {
-	case 1:
+	case core.GCPhaseMark:
 		return "phase 1 of 2: mark used chunks"
-	case 2:
+	case core.GCPhaseSweep:
 		return "phase 2 of 2: sweep unused chunks"
 	}
 	return "starting…"

@@ -24,13 +24,13 @@ var gcFixtureStats = &core.GCStatus{
 func gcFixtureRun(st *core.GCStatus) func(context.Context, core.Sink) (*core.GCStatus, error) {
 	return func(ctx context.Context, ev core.Sink) (*core.GCStatus, error) {
 		ev.Info("starting garbage collection on store store1")
-		ev.Info("Start GC phase1 (mark used chunks)")
-		ev.Info("marked 50% (1 of 2 index files)")
+		ev.GCInfo("Start GC phase1 (mark used chunks)", core.GCPhaseMark, 0)
+		ev.GCInfo("marked 50% (1 of 2 index files)", core.GCPhaseMark, 50)
 		ev.Warn(`warning: unable to access non-existent chunk 00ff, required by "host/elsa/2024-01-01T12:00:00Z/root.pxar.didx"`)
-		ev.Info("marked 100% (2 of 2 index files)")
-		ev.Info("Start GC phase2 (sweep unused chunks)")
+		ev.GCInfo("marked 100% (2 of 2 index files)", core.GCPhaseMark, 100)
+		ev.GCInfo("Start GC phase2 (sweep unused chunks)", core.GCPhaseSweep, 0)
 		for pct := 1; pct <= 100; pct++ {
-			ev.Info(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, pct/10))
+			ev.GCInfo(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, pct/10), core.GCPhaseSweep, pct)
 		}
 		return st, nil
 	}
@@ -59,7 +59,7 @@ func TestGCRunShowsStats(t *testing.T) {
 	if g.State() != "running" {
 		t.Fatalf("state %s after enter", g.State())
 	}
-	msgs := pgDrive(t, g, cmd)
+	msgs := brPump(t, g, cmd, nil)
 	if g.State() != "done" || g.Stats() != gcFixtureStats {
 		t.Fatalf("state %s, stats %+v", g.State(), g.Stats())
 	}
@@ -85,59 +85,71 @@ func TestGCRunShowsStats(t *testing.T) {
 	}
 	// y runs it again.
 	_, cmd = g.Update(pgKey(c.Keys.Confirm))
-	pgDrive(t, g, cmd)
+	brPump(t, g, cmd, nil)
 	if repo.gcCalls != 2 || g.State() != "done" {
 		t.Errorf("second run: %d calls, state %s", repo.gcCalls, g.State())
 	}
 }
 
+// TestGCPhasesAndPercent pins the GC screen on the engine's structured
+// progress (issue 17, "one job runner"): the phase and bar come from
+// Event.GC, never from reading numbers out of log lines.
 func TestGCPhasesAndPercent(t *testing.T) {
-	g, _ := newTestGC(&pgRepo{})
-	g.state, g.run = gcRunning, 1
-	step := func(msg string, phase, pct int) {
+	g, c := newTestGC(&pgRepo{gc: func(ctx context.Context, ev core.Sink) (*core.GCStatus, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	g.startCmd()
+	defer g.job.Cancel()
+	id := g.job.ID()
+	step := func(ev core.Event, phase, pct int) {
 		t.Helper()
-		g.Update(gcProgressMsg{owner: g, run: 1, events: []core.Event{{Kind: core.EventInfo, Message: msg}}})
+		g.Update(ui.JobMsg{Job: id, Events: []any{ev}})
 		if g.phase != phase || g.pct != pct {
-			t.Errorf("after %q: phase %d pct %d, want %d %d", msg, g.phase, g.pct, phase, pct)
+			t.Errorf("after %q: phase %d pct %d, want %d %d", ev.Message, g.phase, g.pct, phase, pct)
 		}
 	}
-	step("starting garbage collection on store s", 0, 0)
-	step("Start GC phase1 (mark used chunks)", 1, 0)
-	step("marked 37% (3 of 8 index files)", 1, 37)
-	step("Start GC phase2 (sweep unused chunks)", 2, 0)
-	step("percentage done: 64, chunk count: 9", 2, 64)
-	step("percentage done: garbage", 2, 64)
-	// A message for an earlier run, or another screen, changes nothing.
-	g.Update(gcProgressMsg{owner: g, run: 0, events: []core.Event{{Kind: core.EventInfo, Message: "percentage done: 99, chunk count: 1"}}})
-	g.Update(gcProgressMsg{owner: NewGC(g.c), run: 1, events: []core.Event{{Kind: core.EventInfo, Message: "percentage done: 98, chunk count: 1"}}})
-	if g.pct != 64 {
-		t.Errorf("stale message applied: pct %d", g.pct)
+	gcEv := func(msg string, phase, pct int) core.Event {
+		return core.Event{Kind: core.EventInfo, Message: msg, GC: &core.GCProgress{Phase: phase, Percent: pct}}
 	}
+	step(core.Event{Kind: core.EventInfo, Message: "starting garbage collection on store s"}, 0, 0)
+	step(gcEv("Start GC phase1 (mark used chunks)", core.GCPhaseMark, 0), 1, 0)
+	step(gcEv("marked 37% (3 of 8 index files)", core.GCPhaseMark, 37), 1, 37)
+	step(gcEv("Start GC phase2 (sweep unused chunks)", core.GCPhaseSweep, 0), 2, 0)
+	step(gcEv("percentage done: 64, chunk count: 9", core.GCPhaseSweep, 64), 2, 64)
+	// A line that looks like progress but says nothing structured is only
+	// a log line.
+	step(core.Event{Kind: core.EventInfo, Message: "percentage done: 99, chunk count: 1"}, 2, 64)
+	// Progress is read from JobMsg.Progress as well.
+	g.Update(ui.JobMsg{Job: id, Progress: gcEv("percentage done: 70, chunk count: 12", core.GCPhaseSweep, 70)})
+	if g.pct != 70 {
+		t.Errorf("progress report: pct %d", g.pct)
+	}
+	// A report of another job changes nothing.
+	g.Update(ui.JobMsg{Job: id + 1000, Events: []any{gcEv("percentage done: 98, chunk count: 1", core.GCPhaseSweep, 98)}})
+	if g.pct != 70 {
+		t.Errorf("another job's report applied: pct %d", g.pct)
+	}
+	// In the log: the structured 64% line, the plain line, then the 70%
+	// line (a progress line replaces only the progress line just before).
+	if n := strings.Count(g.View(), "percentage done:"); n != 3 {
+		t.Errorf("%d percentage lines in the log, want 3:\n%s", n, g.View())
+	}
+	_ = c
 }
 
 func TestGCCancelWithEsc(t *testing.T) {
-	started := make(chan struct{})
 	repo := &pgRepo{gc: func(ctx context.Context, ev core.Sink) (*core.GCStatus, error) {
-		ev.Info("Start GC phase1 (mark used chunks)")
-		close(started)
+		ev.GCInfo("Start GC phase1 (mark used chunks)", core.GCPhaseMark, 0)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
 	g, c := newTestGC(repo)
 	_, cmd := g.Update(pgKey(c.Keys.Confirm))
-	<-started
-	// Run the start batch by hand: status, then the first wait.
-	var wait tea.Cmd
-	for _, sub := range pgExec(t, cmd).(tea.BatchMsg) {
-		if sub == nil {
-			continue
-		}
-		if m, ok := pgExec(t, sub).(gcProgressMsg); ok {
-			_, wait = g.Update(m)
-		}
-	}
-	if g.phase != 1 || wait == nil {
-		t.Fatalf("phase %d, wait %v", g.phase, wait != nil)
+	// Runs until the phase line arrives; the collection then waits.
+	brPump(t, g, cmd, func(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && len(jm.Events) > 0 })
+	if g.phase != core.GCPhaseMark || g.State() != "running" {
+		t.Fatalf("phase %d, state %s", g.phase, g.State())
 	}
 	_, cmd = g.Update(pgKey(c.Keys.Cancel))
 	if g.State() != "cancelling" {
@@ -146,7 +158,7 @@ func TestGCCancelWithEsc(t *testing.T) {
 	if s, ok := cmd().(ui.StatusMsg); !ok || !strings.Contains(s.Text, "cancelling") {
 		t.Errorf("esc status %+v", s)
 	}
-	st := pgStatuses(pgDrive(t, g, wait))
+	st := pgStatuses(brPump(t, g, g.job.Wait(), nil))
 	if g.State() != "cancelled" {
 		t.Fatalf("state %s after the engine stopped", g.State())
 	}
@@ -166,19 +178,20 @@ func TestGCErrorStaysUsable(t *testing.T) {
 	}}
 	g, c := newTestGC(repo)
 	_, cmd := g.Update(pgKey(c.Keys.Open))
-	st := pgStatuses(pgDrive(t, g, cmd))
+	st := pgStatuses(brPump(t, g, cmd, nil))
 	if g.State() != "failed" {
 		t.Fatalf("state %s", g.State())
 	}
-	if len(st) != 2 || !st[1].Err || !strings.Contains(st[1].Text, "already running") {
+	// The screen shows the error whole (wrapped); the status line says it failed.
+	if len(st) != 2 || !st[1].Err || !strings.Contains(st[1].Text, "failed") {
 		t.Errorf("statuses %+v", st)
 	}
-	if v := g.View(); !strings.Contains(v, "locked by another operation") || !strings.Contains(v, "failed") {
+	if v := strings.Join(strings.Fields(g.View()), " "); !strings.Contains(v, "already running on this datastore: locked by another operation") || !strings.Contains(v, "failed") {
 		t.Errorf("error not shown:\n%s", v)
 	}
 	repo.gc = gcFixtureRun(gcFixtureStats)
 	_, cmd = g.Update(pgKey(c.Keys.Open))
-	pgDrive(t, g, cmd)
+	brPump(t, g, cmd, nil)
 	if g.State() != "done" || strings.Contains(g.View(), "locked") {
 		t.Errorf("retry: state %s\n%s", g.State(), g.View())
 	}
@@ -195,7 +208,7 @@ func TestGCEventFloodDoesNotBlock(t *testing.T) {
 	}}
 	g, c := newTestGC(repo)
 	_, cmd := g.Update(pgKey(c.Keys.Open))
-	msgs := pgDrive(t, g, cmd)
+	msgs := brPump(t, g, cmd, nil)
 	if g.State() != "done" {
 		t.Fatalf("state %s", g.State())
 	}
@@ -209,24 +222,30 @@ func TestGCEventFloodDoesNotBlock(t *testing.T) {
 
 func TestGCGolden(t *testing.T) {
 	running := func(g *GC) {
-		g.state, g.run, g.start = gcRunning, 1, time.Unix(pgBase, 0)
+		g.state, g.start = gcRunning, time.Unix(pgBase, 0)
 		g.now = func() time.Time { return time.Unix(pgBase+83, 0) }
-		for _, m := range []string{
-			"starting garbage collection on store store1",
-			"Start GC phase1 (mark used chunks)",
-			"marked 100% (2 of 2 index files)",
-			"Start GC phase2 (sweep unused chunks)",
-			"percentage done: 42, chunk count: 1234",
+		for _, m := range []struct {
+			text       string
+			phase, pct int
+		}{
+			{"starting garbage collection on store store1", 0, 0},
+			{"Start GC phase1 (mark used chunks)", core.GCPhaseMark, 0},
+			{"marked 100% (2 of 2 index files)", core.GCPhaseMark, 100},
+			{"Start GC phase2 (sweep unused chunks)", core.GCPhaseSweep, 0},
+			{"percentage done: 42, chunk count: 1234", core.GCPhaseSweep, 42},
 		} {
-			g.apply(core.Event{Kind: core.EventInfo, Message: m})
+			ev := core.Event{Kind: core.EventInfo, Message: m.text}
+			if m.phase != 0 {
+				ev.GC = &core.GCProgress{Phase: m.phase, Percent: m.pct}
+			}
+			g.apply(ev)
 		}
 		g.apply(core.Event{Kind: core.EventWarning, Message: "warning: unable to access non-existent chunk 00ff, required by \"host/elsa/2024-01-01T12:00:00Z/root.pxar.didx\""})
 	}
 	done := func(g *GC) {
 		running(g)
-		g.apply(core.Event{Kind: core.EventInfo, Message: "percentage done: 100, chunk count: 2000"})
-		g.cancel = func() {}
-		g.finish(gcResult{st: gcFixtureStats})
+		g.apply(core.Event{Kind: core.EventInfo, Message: "percentage done: 100, chunk count: 2000", GC: &core.GCProgress{Phase: core.GCPhaseSweep, Percent: 100}})
+		g.finish(gcFixtureStats, nil)
 	}
 	for _, tc := range []struct {
 		name  string
@@ -239,8 +258,7 @@ func TestGCGolden(t *testing.T) {
 		{"80x24-done", 80, 24, done},
 		{"80x24-failed", 80, 24, func(g *GC) {
 			running(g)
-			g.cancel = func() {}
-			g.finish(gcResult{err: fmt.Errorf("read chunk dir: %w", core.ErrCorrupt)})
+			g.finish(nil, fmt.Errorf("read chunk dir: %w", core.ErrCorrupt))
 		}},
 		{"140x40-running", 140, 40, running},
 		{"140x40-done", 140, 40, done},

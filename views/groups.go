@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,7 +30,9 @@ type groupSummary struct {
 	group core.Group
 	count int
 	last  int64
-	size  uint64
+	size  uint64 // logical: the snapshots' sizes added, before deduplication
+	enc   int    // encrypted snapshots
+	fps   []string
 }
 
 // nsRow and groupRow are what the rows of the groups list carry.
@@ -49,13 +52,29 @@ type Groups struct {
 	collapsed map[string]bool
 	loading   bool
 	err       error
+	pollSig   string // what the last poll saw (refresh.go)
+
+	keyPrompt     *ui.KeyPrompt
+	locked        int // encrypted groups the loaded key cannot read
+	width, height int
 }
 
 // NewGroups makes the top screen.
 func NewGroups(c *ui.Common) *Groups {
-	l := ui.NewList(c, []ui.Column{{Title: "group"}, {Title: "snapshots", Width: 9, Right: true}, {Title: "last backup", Width: 19}, {Title: "size", Width: 10, Right: true}})
+	l := ui.NewList(c, groupColumns(false))
 	l.Empty = "no backup groups yet — press b to make a backup"
-	return &Groups{c: c, list: l, collapsed: map[string]bool{}, loading: true}
+	return &Groups{c: c, list: l, collapsed: map[string]bool{}, loading: true, keyPrompt: ui.NewKeyPrompt(c), width: 80, height: 21}
+}
+
+// groupColumns are the list's columns; the encryption column shows when
+// a group is encrypted. The size is logical: the snapshots' sizes added,
+// as if nothing were shared between them.
+func groupColumns(withCrypt bool) []ui.Column {
+	cols := []ui.Column{{Title: "group"}, {Title: "snapshots", Width: 9, Right: true}, {Title: "last backup", Width: 19}, {Title: "logical size", Width: 12, Right: true}}
+	if withCrypt {
+		cols = append(cols, ui.Column{Title: "encryption", Width: 12})
+	}
+	return cols
 }
 
 // Init loads the groups.
@@ -88,6 +107,12 @@ func (v *Groups) load() tea.Cmd {
 				}
 				g.count++
 				g.size += s.Size
+				if encrypted(s) {
+					g.enc++
+					if s.Fingerprint != "" && !slices.Contains(g.fps, s.Fingerprint) {
+						g.fps = append(g.fps, s.Fingerprint)
+					}
+				}
 				if s.Finished && s.Snapshot.Time > g.last {
 					g.last = s.Snapshot.Time
 				}
@@ -105,6 +130,18 @@ func (v *Groups) load() tea.Cmd {
 
 func (v *Groups) rebuild() {
 	var rows []ui.Row
+	withCrypt := false
+	v.locked = 0
+	for _, n := range v.nsets {
+		for _, g := range n.groups {
+			if g.enc > 0 {
+				withCrypt = true
+				if v.lock(g) != "" {
+					v.locked++
+				}
+			}
+		}
+	}
 	for _, n := range v.nsets {
 		depth := 0
 		if !n.ns.IsRoot() {
@@ -122,16 +159,74 @@ func (v *Groups) rebuild() {
 			if hidden {
 				continue
 			}
-			rows = append(rows, ui.Row{Cells: []string{strings.Repeat("  ", depth-1) + icon + "ns " + string(n.ns), plural(len(n.groups), "group", "groups"), "", ""}, Data: nsRow{n.ns}, Dir: true})
+			// The count of groups is a note after the name: the columns
+			// hold the groups' figures.
+			rows = append(rows, ui.Row{Cells: []string{strings.Repeat("  ", depth-1) + icon + "ns " + string(n.ns), "", "", ""},
+				Note: plural(len(n.groups), "group", "groups"), Data: nsRow{n.ns}, Dir: true})
 			if v.collapsed[string(n.ns)] {
 				continue
 			}
 		}
 		for _, g := range n.groups {
-			rows = append(rows, ui.Row{Cells: []string{strings.Repeat("  ", depth) + g.group.String(), fmt.Sprint(g.count), when(g.last), size(g.size)}, Data: groupRow{n.ns, g}})
+			cells := []string{strings.Repeat("  ", depth) + g.group.String(), fmt.Sprint(g.count), when(g.last), size(g.size)}
+			if withCrypt {
+				cells = append(cells, v.cryptCell(g))
+			}
+			rows = append(rows, ui.Row{Cells: cells, Data: groupRow{n.ns, g}})
 		}
 	}
+	v.list.SetColumns(groupColumns(withCrypt))
 	v.list.SetRows(rows)
+	v.layout()
+}
+
+// lock says why a group's encrypted snapshots cannot be read, "" when
+// they can (or it has none).
+func (v *Groups) lock(g groupSummary) string {
+	if g.enc == 0 {
+		return ""
+	}
+	if len(g.fps) == 0 {
+		return lockReason(v.c, "")
+	}
+	// Readable when the key opens any of them; snapshots made with
+	// other keys say so in the snapshot list.
+	reason := ""
+	for _, fp := range g.fps {
+		r := lockReason(v.c, fp)
+		if r == "" {
+			return ""
+		}
+		reason = r
+	}
+	return reason
+}
+
+// cryptCell is the encryption column of a group.
+func (v *Groups) cryptCell(g groupSummary) string {
+	switch {
+	case g.enc == 0:
+		return "-"
+	case v.lock(g) != "":
+		return v.lock(g)
+	}
+	return "encrypted"
+}
+
+// banner is the line about unreadable groups above the list, "" for none.
+func (v *Groups) banner() string { return keyBanner(v.c, v.locked, v.width) }
+
+// layout gives the list what the banner and the key prompt leave.
+func (v *Groups) layout() {
+	h := v.height
+	if v.banner() != "" {
+		h--
+	}
+	if v.keyPrompt.Active() {
+		h -= 3
+	}
+	v.list.SetSize(v.width, max(h, 3))
+	v.keyPrompt.SetWidth(v.width)
 }
 
 // Update handles keys and loaded data.
@@ -151,7 +246,27 @@ func (v *Groups) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return v, nil
 	case RefreshMsg, BackupDoneMsg:
 		return v, v.load()
+	case groupsPolledMsg:
+		return v, v.polled(msg)
+	case ui.KeyUnlockedMsg:
+		if msg.Prompt != v.keyPrompt {
+			return v, nil
+		}
+		cmd := v.keyPrompt.Apply(msg)
+		v.rebuild()
+		return v, cmd
+	case tea.MouseMsg:
+		if v.banner() != "" {
+			msg = ui.MouseAt(msg, 1)
+		}
+		_, cmd := v.list.Update(msg)
+		return v, cmd
 	case tea.KeyMsg:
+		if v.keyPrompt.Active() {
+			cmd := v.keyPrompt.Update(msg)
+			v.layout()
+			return v, cmd
+		}
 		if handled, cmd := v.list.Update(msg); handled {
 			return v, cmd
 		}
@@ -178,6 +293,10 @@ func (v *Groups) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return v, ui.Push(NewBackup(v.c, v.selectedNamespace()))
 		case key.Matches(msg, k.GC):
 			return v, ui.Push(NewGC(v.c))
+		case key.Matches(msg, k.LoadKey):
+			cmd := v.keyPrompt.Open()
+			v.layout()
+			return v, cmd
 		}
 	}
 	return v, nil
@@ -198,8 +317,8 @@ func (v *Groups) selectedNamespace() core.Namespace {
 	return ""
 }
 
-// Capturing reports whether the filter is open.
-func (v *Groups) Capturing() bool { return v.list.Filtering() }
+// Capturing reports whether the filter or the key prompt is open.
+func (v *Groups) Capturing() bool { return v.list.Filtering() || v.keyPrompt.Active() }
 
 // View draws the list.
 func (v *Groups) View() string {
@@ -209,11 +328,21 @@ func (v *Groups) View() string {
 	if v.err != nil {
 		return v.c.Styles.Error.Render(v.err.Error())
 	}
-	return v.list.View()
+	out := v.list.View()
+	if b := v.banner(); b != "" {
+		out = v.c.Styles.Warn.Render(b) + "\n" + out
+	}
+	if v.keyPrompt.Active() {
+		out += "\n" + v.keyPrompt.View()
+	}
+	return out
 }
 
 // SetSize sets the area.
-func (v *Groups) SetSize(w, h int) { v.list.SetSize(w, h) }
+func (v *Groups) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.layout()
+}
 
 // Title is empty: the top screen is the repository itself.
 func (v *Groups) Title() string { return "" }
@@ -221,13 +350,16 @@ func (v *Groups) Title() string { return "" }
 // ShortHelp lists the main keys.
 func (v *Groups) ShortHelp() []key.Binding {
 	k := v.c.Keys
+	if v.locked > 0 {
+		return []key.Binding{k.Open, k.Find, k.LoadKey, k.Prune, k.Backup, k.GC}
+	}
 	return []key.Binding{k.Open, k.Find, k.Prune, k.Backup, k.GC}
 }
 
 // FullHelp lists every key of the screen.
 func (v *Groups) FullHelp() [][]key.Binding {
 	k := v.c.Keys
-	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}, {k.Open, k.Find, k.Prune, k.Backup, k.GC}}
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}, {k.Open, k.Find, k.Prune, k.Backup, k.GC, k.LoadKey}}
 }
 
 // RefreshMsg asks views to reload what they show (after a prune, a GC …).

@@ -152,10 +152,13 @@ func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		v.setRows(msg.versions)
 		v.list.SelectWhere(func(r ui.Row) bool { return r.Data.(version).snap == v.snap })
 		return v, nil
-	case restoreProgressMsg, restoreDoneMsg:
+	case ui.JobMsg:
 		_, _, cmd := v.restore.update(msg)
 		v.layout()
 		return v, cmd
+	case tea.MouseMsg:
+		v.list.Update(ui.MouseAt(msg, 1)) // below the title line
+		return v, nil
 	case tea.KeyMsg:
 		defer v.layout()
 		if handled, _, cmd := v.restore.update(msg); handled {

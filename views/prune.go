@@ -169,9 +169,38 @@ func (p *Prune) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return p, p.pruned(msg)
 	case tea.KeyMsg:
+		if keys := ui.SplitKeys(msg); keys != nil {
+			// A burst or a paste ("12") is the keys it holds.
+			cmds := make([]tea.Cmd, len(keys))
+			for i, k := range keys {
+				cmds[i] = p.handleKey(k)
+			}
+			return p, tea.Batch(cmds...)
+		}
 		return p, p.handleKey(msg)
+	case tea.MouseMsg:
+		p.mouse(msg)
 	}
 	return p, nil
+}
+
+// mouse moves the cursor with the wheel and to the snapshot clicked.
+func (p *Prune) mouse(m tea.MouseMsg) {
+	switch {
+	case m.Button == tea.MouseButtonWheelUp:
+		p.cursor -= ui.WheelRows
+	case m.Button == tea.MouseButtonWheelDown:
+		p.cursor += ui.WheelRows
+	case m.Button == tea.MouseButtonLeft && m.Action == tea.MouseActionPress:
+		row := m.Y - p.headerLines()
+		if row < 0 || row >= p.pageRows() || p.offset+row >= len(p.results) {
+			return
+		}
+		p.cursor = p.offset + row
+	default:
+		return
+	}
+	p.clamp()
 }
 
 // pruned reports the real prune and reloads: even a failed prune may have

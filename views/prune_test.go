@@ -139,7 +139,16 @@ func pgKey(b key.Binding) tea.KeyMsg {
 		return tea.KeyMsg{Type: tea.KeyUp}
 	case "down":
 		return tea.KeyMsg{Type: tea.KeyDown}
+	case "pgup":
+		return tea.KeyMsg{Type: tea.KeyPgUp}
+	case "pgdown":
+		return tea.KeyMsg{Type: tea.KeyPgDown}
+	case "home":
+		return tea.KeyMsg{Type: tea.KeyHome}
+	case "end":
+		return tea.KeyMsg{Type: tea.KeyEnd}
 	}
+	// One key: a name of several runes would be a burst of keys.
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
 }
 

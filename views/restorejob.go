@@ -2,12 +2,11 @@ package views
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -15,30 +14,12 @@ import (
 	"cairn/core"
 	"cairn/core/restore"
 	"cairn/pxar"
-	"cairn/pxar/pattern"
 	"cairn/ui"
 )
 
-// restoreProgressMsg reports bytes of the archive stream consumed so far,
-// and a warning when one occurred.
-type restoreProgressMsg struct {
-	id      int
-	done    uint64
-	total   uint64
-	warning string
-}
-
-// restoreDoneMsg ends a restore job.
-type restoreDoneMsg struct {
-	id     int
-	target string
-	err    error
-}
-
-var restoreJobs atomic.Int64
-
-// restoreJob restores a whole archive, or only some of its paths, in a
-// goroutine and reports through a channel that a re-issued command reads.
+// restoreJob restores a whole archive, or only some of its paths, as a
+// ui.Job: the engine reports the bytes restored and their total (for a
+// selection, the selected files' bytes), and warnings as they happen.
 type restoreJob struct {
 	c      *ui.Common
 	ns     core.Namespace
@@ -47,22 +28,16 @@ type restoreJob struct {
 	target string   // directory (pxar) or file
 	paths  []string // archive-relative paths to restore; nil: everything
 
-	id       int
-	ch       chan tea.Msg
-	ctx      context.Context
-	cancelFn context.CancelFunc
-
-	done, total uint64
-	warnings    []string
-	err         error
-	finished    bool
-	started     time.Time
+	job      *ui.Job
+	progress core.Progress
+	warnings []string
+	err      error
+	finished bool
+	started  time.Time
 }
 
 func newRestoreJob(c *ui.Common, ns core.Namespace, snap core.Snapshot, file, target string, paths []string) *restoreJob {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &restoreJob{c: c, ns: ns, snap: snap, file: file, target: target, paths: paths,
-		id: int(restoreJobs.Add(1)), ch: make(chan tea.Msg, 16), ctx: ctx, cancelFn: cancel}
+	return &restoreJob{c: c, ns: ns, snap: snap, file: file, target: target, paths: paths}
 }
 
 // defaultTarget is where a restore goes unless the user says otherwise:
@@ -76,134 +51,69 @@ func defaultTarget(s core.Snapshot, name string) string {
 	return filepath.Join(cwd, fmt.Sprintf("restore-%s-%s-%s", s.ID, t, name))
 }
 
-// escapeGlob makes a path match itself literally as a pattern.
-func escapeGlob(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		if strings.ContainsRune(`\*?[]`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func (j *restoreJob) send(m tea.Msg) {
-	select {
-	case j.ch <- m:
-	case <-j.ctx.Done():
-	}
-}
-
-// start launches the restore and returns the command that reads its reports.
+// start runs the restore and returns the command that reads its reports.
 func (j *restoreJob) start() tea.Cmd {
 	j.started = time.Now()
-	go j.run()
-	return j.wait()
+	var cmd tea.Cmd
+	j.job, cmd = j.c.StartJob("restore", j.work)
+	return cmd
 }
 
-func (j *restoreJob) wait() tea.Cmd {
-	ch := j.ch
-	return func() tea.Msg {
-		m, ok := <-ch
-		if !ok {
-			return nil
-		}
-		return m
-	}
-}
-
-func (j *restoreJob) run() {
-	defer close(j.ch)
-	err := j.restore()
-	// The done message must arrive even after a cancel.
-	j.ch <- restoreDoneMsg{id: j.id, target: j.target, err: err}
-}
-
-func (j *restoreJob) restore() error {
+// work restores: an image or blob through restore.Run, a pxar archive or
+// a selection of it through the engine's selection restore, which reads
+// only the chunks the selected entries need.
+func (j *restoreJob) work(ctx context.Context, r ui.Reporter) (any, error) {
 	if !restore.IsPxarName(j.file) {
-		return restore.Run(j.ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
+		return nil, restore.Run(ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
 			Archive: j.file, Target: j.target, Key: j.c.Key, KeyExplicit: j.c.KeyExplicit})
 	}
-	s, err := openSnapshot(j.ctx, j.c, j.ns, j.snap)
+	s, err := openSnapshot(ctx, j.c, j.ns, j.snap)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
 	a, err := s.FindPxar(j.file)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var pats pattern.List
-	for _, p := range j.paths {
-		pat, err := pattern.Parse("/" + escapeGlob(p))
-		if err != nil {
-			return fmt.Errorf("path %q: %w", p, err)
-		}
-		pats = append(pats, pat)
-	}
-	// Progress counts the bytes read of the archive's streams (both of a
-	// split archive).
-	var n atomic.Uint64
-	total := a.Size
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				j.send(restoreProgressMsg{id: j.id, done: n.Load(), total: total})
-			}
-		}
-	}()
-	err = s.ExtractPxar(j.ctx, a, j.target, pxar.ExtractOptions{
-		AllowExistingDirs: true,
-		Patterns:          pats,
-		OnWarning: func(msg string) {
-			j.send(restoreProgressMsg{id: j.id, done: n.Load(), total: total, warning: msg})
-		},
-	}, &n)
-	close(stop)
-	wg.Wait()
-	return err
+	return nil, s.ExtractPxarPaths(ctx, a, j.paths, j.target, restore.PathsOptions{
+		Extract:  pxar.ExtractOptions{AllowExistingDirs: true, OnWarning: func(msg string) { r.Event(msg) }},
+		Progress: func(p core.Progress) { r.Progress(p) },
+	})
 }
 
-func (j *restoreJob) cancel() { j.cancelFn() }
+func (j *restoreJob) cancel() { j.job.Cancel() }
 
-// update takes a message of this job; done reports the job ended.
-func (j *restoreJob) update(msg tea.Msg) (done bool, cmd tea.Cmd) {
-	switch m := msg.(type) {
-	case restoreProgressMsg:
-		if m.id != j.id {
-			return false, nil
-		}
-		j.done, j.total = m.done, m.total
-		if m.warning != "" {
-			j.warnings = append(j.warnings, m.warning)
-		}
-		return false, j.wait()
-	case restoreDoneMsg:
-		if m.id != j.id {
-			return false, nil
-		}
-		j.finished, j.err = true, m.err
-		j.cancelFn()
-		if m.err != nil {
-			return true, ui.Error(fmt.Errorf("restore failed: %w", m.err))
-		}
-		what := "archive"
-		if len(j.paths) > 0 {
-			what = plural(len(j.paths), "entry", "entries")
-		}
-		return true, tea.Batch(ui.Status(fmt.Sprintf("restored %s to %s in %s", what, m.target, time.Since(j.started).Round(time.Millisecond))), func() tea.Msg { return RestoredMsg{Target: m.target} })
+// update takes a report of this job; done says the job ended.
+func (j *restoreJob) update(msg ui.JobMsg) (done bool, cmd tea.Cmd) {
+	if !j.job.Owns(msg) {
+		return false, nil
 	}
-	return false, nil
+	for _, ev := range msg.Events {
+		if w, ok := ev.(string); ok {
+			j.warnings = append(j.warnings, w)
+		}
+	}
+	if p, ok := msg.Progress.(core.Progress); ok {
+		j.progress = p
+	}
+	if !msg.Done {
+		return false, j.job.Wait()
+	}
+	j.finished, j.err = true, msg.Err
+	switch {
+	case errors.Is(msg.Err, context.Canceled):
+		return true, ui.Status("restore stopped; what was restored so far stays in " + j.target)
+	case msg.Err != nil:
+		return true, ui.Error(fmt.Errorf("restore failed: %w", msg.Err))
+	}
+	what := "archive"
+	if len(j.paths) > 0 {
+		what = plural(len(j.paths), "entry", "entries")
+	}
+	target := j.target
+	return true, tea.Batch(ui.Status(fmt.Sprintf("restored %s to %s in %s", what, target, time.Since(j.started).Round(time.Millisecond))),
+		func() tea.Msg { return RestoredMsg{Target: target} })
 }
 
 // RestoredMsg tells views a restore finished into Target.
@@ -212,11 +122,12 @@ type RestoredMsg struct{ Target string }
 // view draws the running job.
 func (j *restoreJob) view() string {
 	s := j.c.Styles
+	p := j.progress
 	pct := 0.0
-	if j.total > 0 {
-		pct = float64(j.done) / float64(j.total)
+	if p.BytesTotal > 0 {
+		pct = float64(p.BytesRead) / float64(p.BytesTotal)
 	}
-	out := s.Title.Render("Restoring to "+j.target) + "\n" + bar(s, pct, 40) + fmt.Sprintf(" %s / %s", size(j.done), size(j.total))
+	out := s.Title.Render("Restoring to "+j.target) + "\n" + bar(s, pct, 40) + fmt.Sprintf(" %s / %s", size(p.BytesRead), size(p.BytesTotal))
 	for i, w := range j.warnings {
 		if i >= 5 {
 			out += "\n" + s.Dim.Render(fmt.Sprintf("… %d more warnings", len(j.warnings)-5))

@@ -23,6 +23,9 @@ func newRestorePane(c *ui.Common) restorePane {
 
 // ask opens the prompt; confirming a target runs start with it.
 func (p *restorePane) ask(label, target string, start func(target string) *restoreJob) tea.Cmd {
+	if p.job != nil {
+		return ui.Status("a restore is running: esc stops it")
+	}
 	p.start = start
 	return p.prompt.Open(label, target)
 }
@@ -32,9 +35,9 @@ func (p *restorePane) ask(label, target string, start func(target string) *resto
 // should handle; finished is the job that has just ended.
 func (p *restorePane) update(msg tea.Msg) (handled bool, finished *restoreJob, cmd tea.Cmd) {
 	switch msg := msg.(type) {
-	case restoreProgressMsg, restoreDoneMsg:
+	case ui.JobMsg:
 		if p.job == nil {
-			return true, nil, nil
+			return false, nil, nil
 		}
 		done, cmd := p.job.update(msg)
 		if done {

@@ -39,9 +39,15 @@ type Snapshots struct {
 
 // NewSnapshots opens the snapshot list of a group.
 func NewSnapshots(c *ui.Common, ns core.Namespace, g core.Group) *Snapshots {
-	l := ui.NewList(c, []ui.Column{{Title: "time", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "archives"}, {Title: "prot", Width: 4}, {Title: "crypt", Width: 9}, {Title: "verify", Width: 6}})
+	l := ui.NewList(c, snapshotColumns(9))
 	l.Empty = "no snapshots"
 	return &Snapshots{c: c, ns: ns, group: g, list: l, loading: true}
+}
+
+// snapshotColumns are the list's columns; the crypt column widens when it
+// says why a snapshot cannot be read ("bad password").
+func snapshotColumns(crypt int) []ui.Column {
+	return []ui.Column{{Title: "time", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "archives"}, {Title: "prot", Width: 4}, {Title: "crypt", Width: crypt}, {Title: "verify", Width: 6}}
 }
 
 // Init loads the snapshots.
@@ -96,6 +102,7 @@ func cryptOf(s core.SnapshotInfo) string {
 func (v *Snapshots) setRows(list []core.SnapshotInfo) {
 	sort.Slice(list, func(i, j int) bool { return list[i].Snapshot.Time > list[j].Snapshot.Time })
 	rows := make([]ui.Row, 0, len(list))
+	cryptWidth := 9
 	for _, s := range list {
 		prot, verify := "", "-"
 		if s.Protected {
@@ -108,12 +115,22 @@ func (v *Snapshots) setRows(list []core.SnapshotInfo) {
 		if s.HasSize {
 			sz = size(s.Size)
 		}
-		t := when(s.Snapshot.Time)
+		// The time column holds a time; that a snapshot is unfinished is
+		// said where its archives would be, so no width cuts it off.
+		archives := strings.Join(archiveNames(s.Files), " ")
 		if !s.Finished {
-			t += " (unfinished)"
+			archives = "(unfinished) " + archives
 		}
-		rows = append(rows, ui.Row{Cells: []string{t, sz, strings.Join(archiveNames(s.Files), " "), prot, cryptOf(s), verify}, Data: s, Dim: !s.Finished})
+		crypt := cryptOf(s)
+		if crypt == "encrypt" {
+			if why := lockReason(v.c, s.Fingerprint); why != "" {
+				crypt = why
+				cryptWidth = max(cryptWidth, len(why))
+			}
+		}
+		rows = append(rows, ui.Row{Cells: []string{when(s.Snapshot.Time), sz, strings.TrimSpace(archives), prot, crypt, verify}, Data: s, Dim: !s.Finished})
 	}
+	v.list.SetColumns(snapshotColumns(cryptWidth))
 	v.list.SetRows(rows)
 }
 
@@ -137,6 +154,9 @@ func (v *Snapshots) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return v, v.load()
 	case RefreshMsg, BackupDoneMsg:
 		return v, v.load()
+	case tea.MouseMsg:
+		_, cmd := v.list.Update(msg)
+		return v, cmd
 	case tea.KeyMsg:
 		if handled, cmd := v.list.Update(msg); handled {
 			return v, cmd

@@ -75,7 +75,7 @@ func NewTree(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive string
 		_, m := t.marks[e.path]
 		return m || t.underMark(e.path)
 	}
-	t.find = newFinder(c)
+	t.find = newFinder(c, t)
 	return t
 }
 
@@ -212,25 +212,69 @@ func (v *Tree) toggleMark() tea.Cmd {
 		return nil
 	}
 	e := row.Data.(entryRow)
-	if _, ok := v.marks[e.path]; ok {
-		delete(v.marks, e.path)
+	return v.toggle(e.path, e.entry)
+}
+
+// toggle marks or unmarks path p, entry e of the catalog.
+func (v *Tree) toggle(p string, e catalog.Entry) tea.Cmd {
+	if _, ok := v.marks[p]; ok {
+		delete(v.marks, p)
 		return nil
 	}
-	if v.underMark(e.path) {
-		return ui.Status(e.path + " is already included: its directory is marked")
+	if v.underMark(p) {
+		return ui.Status(p + " is already included: its directory is marked")
 	}
-	m := mark{dir: e.entry.IsDir(), size: e.entry.Size}
+	m := mark{dir: e.IsDir(), size: e.Size}
 	if m.dir {
-		m.size = v.subtreeSize(e.entry)
+		m.size = v.subtreeSize(e)
 		// Marks below a marked directory are covered by it.
+		for q := range v.marks {
+			if strings.HasPrefix(q, p+"/") {
+				delete(v.marks, q)
+			}
+		}
+	}
+	v.marks[p] = m
+	return nil
+}
+
+// marked tells whether p is marked or inside a marked directory.
+func (v *Tree) marked(p string) bool {
+	_, ok := v.marks[p]
+	return ok || v.underMark(p)
+}
+
+// markCount is the number of marks.
+func (v *Tree) markCount() int { return len(v.marks) }
+
+// markAll marks every hit of a find. The index lists a directory before
+// what it holds, so a hit inside a directory just marked is skipped as
+// covered; older marks inside one go at the end.
+func (v *Tree) markAll(ix *ui.PathIndex, meta *hitMeta, res *ui.SearchResult) tea.Cmd {
+	added := 0
+	dirs := false
+	res.Hits(func(i int) {
+		p := ix.Path(i)
+		if v.marked(p) {
+			return
+		}
+		e := meta.entry(i)
+		m := mark{dir: e.IsDir(), size: e.Size}
+		if m.dir {
+			m.size, dirs = v.subtreeSize(e), true
+		}
+		v.marks[p] = m
+		added++
+	})
+	if dirs {
 		for p := range v.marks {
-			if strings.HasPrefix(p, e.path+"/") {
+			if v.underMark(p) {
 				delete(v.marks, p)
 			}
 		}
 	}
-	v.marks[e.path] = m
-	return nil
+	n, total := v.markSummary()
+	return ui.Status(fmt.Sprintf("marked %s: %s marked, %s", plural(added, "hit", "hits"), plural(n, "entry", "entries"), size(total)))
 }
 
 func (v *Tree) markSummary() (int, uint64) {
@@ -259,20 +303,27 @@ func (v *Tree) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		v.loading = false
 		if msg.err != nil {
-			v.err = msg.err
-			return v, ui.Error(msg.err)
+			v.err = msg.err // shown in the view, wrapped: once
+			return v, nil
 		}
 		v.reader, v.root = msg.reader, msg.root
 		return v, v.openDir(nil, "")
 	case pathsIndexedMsg, findResultMsg:
 		return v, v.find.update(msg)
-	case restoreProgressMsg, restoreDoneMsg:
+	case ui.JobMsg:
 		_, finished, cmd := v.restore.update(msg)
 		if finished != nil && finished.err == nil {
 			v.marks = map[string]mark{} // restored: start afresh
 		}
 		v.layout()
 		return v, cmd
+	case tea.MouseMsg:
+		if v.find.active {
+			v.find.mouse(msg)
+		} else if v.reader != nil {
+			v.list.Update(ui.MouseAt(msg, 1)) // below the path line
+		}
+		return v, nil
 	case tea.KeyMsg:
 		cmd := v.key(msg)
 		v.layout()
@@ -289,14 +340,17 @@ func (v *Tree) layout() {
 func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 	k := v.c.Keys
 	if v.find.active {
-		jump, cmd := v.find.key(msg)
-		if jump != "" {
+		act, jump, cmd := v.find.key(msg)
+		switch act {
+		case findJump:
 			dir, name := path.Split(jump)
 			var comps []string
 			if d := strings.Trim(dir, "/"); d != "" {
 				comps = strings.Split(d, "/")
 			}
 			return tea.Batch(cmd, v.openDir(comps, name))
+		case findRestore:
+			return tea.Batch(cmd, v.askRestore())
 		}
 		return cmd
 	}
@@ -333,15 +387,7 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 		v.list.Update(tea.KeyMsg{Type: tea.KeyDown})
 		return cmd
 	case key.Matches(msg, k.Restore):
-		n, total := v.markSummary()
-		if n == 0 {
-			return ui.Status("nothing marked: mark entries with space first")
-		}
-		return v.restore.ask(fmt.Sprintf("Restore %s (%s) to directory:", plural(n, "marked entry", "marked entries"), size(total)),
-			defaultTarget(v.snap, strings.TrimSuffix(v.archive, ".didx")),
-			func(target string) *restoreJob {
-				return newRestoreJob(v.c, v.ns, v.snap, v.archive, target, v.markedPaths())
-			})
+		return v.askRestore()
 	case key.Matches(msg, k.History):
 		if ok && !row.Data.(entryRow).entry.IsDir() {
 			return ui.Push(NewHistory(v.c, v.ns, v.snap, v.archive, row.Data.(entryRow).path))
@@ -349,6 +395,19 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 		return ui.Status("history is for files: select a file")
 	}
 	return nil
+}
+
+// askRestore asks for a target and restores the marked entries there.
+func (v *Tree) askRestore() tea.Cmd {
+	n, total := v.markSummary()
+	if n == 0 {
+		return ui.Status("nothing marked: mark entries with space (in the find: tab) first")
+	}
+	return v.restore.ask(fmt.Sprintf("Restore %s (%s) to directory:", plural(n, "marked entry", "marked entries"), size(total)),
+		defaultTarget(v.snap, strings.TrimSuffix(v.archive, ".didx")),
+		func(target string) *restoreJob {
+			return newRestoreJob(v.c, v.ns, v.snap, v.archive, target, v.markedPaths())
+		})
 }
 
 // Capturing reports whether text is being typed.
@@ -361,15 +420,20 @@ func (v *Tree) View() string {
 		return s.Dim.Render("loading catalog…")
 	}
 	if v.err != nil {
-		return s.Error.Render(v.err.Error())
+		return wrapText(v.err.Error(), v.width, s.Error)
 	}
 	if v.find.active {
 		return v.find.view()
 	}
 	n, total := v.markSummary()
-	head := s.Crumb.Render("/" + v.dirPath())
+	marks := ""
 	if n > 0 {
-		head += "   " + s.Marked.Render(fmt.Sprintf("%s marked, %s", plural(n, "entry", "entries"), size(total)))
+		marks = "   " + fmt.Sprintf("%s marked, %s", plural(n, "entry", "entries"), size(total))
+	}
+	// A deep path is cut in its middle: where you are stays in sight.
+	head := s.Crumb.Render(ui.CutMiddle("/"+v.dirPath(), max(v.width-len([]rune(marks)), 10)))
+	if marks != "" {
+		head += s.Marked.Render(marks)
 	}
 	out := head + "\n" + v.list.View()
 	out += v.restore.view()
@@ -396,11 +460,17 @@ func (v *Tree) Title() string {
 // ShortHelp lists the main keys.
 func (v *Tree) ShortHelp() []key.Binding {
 	k := v.c.Keys
+	if v.find.active {
+		return v.find.help()
+	}
 	return []key.Binding{k.Open, k.Back, k.Find, k.Mark, k.Restore, k.History}
 }
 
 // FullHelp lists every key of the screen.
 func (v *Tree) FullHelp() [][]key.Binding {
 	k := v.c.Keys
+	if v.find.active {
+		return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}, v.find.help(), {k.Mark, k.Clear}}
+	}
 	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}, {k.Open, k.Back, k.Find, k.Mark, k.Restore, k.History}}
 }

@@ -57,6 +57,10 @@ type Options struct {
 	// SkipE2BigXattr and EntriesMax are pxar.CreateOptions'.
 	SkipE2BigXattr bool
 	EntriesMax     int
+	// Estimate measures the sources alongside the backup (file sizes
+	// only, staying on their file systems) and reports the result as an
+	// EventEstimate, then as Progress.BytesTotal: what a progress bar needs.
+	Estimate bool
 }
 
 // Result sums up a finished backup.
@@ -71,6 +75,9 @@ type Result struct {
 type prepared struct {
 	excludes    []*pattern.Pattern
 	includeDevs []uint64
+	// omit is the datastore's own directory when it lies inside a source:
+	// a backup never archives the store it writes to.
+	omit []pxar.FileID
 }
 
 func prepare(o *Options) (*prepared, error) {
@@ -135,6 +142,9 @@ func prepare(o *Options) (*prepared, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if err := p.omitStore(o); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -149,6 +159,10 @@ func (o *Options) encrypter() *keys.CryptConfig {
 
 // Run makes one snapshot from the specs. On any error the unfinished snapshot
 // is removed and nothing of it stays visible.
+//
+// Cancelling ctx stops the backup wherever it is, in the file walk, in a
+// file being read, in the chunk pipeline or in an upload, and Run returns
+// ctx's error (context.Canceled) once the unfinished snapshot is removed.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
 	p, err := prepare(&o)
@@ -157,14 +171,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	w, err := o.Repo.StartBackup(ctx, core.BackupOptions{Namespace: o.Namespace, Snapshot: o.Snapshot, Owner: o.Owner})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	st := &stats{}
+	if o.Estimate && o.Events != nil {
+		// The measuring stops with the backup, done or not.
+		ectx, stopEstimate := context.WithCancel(ctx)
+		defer stopEstimate()
+		go st.estimate(ectx, o.Specs, p.omit)
+	}
 	stop := startTicker(o.Events, st, start)
 	res, err := run(ctx, &o, p, w, st)
 	stop()
 	if err != nil {
 		w.Abort()
+		if ctx.Err() != nil {
+			// Whatever failed because of the cancel (a stream, an
+			// upload), the reason is the cancel.
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	res.Duration = time.Since(start)
@@ -183,6 +211,7 @@ func startTicker(sink core.Sink, st *stats, start time.Time) func() {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		announced := false
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -190,8 +219,14 @@ func startTicker(sink core.Sink, st *stats, start time.Time) func() {
 			case <-done:
 				return
 			case <-t.C:
+				est := st.estimated.Load()
+				if est != nil && !announced {
+					announced = true
+					sink.Emit(core.Event{Kind: core.EventEstimate, Estimate: est})
+				}
 				pr := st.snapshot()
 				pr.Elapsed = time.Since(start)
+				pr.BytesTotal, _ = est.Total()
 				sink.Emit(core.Event{Kind: core.EventProgress, Progress: pr})
 			}
 		}
@@ -212,7 +247,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 			if err != nil {
 				return nil, fmt.Errorf("catalog: %w", err)
 			}
-			catUp = newUploader(chunks, o.encrypter(), &stats{}, 1)
+			catUp = newUploader(ctx, chunks, o.encrypter(), &stats{}, 1)
 			catStream = newDynamicStream(catUp, CatalogChunkSize, nil)
 			if cat, err = catalog.NewWriter(catStream); err != nil {
 				catUp.close()
@@ -297,6 +332,9 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := w.Finish(mb); err != nil {
 		return nil, err
 	}
@@ -323,7 +361,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
 		}
-		up := newUploader(chunks, o.encrypter(), st, o.Workers)
+		up := newUploader(ctx, chunks, o.encrypter(), st, o.Workers)
 		ds := newDynamicStream(up, o.ChunkSize, st)
 		if err := cat.StartDirectory([]byte(name)); err != nil {
 			up.close()
@@ -341,6 +379,8 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 			OnEntry: func(path string) {
 				st.addFile(path)
 			},
+			Context: ctx,
+			Omit:    p.omit,
 		})
 		if err == nil {
 			err = cat.EndDirectory()
@@ -370,7 +410,7 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", s.Name, err)
 		}
-		up := newUploader(chunks, o.encrypter(), st, o.Workers)
+		up := newUploader(ctx, chunks, o.encrypter(), st, o.Workers)
 		idx, err := imageStream(up, st, f, s.Path, size, o.ChunkSize)
 		if cerr := up.close(); err == nil {
 			err = cerr

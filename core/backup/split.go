@@ -309,13 +309,13 @@ func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWrit
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", s.Name, err)
 	}
-	metaUp := newUploader(metaChunks, o.encrypter(), metaSt, o.Workers)
+	metaUp := newUploader(ctx, metaChunks, o.encrypter(), metaSt, o.Workers)
 	payChunks, err := core.BeginArchive(w, core.Archive{Name: payloadName})
 	if err != nil {
 		metaUp.close()
 		return nil, fmt.Errorf("backup %s: %w", s.Name, err)
 	}
-	payUp := newUploader(payChunks, o.encrypter(), paySt, o.Workers)
+	payUp := newUploader(ctx, payChunks, o.encrypter(), paySt, o.Workers)
 	metaDs := newDynamicStream(metaUp, o.ChunkSize, metaSt)
 	payDs := newDynamicStream(payUp, o.ChunkSize, paySt)
 	payDs.suggest = true
@@ -332,6 +332,8 @@ func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWrit
 		OnEntry:          func(path string) { metaSt.addFile(path) },
 		Payload:          payDs,
 		Reuse:            reuse,
+		Context:          ctx,
+		Omit:             p.omit,
 	}
 	var inj *injector
 	if prev != nil {

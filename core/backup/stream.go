@@ -41,6 +41,9 @@ func (s *dynamicStream) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
+	if err := s.up.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n := len(p)
 	for len(p) > 0 {
 		cut := s.chunker.Scan(p)
@@ -72,6 +75,9 @@ func (s *dynamicStream) ReadFrom(r io.Reader) (int64, error) {
 	for {
 		if s.err != nil {
 			return total, s.err
+		}
+		if err := s.up.ctx.Err(); err != nil {
+			return total, err
 		}
 		start := len(s.buf)
 		free := s.buf[start:min(cap(s.buf), start+readSize)]

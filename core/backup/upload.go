@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,8 @@ type stats struct {
 	files        atomic.Uint64
 	path         atomic.Pointer[string]
 	parent       *stats // totals of the whole backup, nil for the totals themselves
+	// estimated is set once the sources are measured (Options.Estimate).
+	estimated atomic.Pointer[core.Estimate]
 }
 
 // child counts one archive; everything it counts reaches s as well.
@@ -79,6 +82,9 @@ type job struct {
 // uploader hashes, encodes and stores chunks on a pool of goroutines. The
 // job queue is short, so memory stays bounded by a few chunks per worker.
 type uploader struct {
+	// ctx stops the pipeline: the stream refuses further data, queued
+	// chunks are dropped, and close returns ctx's error.
+	ctx   context.Context
 	w     core.ChunkUploader // one archive's chunks go here (core.BeginArchive)
 	crypt *keys.CryptConfig  // nil: plain chunks
 	// release: the store is done with an encoded chunk when UploadChunk
@@ -92,8 +98,8 @@ type uploader struct {
 	err   error
 }
 
-func newUploader(w core.ChunkUploader, crypt *keys.CryptConfig, st *stats, workers int) *uploader {
-	u := &uploader{w: w, crypt: crypt, stats: st, jobs: make(chan job, workers)}
+func newUploader(ctx context.Context, w core.ChunkUploader, crypt *keys.CryptConfig, st *stats, workers int) *uploader {
+	u := &uploader{ctx: ctx, w: w, crypt: crypt, stats: st, jobs: make(chan job, workers)}
 	if r, ok := w.(core.ChunkDataReleaser); ok && r.ReleasesChunkData() {
 		u.release = true
 	}
@@ -107,6 +113,9 @@ func newUploader(w core.ChunkUploader, crypt *keys.CryptConfig, st *stats, worke
 func (u *uploader) work() {
 	defer u.wg.Done()
 	for j := range u.jobs {
+		if err := u.ctx.Err(); err != nil {
+			u.fail(err)
+		}
 		if u.failed() != nil {
 			j.done([32]byte{})
 			releaseChunk(j.data)
@@ -158,14 +167,21 @@ func (u *uploader) failed() error {
 	return u.err
 }
 
-// submit queues a chunk; it blocks while the workers are busy.
+// submit queues a chunk; it blocks while the workers are busy, and gives
+// up when the backup is cancelled.
 func (u *uploader) submit(data []byte, done func([32]byte)) error {
 	if err := u.failed(); err != nil {
 		releaseChunk(data)
 		return err
 	}
-	u.jobs <- job{data: data, done: done}
-	return nil
+	select {
+	case u.jobs <- job{data: data, done: done}:
+		return nil
+	case <-u.ctx.Done():
+		u.fail(u.ctx.Err())
+		releaseChunk(data)
+		return u.ctx.Err()
+	}
 }
 
 // close waits for every queued chunk and returns the first error.

@@ -60,11 +60,11 @@ func (d *Datastore) GarbageCollect(ctx context.Context, events core.Sink) (*core
 			w.UTC().Format(time.RFC3339), minAtime.UTC().Format(time.RFC3339)))
 	}
 
-	events.Info("Start GC phase1 (mark used chunks)")
+	events.GCInfo("Start GC phase1 (mark used chunks)", core.GCPhaseMark, 0)
 	if err := d.markUsedChunks(ctx, sess, st, events); err != nil {
 		return nil, err
 	}
-	events.Info("Start GC phase2 (sweep unused chunks)")
+	events.GCInfo("Start GC phase2 (sweep unused chunks)", core.GCPhaseSweep, 0)
 	if err := sess.Sweep(ctx, minAtime, oldest, st, events); err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (d *Datastore) markUsedChunks(ctx context.Context, sess GCSession, st *core
 		}
 		if pct := (i + 1) * 100 / len(files); pct != lastPct {
 			lastPct = pct
-			events.Info(fmt.Sprintf("marked %d%% (%d of %d index files)", pct, i+1, len(files)))
+			events.GCInfo(fmt.Sprintf("marked %d%% (%d of %d index files)", pct, i+1, len(files)), core.GCPhaseMark, pct)
 		}
 	}
 	return nil
@@ -223,7 +223,7 @@ func sweepUnusedChunks(ctx context.Context, root string, st *core.GCStatus, minA
 		}
 		if pct := (i + 1) * 100 / 65536; pct != lastPct && pct > 0 {
 			lastPct = pct
-			events.Info(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, count))
+			events.GCInfo(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, count), core.GCPhaseSweep, pct)
 		}
 	}
 	return nil

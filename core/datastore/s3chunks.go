@@ -360,7 +360,7 @@ func (g *s3GC) Sweep(ctx context.Context, minUse, oldest time.Time, st *core.GCS
 		count++
 		if pct := int(dg[0]) * 100 / 256; pct != lastPct && pct > 0 {
 			lastPct = pct
-			events.Info(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, count))
+			events.GCInfo(fmt.Sprintf("percentage done: %d, chunk count: %d", pct, count), core.GCPhaseSweep, pct)
 		}
 		_, marked := g.marked[dg]
 		if !bad {
@@ -430,7 +430,7 @@ func (g *s3GC) Sweep(ctx context.Context, minUse, oldest time.Time, st *core.GCS
 	if missing > 10 {
 		events.Warn(fmt.Sprintf("warning: %d referenced chunks are missing in all", missing))
 	}
-	events.Info(fmt.Sprintf("percentage done: 100, chunk count: %d", count))
+	events.GCInfo(fmt.Sprintf("percentage done: 100, chunk count: %d", count), core.GCPhaseSweep, 100)
 	return nil
 }
 

@@ -222,7 +222,7 @@ func TestRestoreIncompleteSplitArchive(t *testing.T) {
 		t.Fatalf("restore of a split archive without payload: %v", err)
 	}
 	err = restore.Run(context.Background(), restore.Options{Repo: e.ds, Snapshot: snap.String(), Archive: "other.pxar", Target: "x"})
-	if !errors.Is(err, core.ErrNotFound) || !strings.Contains(err.Error(), "'other.pxar.didx' not found") {
+	if !errors.Is(err, core.ErrNotFound) || err.Error() != "manifest does not contain file 'other.pxar.didx'" {
 		t.Fatalf("missing archive: %v", err)
 	}
 }

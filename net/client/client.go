@@ -198,11 +198,11 @@ func (e *HTTPError) Error() string {
 		msg = http.StatusText(e.Status)
 	}
 	// Upstream's client prints the server's message as it is ("snapshot …
-	// does not exist.", "permission check failed - missing …"); only a
-	// failed login says what failed, since its message alone is cryptic.
-	if e.Status == http.StatusUnauthorized {
-		return fmt.Sprintf("authentication failed (401): %s", msg)
-	}
+	// does not exist.", "permission check failed - missing …"), a 401 too:
+	// the real server answers some permission checks with 401 ("bob@pbs
+	// does not have permission to change owner …"), so a prefix saying
+	// "authentication failed" would mislead. Only a failed login says what
+	// failed (postTicket), since its message alone is cryptic.
 	return msg
 }
 

@@ -178,6 +178,13 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeData(w, items)
 		return
+	case "admin/datastore/store1/change-owner":
+		// PBS 3.2.4 answers a user without the right with 401, not 403.
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		httpErr(w, 401, fmt.Sprintf("%s does not have permission to change owner of backup group '%s/%s' to %s",
+			user, body["backup-type"], body["backup-id"], body["new-owner"]))
+		return
 	case "admin/datastore/store1/groups":
 		list, _ := f.ds.ListGroups(core.Namespace(q.Get("ns")))
 		items := []map[string]any{}
@@ -328,7 +335,14 @@ func (f *fakeServer) backupSession(w http.ResponseWriter, r *http.Request, user 
 				httpErr(w, 400, "append wants JSON")
 				return
 			}
-			json.NewDecoder(r.Body).Decode(&body)
+			// PBS 3.2.4 (proxmox-rest-server) refuses parameter bodies of
+			// 64 KiB or more.
+			raw, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+			if len(raw) >= 64<<10 {
+				httpErr(w, 400, "Request body too large")
+				return
+			}
+			json.Unmarshal(raw, &body)
 			fw := writers[body.Wid]
 			if fw == nil || len(body.Digests) != len(body.Offsets) {
 				httpErr(w, 400, "bad append")

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -21,6 +22,13 @@ func (r *Repository) OpenSnapshot(ctx context.Context, ns core.Namespace, snap c
 	q := snapshotQuery(r.store, ns, snap)
 	s, err := r.c.Upgrade(ctx, "reader", ReaderProtocol, q)
 	if err != nil {
+		// The server's answer names the snapshot ("snapshot host/a/… does
+		// not exist."), printed as upstream prints it; other failures
+		// (the connection) get the context.
+		var he *HTTPError
+		if errors.As(err, &he) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("open snapshot %s: %w", snap, err)
 	}
 	return &snapshotReader{s: s, ctx: ctx, snap: snap}, nil

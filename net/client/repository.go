@@ -286,7 +286,7 @@ func (r *Repository) GarbageCollect(ctx context.Context, events core.Sink) (*cor
 	if err != nil {
 		return nil, err
 	}
-	if err := r.c.FollowTask(ctx, upid, func(line string) { events.Info(line) }); err != nil {
+	if err := r.c.FollowTask(ctx, upid, func(line string) { events.Emit(gcLogEvent(line)) }); err != nil {
 		return nil, err
 	}
 	var st core.GCStatus
@@ -297,6 +297,37 @@ func (r *Repository) GarbageCollect(ctx context.Context, events core.Sink) (*cor
 		st.UPID = upid
 	}
 	return &st, nil
+}
+
+// gcLogEvent turns a line of the server's GC task log into an info event.
+// The task log is all a server says about a running collection, so the
+// lines that tell where it is (upstream's wording, which cairn serve
+// writes too) also become structured progress here, once, for every caller.
+func gcLogEvent(line string) core.Event {
+	ev := core.Event{Kind: core.EventInfo, Message: line}
+	percent := func(s string) (int, bool) {
+		end := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+		if end < 0 {
+			end = len(s)
+		}
+		n, err := strconv.Atoi(s[:end])
+		return min(max(n, 0), 100), err == nil
+	}
+	switch {
+	case strings.HasPrefix(line, "Start GC phase1"):
+		ev.GC = &core.GCProgress{Phase: core.GCPhaseMark}
+	case strings.HasPrefix(line, "Start GC phase2"):
+		ev.GC = &core.GCProgress{Phase: core.GCPhaseSweep}
+	case strings.HasPrefix(line, "marked ") && strings.Contains(line, "%"):
+		if n, ok := percent(strings.TrimPrefix(line, "marked ")); ok {
+			ev.GC = &core.GCProgress{Phase: core.GCPhaseMark, Percent: n}
+		}
+	case strings.HasPrefix(line, "percentage done: "):
+		if n, ok := percent(strings.TrimPrefix(line, "percentage done: ")); ok {
+			ev.GC = &core.GCProgress{Phase: core.GCPhaseSweep, Percent: n}
+		}
+	}
+	return ev
 }
 
 // StartGarbageCollection starts the server's GC task and returns its UPID

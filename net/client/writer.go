@@ -17,9 +17,12 @@ import (
 	"cairn/core/manifest"
 )
 
-// appendBatch is how many index entries one PUT *_index carries (the
-// server reads bodies of up to 16 MiB; an entry takes about 80 bytes).
-const appendBatch = 4096
+// appendBatch is how many index entries one PUT *_index carries. The real
+// server (PBS 3.2.4, proxmox-rest-server) refuses a body of 64 KiB or more
+// ("Request body too large"); an entry takes at most 88 bytes of JSON (a
+// 64-digit hex digest and a 20-digit offset, quoted and separated), so 512
+// stay under 46 KiB. Upstream's client sends 128.
+const appendBatch = 512
 
 // maxInFlight bounds the encoded chunk bytes sent but not yet acknowledged,
 // so memory stays bounded while uploads run behind the engine's workers. It

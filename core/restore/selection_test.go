@@ -1,0 +1,158 @@
+package restore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"cairn/core"
+	"cairn/core/backup"
+	"cairn/core/datastore"
+	"cairn/core/index"
+	"cairn/core/restore"
+	"cairn/internal/testutil"
+)
+
+// countingRepo counts the chunks read through it.
+type countingRepo struct {
+	core.Repository
+	chunks atomic.Int64
+}
+
+func (r *countingRepo) OpenSnapshot(ctx context.Context, ns core.Namespace, s core.Snapshot) (core.SnapshotReader, error) {
+	sr, err := r.Repository.OpenSnapshot(ctx, ns, s)
+	if err != nil {
+		return nil, err
+	}
+	return &countingReader{SnapshotReader: sr, n: &r.chunks}, nil
+}
+
+type countingReader struct {
+	core.SnapshotReader
+	n *atomic.Int64
+}
+
+func (r *countingReader) ReadChunk(d [32]byte) ([]byte, error) {
+	r.n.Add(1)
+	return r.SnapshotReader.ReadChunk(d)
+}
+
+// TestExtractPxarPathsReadsOnlyTheSelection pins issue 17 item 4 in the
+// engine: a selection is restored through the archive's GOODBYE tables,
+// fetching only the chunks it needs, so a damaged chunk elsewhere does not
+// fail it; progress counts the selected files' bytes; a hardlink whose
+// target is not selected becomes a copy.
+func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
+	for _, mode := range []string{backup.ModeLegacy, backup.ModeData} {
+		t.Run(mode, func(t *testing.T) {
+			dir := testutil.TempDir(t)
+			src := filepath.Join(dir, "src")
+			write := func(name string, data []byte) {
+				p := filepath.Join(src, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("a/small.txt", []byte("small\n"))
+			write("a/orig.txt", []byte("linked twice\n"))
+			if err := os.MkdirAll(filepath.Join(src, "m"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(filepath.Join(src, "a/orig.txt"), filepath.Join(src, "m/link.txt")); err != nil {
+				t.Fatal(err)
+			}
+			big := make([]byte, 32<<20)
+			rand.Read(big)
+			write("z/big.bin", big)
+
+			store := filepath.Join(dir, "store")
+			if err := datastore.Create(store); err != nil {
+				t.Fatal(err)
+			}
+			ds, err := datastore.Open(store, "root@pam")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ds.Close()
+			snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "sel"}, Time: 1700000000}
+			sp, _ := backup.ParseSpec("root.pxar:" + src)
+			if _, err := backup.Run(context.Background(), backup.Options{Repo: ds, Snapshot: snap, Specs: []backup.Spec{sp}, ChangeDetection: mode}); err != nil {
+				t.Fatal(err)
+			}
+			// Damage the chunk in the middle of big.bin's data.
+			stream := "root.pxar.didx"
+			if mode != backup.ModeLegacy {
+				stream = "root.ppxar.didx"
+			}
+			raw, err := os.ReadFile(filepath.Join(store, "host/sel", snap.TimeString(), stream))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx, err := index.Open(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := idx.ChunkDigest(idx.Count() / 2)
+			h := hex.EncodeToString(d[:])
+			if err := os.WriteFile(filepath.Join(store, ".chunks", h[:4], h), []byte("damaged"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			repo := &countingRepo{Repository: ds}
+			ctx := context.Background()
+			s, err := restore.Open(ctx, repo, "", snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			a, err := s.FindPxar("root.pxar")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			var last core.Progress
+			err = s.ExtractPxarPaths(ctx, a, []string{"a/small.txt", "/m"}, out, restore.PathsOptions{
+				Progress: func(p core.Progress) { last = p },
+			})
+			if err != nil {
+				t.Fatalf("selection restore: %v", err)
+			}
+			for name, want := range map[string]string{"a/small.txt": "small\n", "m/link.txt": "linked twice\n"} {
+				if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
+					t.Errorf("%s: %q, %v", name, got, err)
+				}
+			}
+			for _, name := range []string{"a/orig.txt", "z"} {
+				if _, err := os.Lstat(filepath.Join(out, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s restored though not selected: %v", name, err)
+				}
+			}
+			if want := uint64(len("small\n") + len("linked twice\n")); last.BytesTotal != want || last.BytesRead != want {
+				t.Errorf("progress %d of %d, want %d of %d", last.BytesRead, last.BytesTotal, want, want)
+			}
+			total := int64(idx.Count())
+			if n := repo.chunks.Load(); n > 4 || n >= total/2 {
+				t.Errorf("%d chunks fetched for two small files (the archive has %d)", n, total)
+			}
+
+			// A path that is not in the archive is an error that says so.
+			err = s.ExtractPxarPaths(ctx, a, []string{"a/nothere"}, filepath.Join(dir, "out2"), restore.PathsOptions{})
+			if !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("missing path: %v", err)
+			}
+			// The whole archive needs the damaged chunk.
+			err = s.ExtractPxarPaths(ctx, a, nil, filepath.Join(dir, "whole"), restore.PathsOptions{})
+			if !errors.Is(err, core.ErrCorrupt) {
+				t.Errorf("whole archive over a damaged chunk: %v", err)
+			}
+		})
+	}
+}
