@@ -33,11 +33,22 @@ type PathIndex struct {
 	runMask []uint64
 	runBg   []uint64
 
-	// byName lists the entries by the first two bytes of their base name;
-	// names starting with b0 b1 are byName[nameAt[b0<<8|b1]:nameAt[…+1]]:
-	// the paths whose base name starts with the query, the best tiers.
-	byName []int32
-	nameAt []int32
+	// The name index: the paths whose base name starts with the query,
+	// the best tiers, shortest path first. byName orders the entries by
+	// the first two bytes of their base name, those of exactly two bytes
+	// first, then by path length: names b0 b1 are
+	// byName[nameAt[2k]:nameAt[2k+2]] (k = b0<<8|b1), the two-byte ones
+	// up to nameAt[2k+1]. byFirst orders them by the first byte, then by
+	// path length: byFirst[firstAt[b0]:firstAt[b0+1]].
+	byName  []int32
+	nameAt  []int32
+	byFirst []int32
+	firstAt []int32
+	// nameHead and nameLen are, in byName's order, the first 8 bytes of
+	// the base name (big-endian, zero-padded) and its length (at most
+	// 255): a prefix test without reading the arena out of order.
+	nameHead []uint64
+	nameLen  []uint8
 }
 
 // RootDir is the directory of paths without a "/".
@@ -113,22 +124,75 @@ func (b *PathIndexBuilder) Index() *PathIndex {
 	ix := b.ix
 	n := len(ix.parent)
 	ix.runs = append(ix.runs, int32(n))
-	// A counting sort by the first two bytes of the base name.
-	ix.nameAt = make([]int32, 1<<16+1)
-	for i := 0; i < n; i++ {
-		ix.nameAt[ix.nameKey(i)+1]++
+	// Stable counting sorts: by path length, then by the name's bytes.
+	byLen := countingSort(identity(n), maxPathLen+1, func(i int32) int {
+		return min(int(ix.dLen[ix.parent[i]])+int(ix.offs[i+1]-ix.offs[i]), maxPathLen)
+	})
+	var at []int32
+	ix.byName, at = countingSortAt(byLen, 1<<17, func(i int32) int {
+		k := ix.nameKey(int(i)) << 1
+		if ix.offs[i+1]-ix.offs[i] != 2 {
+			k |= 1
+		}
+		return k
+	})
+	ix.nameAt = at
+	ix.nameHead, ix.nameLen = make([]uint64, n), make([]uint8, n)
+	for pos, i := range ix.byName {
+		base := ix.low[ix.offs[i]:ix.offs[i+1]]
+		ix.nameHead[pos] = head8(base)
+		ix.nameLen[pos] = uint8(min(len(base), 255))
 	}
-	for k := 1; k < len(ix.nameAt); k++ {
-		ix.nameAt[k] += ix.nameAt[k-1]
+	ix.byFirst, ix.firstAt = countingSortAt(byLen, 256, func(i int32) int { return ix.nameKey(int(i)) >> 8 })
+	return ix
+}
+
+// head8 packs the first 8 bytes of s, big-endian, zero-padded.
+func head8(s []byte) uint64 {
+	var h uint64
+	for k := 0; k < 8; k++ {
+		h <<= 8
+		if k < len(s) {
+			h |= uint64(s[k])
+		}
 	}
-	next := append([]int32(nil), ix.nameAt[:1<<16]...)
-	ix.byName = make([]int32, n)
-	for i := 0; i < n; i++ {
-		k := ix.nameKey(i)
-		ix.byName[next[k]] = int32(i)
+	return h
+}
+
+// maxPathLen bounds the path lengths the name index orders by.
+const maxPathLen = 1 << 16
+
+func identity(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
+}
+
+func countingSort(in []int32, keys int, key func(int32) int) []int32 {
+	out, _ := countingSortAt(in, keys, key)
+	return out
+}
+
+// countingSortAt orders in by key, stably, and returns where each key's
+// entries start (keys+1 offsets).
+func countingSortAt(in []int32, keys int, key func(int32) int) ([]int32, []int32) {
+	at := make([]int32, keys+1)
+	for _, i := range in {
+		at[key(i)+1]++
+	}
+	for k := 1; k <= keys; k++ {
+		at[k] += at[k-1]
+	}
+	next := append([]int32(nil), at[:keys]...)
+	out := make([]int32, len(in))
+	for _, i := range in {
+		k := key(i)
+		out[next[k]] = i
 		next[k]++
 	}
-	return ix
+	return out, at
 }
 
 // nameKey is the first two bytes of entry i's lower-cased base name.

@@ -43,7 +43,8 @@ type groupRow struct {
 }
 
 // Groups is the top screen: namespaces as a tree, each with its backup
-// groups, snapshot counts, last backup time and total size.
+// groups, snapshot counts, last backup time, logical size and, when a
+// group is encrypted, whether the loaded key reads it.
 type Groups struct {
 	c         *ui.Common
 	list      *ui.List

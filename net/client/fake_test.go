@@ -43,8 +43,10 @@ type fakeServer struct {
 	// the first of the server's life) fail.
 	failChunk atomic.Int32
 	chunkNo   atomic.Int32
-	mu        sync.Mutex
-	tickets   map[string]string // ticket → user
+	// maxStreams limits concurrent HTTP/2 streams per session (0: Go's 250).
+	maxStreams uint32
+	mu         sync.Mutex
+	tickets    map[string]string // ticket → user
 }
 
 // All tests share one datastore, each in its own namespace, as clients of
@@ -199,7 +201,8 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // upgrade answers 101 and serves HTTP/2 on the hijacked connection.
-func upgrade(w http.ResponseWriter, r *http.Request, proto string, h http.Handler) {
+// maxStreams is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0: Go's 250).
+func upgrade(w http.ResponseWriter, r *http.Request, proto string, h http.Handler, maxStreams uint32) {
 	if r.Header.Get("Upgrade") != proto {
 		httpErr(w, 400, "invalid protocol name")
 		return
@@ -211,7 +214,8 @@ func upgrade(w http.ResponseWriter, r *http.Request, proto string, h http.Handle
 	defer conn.Close()
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n", proto)
 	brw.Flush()
-	(&http2.Server{MaxReadFrameSize: 4 << 20, MaxUploadBufferPerConnection: 32 << 20, MaxUploadBufferPerStream: 32 << 20}).ServeConn(conn, &http2.ServeConnOpts{Handler: h})
+	(&http2.Server{MaxReadFrameSize: 4 << 20, MaxUploadBufferPerConnection: 32 << 20, MaxUploadBufferPerStream: 32 << 20,
+		MaxConcurrentStreams: maxStreams}).ServeConn(conn, &http2.ServeConnOpts{Handler: h})
 }
 
 func parseSnap(q map[string][]string) core.Snapshot {
@@ -418,7 +422,7 @@ func (f *fakeServer) backupSession(w http.ResponseWriter, r *http.Request, user 
 			httpErr(w, 404, "not found: "+r.URL.Path)
 		}
 	})
-	upgrade(w, r, BackupProtocol, h)
+	upgrade(w, r, BackupProtocol, h, f.maxStreams)
 	if !finished {
 		bw.Abort()
 	}
@@ -475,7 +479,7 @@ func (f *fakeServer) readerSession(w http.ResponseWriter, r *http.Request) {
 			httpErr(w, 404, "not found")
 		}
 	})
-	upgrade(w, r, ReaderProtocol, h)
+	upgrade(w, r, ReaderProtocol, h, f.maxStreams)
 }
 
 // quiet is an io.Writer dropping client messages.

@@ -170,6 +170,11 @@ var h2Transport = func() *http2.Transport {
 	tr.MaxReadFrameSize = 4 << 20
 	tr.AllowHTTP = true
 	tr.DisableCompression = true
+	// A request beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS waits
+	// for a free stream: without this a ClientConn fails it ("http2: client
+	// conn not usable"), and small chunks put hundreds of uploads in flight
+	// (cairn serve allows 256 streams; upstream's server sets no limit).
+	tr.StrictMaxConcurrentStreams = true
 	return tr
 }()
 
