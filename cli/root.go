@@ -120,7 +120,7 @@ func Execute() int {
 // printed to stderr as one line.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	root := newRoot()
-	root.SetArgs(args)
+	root.SetArgs(boolValues(root, args))
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil || errors.Is(err, syscall.EPIPE) {
@@ -133,6 +133,49 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// boolValues lets boolean options take upstream's separate value
+// (`--dry-run true`, `--delete-groups 0`): pflag reads a bare `--flag` as
+// true and the value as a positional argument, so a bool option followed by
+// a boolean word is joined into `--flag=value`.
+func boolValues(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" {
+			return append(out, args[i+1:]...)
+		}
+		name, ok := strings.CutPrefix(a, "--")
+		if !ok || strings.Contains(name, "=") || i+1 == len(args) {
+			continue
+		}
+		f := cmd.Flags().Lookup(name)
+		if f == nil || f.Value.Type() != "bool" {
+			continue
+		}
+		if v, ok := boolWord(args[i+1]); ok {
+			out[len(out)-1] = "--" + name + "=" + v
+			i++
+		}
+	}
+	return out
+}
+
+// boolWord reads the boolean words upstream's schema accepts.
+func boolWord(s string) (string, bool) {
+	switch strings.ToLower(s) {
+	case "true", "1", "yes", "on":
+		return "true", true
+	case "false", "0", "no", "off":
+		return "false", true
+	}
+	return "", false
 }
 
 // exactArgs is cobra.ExactArgs with a usage error naming what is expected.

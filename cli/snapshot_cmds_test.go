@@ -209,3 +209,29 @@ func TestGarbageCollectTextOnServer(t *testing.T) {
 		t.Fatalf("gc text on a server:\n%s", out)
 	}
 }
+
+// Boolean options take upstream's separate value: `--dry-run true`,
+// `--delete-groups 0`.
+func TestBoolOptionValues(t *testing.T) {
+	isolateClient(t)
+	repo := localRepo(t)
+	mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo, "--backup-id", "a")
+	mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo, "--backup-id", "a")
+	r := mustRun(t, "prune", "host/a", "--keep-last", "1", "--dry-run", "true", "--repository", repo, "--output-format", "json")
+	if strings.Count(r.stdout, `"keep":false`) != 1 {
+		t.Fatalf("prune --dry-run true: %s", r.stdout)
+	}
+	if n := len(snapshotNames(t, repo)); n != 2 {
+		t.Fatalf("a dry run removed snapshots: %d left", n)
+	}
+	mustRun(t, "prune", "host/a", "--keep-last", "1", "--dry-run", "false", "--repository", repo)
+	if n := len(snapshotNames(t, repo)); n != 1 {
+		t.Fatalf("prune --dry-run false kept %d snapshots, want 1", n)
+	}
+	mustRun(t, "namespace", "create", "x", "--repository", repo)
+	mustRun(t, "backup", "root.pxar:"+sourceTree(t), "--repository", repo, "--ns", "x")
+	if r := cairnRun(t, "namespace", "delete", "x", "--delete-groups", "0", "--repository", repo); r.code == 0 {
+		t.Fatal("namespace delete --delete-groups 0 deleted a namespace with groups")
+	}
+	mustRun(t, "namespace", "delete", "x", "--delete-groups", "yes", "--repository", repo)
+}

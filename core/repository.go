@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors callers branch on.
@@ -13,6 +14,18 @@ var (
 	ErrLocked    = errors.New("locked by another operation")
 	ErrCorrupt   = errors.New("corrupt data")
 )
+
+// NotFoundf makes an error that prints only its message, as upstream's
+// client prints a server's ("snapshot … does not exist."), and is still
+// ErrNotFound for errors.Is.
+func NotFoundf(format string, args ...any) error {
+	return notFound(fmt.Sprintf(format, args...))
+}
+
+type notFound string
+
+func (e notFound) Error() string { return string(e) }
+func (e notFound) Unwrap() error { return ErrNotFound }
 
 // FileInfo is one file of a snapshot as listed (protocol.md 5.4).
 type FileInfo struct {

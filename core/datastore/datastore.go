@@ -398,7 +398,7 @@ func (d *Datastore) nsExists(ns core.Namespace) bool {
 
 func (d *Datastore) requireNamespace(ns core.Namespace) error {
 	if !d.nsExists(ns) {
-		return fmt.Errorf("namespace '%s' does not exist: %w", ns, core.ErrNotFound)
+		return core.NotFoundf("namespace '%s' does not exist.", ns)
 	}
 	return nil
 }

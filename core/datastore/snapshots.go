@@ -252,7 +252,7 @@ func (d *Datastore) requireSnapshot(ns core.Namespace, s core.Snapshot) error {
 		if !ns.IsRoot() {
 			where = fmt.Sprintf(" in namespace '%s'", ns)
 		}
-		return fmt.Errorf("snapshot %s does not exist%s: %w", s, where, core.ErrNotFound)
+		return core.NotFoundf("snapshot %s does not exist%s.", s, where)
 	}
 	return nil
 }

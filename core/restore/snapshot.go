@@ -37,7 +37,7 @@ func ResolveSnapshot(repo core.Repository, ns core.Namespace, arg string) (core.
 		}
 	}
 	if len(finished) == 0 {
-		return core.Snapshot{}, notFoundError(fmt.Sprintf("backup group %s does not contain any snapshots.", snap.Group))
+		return core.Snapshot{}, core.NotFoundf("backup group %s does not contain any snapshots.", snap.Group)
 	}
 	sort.Slice(finished, func(i, j int) bool { return finished[i].Snapshot.Time > finished[j].Snapshot.Time })
 	return finished[0].Snapshot, nil
@@ -168,17 +168,10 @@ func (s *Snapshot) Close() error { return s.Reader.Close() }
 func (s *Snapshot) File(name string) (*manifest.File, error) {
 	f, ok := s.Manifest.Lookup(name)
 	if !ok {
-		return nil, notFoundError(fmt.Sprintf("manifest does not contain file '%s'", name))
+		return nil, core.NotFoundf("manifest does not contain file '%s'", name)
 	}
 	return f, nil
 }
-
-// notFoundError is a message printed as upstream's client prints it (no
-// ": not found" appended) that is still core.ErrNotFound for errors.Is.
-type notFoundError string
-
-func (e notFoundError) Error() string { return string(e) }
-func (e notFoundError) Unwrap() error { return core.ErrNotFound }
 
 // Index loads an index file and checks it against the manifest (formats.md 6.3).
 func (s *Snapshot) Index(name string) (index.Index, *manifest.File, error) {
