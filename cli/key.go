@@ -47,6 +47,7 @@ func newKeyCreateCmd() *cobra.Command {
 			}
 			if _, err := os.Lstat(path); err == nil {
 				// Upstream's words for an existing file (it never replaces one).
+				//lint:ignore ST1005 upstream's exact words
 				return fmt.Errorf("Unable to store key file %s - File exists (os error 17)", rustDebugQuote(path))
 			}
 			kdf, err := keys.NewKDF(kdfName)
@@ -289,6 +290,7 @@ func newKeyShowMasterPubCmd() *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			} else if _, err := os.Stat(path); err != nil {
+				//lint:ignore ST1005 upstream's exact words
 				return errors.New("No path specified and no default master key available.")
 			}
 			// Upstream shows the canonical path.

@@ -205,6 +205,7 @@ the background; with --foreground it stays attached. Unmount with
 			case strings.HasSuffix(name, ".img.fidx"):
 				return usageError{errors.New("use the 'map' command to map drive images")}
 			case !restore.IsPxarName(name):
+				//lint:ignore ST1005 upstream's exact words
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
 			if st, err := os.Stat(args[2]); err != nil || !st.IsDir() {
@@ -273,6 +274,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 			case restore.IsPxarName(name):
 				return usageError{errors.New("use the 'mount' command to mount pxar archives")}
 			case !strings.HasSuffix(name, ".img.fidx"):
+				//lint:ignore ST1005 upstream's exact words
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
 			file := strings.TrimSuffix(name, ".fidx")

@@ -188,7 +188,8 @@ func decryptPKCS8(der, pass []byte) ([]byte, error) {
 // IsEncryptedPrivateKey tells whether a PEM private key needs a password.
 func IsEncryptedPrivateKey(pemData []byte) bool {
 	b, _ := pem.Decode(pemData)
-	return b != nil && (b.Type == "ENCRYPTED PRIVATE KEY" || x509.IsEncryptedPEMBlock(b)) //nolint:staticcheck // legacy PEM is still read
+	//lint:ignore SA1019 master keys made by older openssl use the legacy PEM encryption, and upstream reads them
+	return b != nil && (b.Type == "ENCRYPTED PRIVATE KEY" || x509.IsEncryptedPEMBlock(b))
 }
 
 // ParsePrivateKey reads an RSA master private key: encrypted or plain
@@ -205,8 +206,10 @@ func ParsePrivateKey(pemData, pass []byte) (*rsa.PrivateKey, error) {
 		if der, err = decryptPKCS8(der, pass); err != nil {
 			return nil, err
 		}
-	case x509.IsEncryptedPEMBlock(b): //nolint:staticcheck
-		if der, err = x509.DecryptPEMBlock(b, pass); err != nil { //nolint:staticcheck
+	//lint:ignore SA1019 legacy OpenSSL PEM encryption: upstream reads such master keys
+	case x509.IsEncryptedPEMBlock(b):
+		//lint:ignore SA1019 see above
+		if der, err = x509.DecryptPEMBlock(b, pass); err != nil {
 			return nil, ErrWrongPassword
 		}
 	}
@@ -256,13 +259,15 @@ func RSAEncryptKey(pub *rsa.PublicKey, key [32]byte, created string) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	//lint:ignore SA1019 rsa-encrypted.key is PKCS#1 v1.5 in upstream's format (openssl's default padding)
 	return rsa.EncryptPKCS1v15(rand.Reader, pub, js)
 }
 
 // RSADecryptKey recovers the KeyConfig from an rsa-encrypted.key payload.
 func RSADecryptKey(priv *rsa.PrivateKey, payload []byte) (*KeyConfig, [32]byte, error) {
 	var key [32]byte
-	js, err := rsa.DecryptPKCS1v15(nil, priv, payload) //nolint:staticcheck // the format is PKCS#1 v1.5
+	//lint:ignore SA1019 the format is PKCS#1 v1.5 (upstream's openssl default padding)
+	js, err := rsa.DecryptPKCS1v15(nil, priv, payload)
 	if err != nil {
 		return nil, key, errors.New("cannot decrypt the encrypted key with this master key")
 	}

@@ -51,16 +51,6 @@ func NewPxarRoot(a *pxar.Accessor) fs.InodeEmbedder {
 // (a hardlink uses its target's, so both share one inode).
 func ino(n *pxar.Node) uint64 { return n.Start + 1 }
 
-func errno(err error) syscall.Errno {
-	if err == nil {
-		return 0
-	}
-	if e, ok := err.(syscall.Errno); ok {
-		return e
-	}
-	return syscall.EIO
-}
-
 func fillAttr(n *pxar.Node, out *fuse.Attr) {
 	st := &n.Stat
 	out.Ino = ino(n)

@@ -8,20 +8,6 @@ import (
 	"cairn/pxar"
 )
 
-// OpenArchive opens random access to a pxar archive of an open (and
-// unlocked) snapshot, unified or split (NAME.mpxar + NAME.ppxar). The
-// returned close function releases the chunk caches.
-func OpenArchive(ctx context.Context, s *restore.Snapshot, archive string) (*pxar.Accessor, func() error, error) {
-	if !restore.IsPxarName(archive) {
-		return nil, nil, fmt.Errorf("archive %s is not a pxar archive", archive)
-	}
-	a, err := s.FindPxar(archive)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.PxarAccessor(ctx, a)
-}
-
 // SnapshotOptions prepares a shell over an archive of an open (and
 // unlocked) snapshot: it loads the catalog (for split archives, rebuilt
 // from their metadata archives); the archive is opened for random access on

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -643,5 +642,3 @@ func splitArgs(line string) ([]string, error) {
 	}
 	return args, nil
 }
-
-var _ = os.Stdout

@@ -85,6 +85,7 @@ func OptionsFromEnv(flag string) (Options, error) {
 		k, err := ParseKind(flag)
 		if err != nil {
 			// Upstream's words for a bad option value.
+			//lint:ignore ST1005 upstream's exact words (clients and scripts compare them)
 			return o, fmt.Errorf("parameter verification failed - 'output-format': value '%s' is not defined in the enumeration.", flag)
 		}
 		o.Format = k

@@ -33,18 +33,6 @@ func StoreDir(repo core.Repository) string {
 	return ""
 }
 
-// StoreInside reports the datastore's directory when it lies inside the
-// directory src (which a pxar archive of src would then hold): the
-// directory a backup leaves out. "" when it does not.
-func StoreInside(repo core.Repository, src string) string {
-	store := realPath(StoreDir(repo))
-	dir := realPath(src)
-	if store == "" || dir == "" || store == dir || !within(store, dir) {
-		return ""
-	}
-	return store
-}
-
 // realPath is p made absolute with its symlinks resolved, "" if p is
 // empty or cannot be resolved.
 func realPath(p string) string {

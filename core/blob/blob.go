@@ -213,22 +213,6 @@ func VerifyCRC(b []byte) error {
 	return nil
 }
 
-// CRC returns the CRC-32 a blob should carry, for servers that recompute it.
-func CRC(b []byte) (uint32, error) {
-	k, err := KindOf(b)
-	if err != nil {
-		return 0, err
-	}
-	hdr := HeaderSize
-	if k.Encrypted {
-		hdr = EncryptedHeaderSize
-		if len(b) < hdr {
-			return 0, fmt.Errorf("%w: encrypted blob shorter than its header", ErrCorrupt)
-		}
-	}
-	return crc32.ChecksumIEEE(b[hdr:]), nil
-}
-
 // Decode verifies and unwraps a blob, returning the plaintext.
 func Decode(b []byte, c Cipher) ([]byte, error) {
 	if err := VerifyCRC(b); err != nil {

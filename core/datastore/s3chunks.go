@@ -326,7 +326,6 @@ func (b *s3Backend) MarkBad(dg [32]byte) (string, error) {
 // the chunk's stripe lock.
 type s3GC struct {
 	b      *s3Backend
-	start  time.Time
 	marked map[[32]byte]bool // value: seen in the sweep
 }
 
@@ -607,15 +606,6 @@ func (c *chunkCache) drop(dg [32]byte) {
 // s3MarkerObject marks a bucket prefix as a datastore (the .lock file of
 // the directory layout, formats.md 9.1).
 const s3MarkerObject = ".lock"
-
-// ExistsS3 reports whether the bucket (and prefix) holds a datastore.
-func ExistsS3(cfg S3Config) (bool, error) {
-	b, err := newS3Backend(cfg)
-	if err != nil {
-		return false, err
-	}
-	return b.exists()
-}
 
 func (b *s3Backend) exists() (bool, error) {
 	_, err := b.stat(s3MarkerObject)

@@ -22,7 +22,6 @@ type jsonWriter struct {
 	buf       bytes.Buffer
 	pretty    bool
 	canonical bool // null is an error
-	depth     int
 }
 
 const maxDepth = 10000

@@ -203,15 +203,6 @@ func (s *Session) Close() {
 	s.Conn.Close()
 }
 
-// Alive tells whether the server still answers on the session (a GET of
-// the session's directory listing).
-func (s *Session) Alive() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	code, _, err := s.CallCtx(ctx, http.MethodGet, "", nil, "", nil)
-	return err == nil && code == 200
-}
-
 // Closed tells, without sending anything (a request would count as
 // activity), whether the server has ended the session: it sent GOAWAY or
 // closed the connection.

@@ -119,18 +119,5 @@ func (s *Sampler) Stop() (peak int64, exceeded bool) {
 	return s.peak, s.exceeded
 }
 
-// Peak is the peak seen so far.
-func (s *Sampler) Peak() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak
-}
-
 // MiB formats bytes as MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
-
-// ResetPeak resets a process's VmHWM to its current RSS (clear_refs 5), so
-// one server can be measured attack by attack.
-func ResetPeak(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}

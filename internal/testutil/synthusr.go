@@ -90,18 +90,3 @@ func SynthUsr(n int) *SynthNode {
 	}
 	return root
 }
-
-// Walk calls fn for every entry below node, parents before children, with
-// the path components leading to it.
-func (node *SynthNode) Walk(fn func(dir []string, n *SynthNode)) {
-	var walk func(dir []string, d *SynthNode)
-	walk = func(dir []string, d *SynthNode) {
-		for _, k := range d.Kids {
-			fn(dir, k)
-			if k.Dir {
-				walk(append(dir, k.Name), k)
-			}
-		}
-	}
-	walk(nil, node)
-}

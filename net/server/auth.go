@@ -349,13 +349,6 @@ func (l *loginLimiter) success(user, addr string) {
 	delete(l.m, l.key(user, addr))
 }
 
-// size is the number of pairs the limiter holds.
-func (l *loginLimiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
-}
-
 // Upstream's limits of the ticket parameters (proxmox-auth-api Userid:
 // 3..64 characters, PASSWORD_SCHEMA: at most 1024 characters).
 const (

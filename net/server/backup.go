@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -109,15 +108,6 @@ func (s *Server) serveH2(conn net.Conn, h http.Handler) {
 		IdleTimeout:                  s.limits().SessionIdleTimeout,
 	}
 	h2.ServeConn(conn, &http2.ServeConnOpts{Handler: h})
-}
-
-// dsNsPath is the directory of a namespace relative to the datastore root.
-func dsNsPath(ns core.Namespace) string {
-	p := ""
-	for _, c := range ns.Components() {
-		p = path.Join(p, "ns", c)
-	}
-	return p
 }
 
 // groupOwner reads a group's owner file ("" if the group does not exist).

@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -312,8 +311,6 @@ func isOwner(authID, owner string) bool {
 	user, tok, _ := strings.Cut(owner, "!")
 	return tok != "" && user == authID
 }
-
-var errClosed = errors.New("server closed")
 
 // The version GET /api2/json/version reports. Upstream splits its package
 // version: "version" is MAJOR.MINOR and "release" the patch level, and the

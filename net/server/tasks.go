@@ -68,12 +68,6 @@ func (l *taskList) get(upid string) *task {
 	return l.tasks[upid]
 }
 
-func (t *task) isRunning() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.running
-}
-
 // taskTimeFormat stamps task log lines as upstream does: local time with a
 // numeric offset, never "Z" (protocol.md 6.2). The client relies on it: it
 // strips the stamp only when ": " follows at byte 25.

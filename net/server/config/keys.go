@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -166,6 +165,3 @@ func Fingerprint(der []byte) string {
 	}
 	return strings.Join(parts, ":")
 }
-
-// HMACEqual compares MACs in constant time.
-func HMACEqual(a, b []byte) bool { return hmac.Equal(a, b) }
