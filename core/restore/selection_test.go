@@ -139,7 +139,10 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 				t.Errorf("progress %d of %d, want %d of %d", last.BytesRead, last.BytesTotal, want, want)
 			}
 			total := int64(idx.Count())
-			if n := repo.chunks.Load(); n > 4 || n >= total/2 {
+			// The damaged middle chunk already proves the data between was
+			// skipped; 32 random MiB make 2 to 30 chunks, so the half-the-
+			// archive bound only means something on a larger archive.
+			if n := repo.chunks.Load(); n > 4 || (total > 8 && n >= total/2) {
 				t.Errorf("%d chunks fetched for two small files (the archive has %d)", n, total)
 			}
 
