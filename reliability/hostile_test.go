@@ -5,6 +5,7 @@ package reliability
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -66,14 +67,15 @@ func (h *hclient) get(ticket, path string) int {
 }
 
 // upgrade opens a backup session; returns the h2 conn or the refusal.
-func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn, net.Conn, int, string) {
+func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http.ClientConn, net.Conn, int, string) {
 	conn, err := tls.Dial("tcp", h.addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		return nil, nil, 0, err.Error()
 	}
 	fmt.Fprintf(conn, "GET /api2/json/backup?%s HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: proxmox-backup-protocol-v1\r\nCookie: PBSAuthCookie=%s\r\nCSRFPreventionToken: %s\r\n\r\n",
 		q.Encode(), url.QueryEscape(ticket), csrf)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		conn.Close()
 		return nil, nil, 0, err.Error()
@@ -83,7 +85,14 @@ func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn,
 		conn.Close()
 		return nil, nil, resp.StatusCode, string(b)
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(conn)
+	// HTTP/2 with prior knowledge on the upgraded connection; the dialer
+	// hands over that connection (wrapped: not taken for TLS, and reading
+	// first what the upgrade's reader holds).
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	up := &upgradedConn{Conn: conn, r: br}
+	tr := &http.Transport{Protocols: &protocols, DialContext: func(context.Context, string, string) (net.Conn, error) { return up, nil }}
+	cc, err := tr.NewClientConn(context.Background(), "http", h.addr)
 	if err != nil {
 		conn.Close()
 		return nil, nil, 0, err.Error()
@@ -91,7 +100,14 @@ func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn,
 	return cc, conn, 101, ""
 }
 
-func h2call(cc *http2.ClientConn, method, path string, q url.Values, ct string, body []byte) (int, string) {
+type upgradedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *upgradedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func h2call(cc *http.ClientConn, method, path string, q url.Values, ct string, body []byte) (int, string) {
 	u := "https://localhost/" + path
 	if q != nil {
 		u += "?" + q.Encode()
