@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"cairn/core/blob"
 )
 
@@ -99,6 +97,9 @@ func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http.ClientConn, 
 	}
 	return cc, conn, 101, ""
 }
+
+// clientPreface opens every HTTP/2 connection (RFC 9113 3.4).
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 type upgradedConn struct {
 	net.Conn
@@ -232,8 +233,8 @@ func TestHostileClients(t *testing.T) {
 	// Raw HTTP/2 abuse: garbage frames and an oversized frame header.
 	for name, raw := range map[string][]byte{
 		"garbage after the upgrade":  bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4096),
-		"16 MiB HTTP/2 frame header": append([]byte(http2.ClientPreface), 0xff, 0xff, 0xff, 0x0, 0x0, 0x0, 0x0, 0x0, 0x1),
-		"headers frame on stream 0":  append([]byte(http2.ClientPreface), 0, 0, 4, 1, 5, 0, 0, 0, 0, 1, 2, 3, 4),
+		"16 MiB HTTP/2 frame header": append([]byte(clientPreface), 0xff, 0xff, 0xff, 0x0, 0x0, 0x0, 0x0, 0x0, 0x1),
+		"headers frame on stream 0":  append([]byte(clientPreface), 0, 0, 4, 1, 5, 0, 0, 0, 0, 1, 2, 3, 4),
 	} {
 		q := url.Values{"store": {"store1"}, "backup-type": {"host"}, "backup-id": {"raw"}, "backup-time": {fmt.Sprint(base + 4)}}
 		conn, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true})
