@@ -5,6 +5,7 @@ package reliability
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -20,8 +21,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"cairn/core/blob"
 )
@@ -66,14 +65,15 @@ func (h *hclient) get(ticket, path string) int {
 }
 
 // upgrade opens a backup session; returns the h2 conn or the refusal.
-func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn, net.Conn, int, string) {
+func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http.ClientConn, net.Conn, int, string) {
 	conn, err := tls.Dial("tcp", h.addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		return nil, nil, 0, err.Error()
 	}
 	fmt.Fprintf(conn, "GET /api2/json/backup?%s HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: proxmox-backup-protocol-v1\r\nCookie: PBSAuthCookie=%s\r\nCSRFPreventionToken: %s\r\n\r\n",
 		q.Encode(), url.QueryEscape(ticket), csrf)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		conn.Close()
 		return nil, nil, 0, err.Error()
@@ -83,7 +83,14 @@ func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn,
 		conn.Close()
 		return nil, nil, resp.StatusCode, string(b)
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(conn)
+	// HTTP/2 with prior knowledge on the upgraded connection; the dialer
+	// hands over that connection (wrapped: not taken for TLS, and reading
+	// first what the upgrade's reader holds).
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	up := &upgradedConn{Conn: conn, r: br}
+	tr := &http.Transport{Protocols: &protocols, DialContext: func(context.Context, string, string) (net.Conn, error) { return up, nil }}
+	cc, err := tr.NewClientConn(context.Background(), "http", h.addr)
 	if err != nil {
 		conn.Close()
 		return nil, nil, 0, err.Error()
@@ -91,7 +98,17 @@ func (h *hclient) upgrade(ticket, csrf string, q url.Values) (*http2.ClientConn,
 	return cc, conn, 101, ""
 }
 
-func h2call(cc *http2.ClientConn, method, path string, q url.Values, ct string, body []byte) (int, string) {
+// clientPreface opens every HTTP/2 connection (RFC 9113 3.4).
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+type upgradedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *upgradedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func h2call(cc *http.ClientConn, method, path string, q url.Values, ct string, body []byte) (int, string) {
 	u := "https://localhost/" + path
 	if q != nil {
 		u += "?" + q.Encode()
@@ -216,8 +233,8 @@ func TestHostileClients(t *testing.T) {
 	// Raw HTTP/2 abuse: garbage frames and an oversized frame header.
 	for name, raw := range map[string][]byte{
 		"garbage after the upgrade":  bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4096),
-		"16 MiB HTTP/2 frame header": append([]byte(http2.ClientPreface), 0xff, 0xff, 0xff, 0x0, 0x0, 0x0, 0x0, 0x0, 0x1),
-		"headers frame on stream 0":  append([]byte(http2.ClientPreface), 0, 0, 4, 1, 5, 0, 0, 0, 0, 1, 2, 3, 4),
+		"16 MiB HTTP/2 frame header": append([]byte(clientPreface), 0xff, 0xff, 0xff, 0x0, 0x0, 0x0, 0x0, 0x0, 0x1),
+		"headers frame on stream 0":  append([]byte(clientPreface), 0, 0, 4, 1, 5, 0, 0, 0, 0, 1, 2, 3, 4),
 	} {
 		q := url.Values{"store": {"store1"}, "backup-type": {"host"}, "backup-id": {"raw"}, "backup-time": {fmt.Sprint(base + 4)}}
 		conn, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true})

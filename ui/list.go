@@ -17,10 +17,11 @@ type Column struct {
 	Right bool
 }
 
-// Row is one line of a List. Cells[0] is what the filter matches.
-type Row struct {
+// Row is one line of a List. Cells[0] is what the filter matches; Data is
+// what the row stands for, typed by its list.
+type Row[T any] struct {
 	Cells []string
-	Data  any
+	Data  T
 	// Dir draws the first cell in the directory style.
 	Dir bool
 	// Dim draws the row in the dim style.
@@ -31,11 +32,11 @@ type Row struct {
 }
 
 // List is a scrolling table with a cursor and an incremental fuzzy filter
-// (sahilm/fuzzy) on the first column.
-type List struct {
+// (sahilm/fuzzy) on the first column. T is what each row carries.
+type List[T any] struct {
 	c       *Common
 	cols    []Column
-	rows    []Row
+	rows    []Row[T]
 	visible []int
 	matched map[int][]int
 	cursor  int
@@ -48,26 +49,26 @@ type List struct {
 	saved     int // cursor before the filter opened
 
 	// IsMarked, when set, draws a mark before rows it reports.
-	IsMarked func(Row) bool
+	IsMarked func(Row[T]) bool
 	// Empty is shown when there are no rows.
 	Empty string
 }
 
-// NewList makes a list with the given columns.
-func NewList(c *Common, cols []Column) *List {
+// NewList makes a list with the given columns whose rows carry a T.
+func NewList[T any](c *Common, cols []Column) *List[T] {
 	in := textinput.New()
 	in.Prompt = "/"
-	return &List{c: c, cols: cols, input: in, Empty: "(empty)"}
+	return &List[T]{c: c, cols: cols, input: in, Empty: "(empty)"}
 }
 
 // SetSize sets the area the list draws in (header row included).
-func (l *List) SetSize(w, h int) { l.width, l.height = w, h; l.clamp() }
+func (l *List[T]) SetSize(w, h int) { l.width, l.height = w, h; l.clamp() }
 
 // SetColumns replaces the columns (the rows keep their cells).
-func (l *List) SetColumns(cols []Column) { l.cols = cols }
+func (l *List[T]) SetColumns(cols []Column) { l.cols = cols }
 
 // SetRows replaces the rows, keeping the cursor on the same first cell.
-func (l *List) SetRows(rows []Row) {
+func (l *List[T]) SetRows(rows []Row[T]) {
 	cur := ""
 	if r, ok := l.Selected(); ok {
 		cur = r.Cells[0]
@@ -75,30 +76,30 @@ func (l *List) SetRows(rows []Row) {
 	l.rows = rows
 	l.refilter()
 	if cur != "" {
-		l.SelectWhere(func(r Row) bool { return r.Cells[0] == cur })
+		l.SelectWhere(func(r Row[T]) bool { return r.Cells[0] == cur })
 	}
 	l.clamp()
 }
 
 // Rows returns all rows.
-func (l *List) Rows() []Row { return l.rows }
+func (l *List[T]) Rows() []Row[T] { return l.rows }
 
 // Len is the number of visible rows.
-func (l *List) Len() int { return len(l.visible) }
+func (l *List[T]) Len() int { return len(l.visible) }
 
 // Cursor is the index of the selected row among the visible ones.
-func (l *List) Cursor() int { return l.cursor }
+func (l *List[T]) Cursor() int { return l.cursor }
 
 // Selected returns the row under the cursor.
-func (l *List) Selected() (Row, bool) {
+func (l *List[T]) Selected() (Row[T], bool) {
 	if l.cursor < 0 || l.cursor >= len(l.visible) {
-		return Row{}, false
+		return Row[T]{}, false
 	}
 	return l.rows[l.visible[l.cursor]], true
 }
 
 // SelectWhere moves the cursor to the first visible row f accepts.
-func (l *List) SelectWhere(f func(Row) bool) bool {
+func (l *List[T]) SelectWhere(f func(Row[T]) bool) bool {
 	for i, idx := range l.visible {
 		if f(l.rows[idx]) {
 			l.cursor = i
@@ -110,12 +111,12 @@ func (l *List) SelectWhere(f func(Row) bool) bool {
 }
 
 // Filtering reports whether the filter input is open.
-func (l *List) Filtering() bool { return l.filtering }
+func (l *List[T]) Filtering() bool { return l.filtering }
 
 // Filter returns the current filter text.
-func (l *List) Filter() string { return l.input.Value() }
+func (l *List[T]) Filter() string { return l.input.Value() }
 
-func (l *List) refilter() {
+func (l *List[T]) refilter() {
 	l.visible = l.visible[:0]
 	l.matched = nil
 	q := l.input.Value()
@@ -139,7 +140,7 @@ func (l *List) refilter() {
 
 // pageRows is how many rows fit: the header and the filter line take
 // one each, and so does the position line of a list longer than that.
-func (l *List) pageRows() int {
+func (l *List[T]) pageRows() int {
 	n := max(l.height-1-l.filterLines(), 1)
 	if len(l.visible) > n && n > 1 {
 		n--
@@ -148,16 +149,16 @@ func (l *List) pageRows() int {
 }
 
 // scrolls tells whether the rows do not fit, so the position is shown.
-func (l *List) scrolls() bool { return len(l.visible) > max(l.height-1-l.filterLines(), 1) }
+func (l *List[T]) scrolls() bool { return len(l.visible) > max(l.height-1-l.filterLines(), 1) }
 
-func (l *List) filterLines() int {
+func (l *List[T]) filterLines() int {
 	if l.filtering {
 		return 1
 	}
 	return 0
 }
 
-func (l *List) clamp() {
+func (l *List[T]) clamp() {
 	if l.cursor >= len(l.visible) {
 		l.cursor = len(l.visible) - 1
 	}
@@ -178,7 +179,7 @@ func (l *List) clamp() {
 
 // Update handles navigation and the filter. handled is false for keys the
 // list does not use, so the view can act on them.
-func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
+func (l *List[T]) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 	if mm, ok := msg.(tea.MouseMsg); ok {
 		return l.mouse(mm), nil
 	}
@@ -196,7 +197,7 @@ func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 			l.input.Blur()
 			l.refilter()
 			if ok {
-				l.SelectWhere(func(r Row) bool { return sameRow(r, sel) })
+				l.SelectWhere(func(r Row[T]) bool { return sameRow(r, sel) })
 			}
 			return true, nil
 		case km.Type == tea.KeyEsc:
@@ -252,7 +253,7 @@ func (l *List) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 	return true, nil
 }
 
-func sameRow(a, b Row) bool {
+func sameRow[T any](a, b Row[T]) bool {
 	if len(a.Cells) != len(b.Cells) {
 		return false
 	}
@@ -265,7 +266,7 @@ func sameRow(a, b Row) bool {
 }
 
 // widths resolves column widths for the current size.
-func (l *List) widths() []int {
+func (l *List[T]) widths() []int {
 	w := make([]int, len(l.cols))
 	used, flex := 0, -1
 	for i, c := range l.cols {
@@ -287,7 +288,7 @@ func (l *List) widths() []int {
 }
 
 // View draws the header row, the visible rows and the filter input.
-func (l *List) View() string {
+func (l *List[T]) View() string {
 	s := l.c.Styles
 	w := l.widths()
 	var b strings.Builder
@@ -362,7 +363,7 @@ func (l *List) View() string {
 
 // firstWithNote draws the first cell with the row's note after it, dim,
 // cutting the note before the text.
-func (l *List) firstWithNote(text string, r Row, w int, selected bool, matched []int) string {
+func (l *List[T]) firstWithNote(text string, r Row[T], w int, selected bool, matched []int) string {
 	s := l.c.Styles
 	tw := runewidth.StringWidth(text)
 	if tw+2 >= w {
@@ -380,7 +381,7 @@ func (l *List) firstWithNote(text string, r Row, w int, selected bool, matched [
 }
 
 // styleFirst highlights matched characters and directories in a padded cell.
-func (l *List) styleFirst(cell string, r Row, matched []int) string {
+func (l *List[T]) styleFirst(cell string, r Row[T], matched []int) string {
 	s := l.c.Styles
 	base := s.Normal
 	if r.Dir {

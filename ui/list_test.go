@@ -9,23 +9,23 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 )
 
-func rowsOf(names ...string) []Row {
-	out := make([]Row, len(names))
+func rowsOf(names ...string) []Row[string] {
+	out := make([]Row[string], len(names))
 	for i, n := range names {
-		out[i] = Row{Cells: []string{n, fmt.Sprint(len(n))}, Data: n}
+		out[i] = Row[string]{Cells: []string{n, fmt.Sprint(len(n))}, Data: n}
 	}
 	return out
 }
 
-func newTestList(names ...string) (*List, *Common) {
+func newTestList(names ...string) (*List[string], *Common) {
 	c := testCommon()
-	l := NewList(c, []Column{{Title: "name"}, {Title: "len", Width: 4, Right: true}})
+	l := NewList[string](c, []Column{{Title: "name"}, {Title: "len", Width: 4, Right: true}})
 	l.SetSize(40, 10)
 	l.SetRows(rowsOf(names...))
 	return l, c
 }
 
-func selected(l *List) string {
+func selected(l *List[string]) string {
 	r, ok := l.Selected()
 	if !ok {
 		return ""
@@ -33,7 +33,7 @@ func selected(l *List) string {
 	return r.Cells[0]
 }
 
-func visibleNames(l *List) []string {
+func visibleNames(l *List[string]) []string {
 	var out []string
 	for _, i := range l.visible {
 		out = append(out, l.rows[i].Cells[0])
@@ -42,7 +42,7 @@ func visibleNames(l *List) []string {
 }
 
 // press sends a key and reports whether the list took it.
-func press(l *List, km tea.KeyMsg) bool {
+func press(l *List[string], km tea.KeyMsg) bool {
 	handled, _ := l.Update(km)
 	return handled
 }
@@ -165,10 +165,10 @@ func TestListSetRowsKeepsSelection(t *testing.T) {
 	if l.Cursor() != 1 {
 		t.Errorf("selected row gone: cursor %d, want 1", l.Cursor())
 	}
-	if !l.SelectWhere(func(r Row) bool { return r.Data == "new" }) || selected(l) != "new" {
+	if !l.SelectWhere(func(r Row[string]) bool { return r.Data == "new" }) || selected(l) != "new" {
 		t.Error("SelectWhere did not select new")
 	}
-	if l.SelectWhere(func(Row) bool { return false }) || selected(l) != "new" {
+	if l.SelectWhere(func(Row[string]) bool { return false }) || selected(l) != "new" {
 		t.Error("a failed SelectWhere moved the cursor")
 	}
 }
@@ -223,7 +223,7 @@ func TestListPageKeys(t *testing.T) {
 
 func TestListView(t *testing.T) {
 	l, _ := newTestList("alpha", "beta")
-	l.IsMarked = func(r Row) bool { return r.Data == "beta" }
+	l.IsMarked = func(r Row[string]) bool { return r.Data == "beta" }
 	lines := strings.Split(l.View(), "\n")
 	want := []string{
 		"  name" + strings.Repeat(" ", 29) + " " + " len",

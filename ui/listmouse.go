@@ -11,7 +11,7 @@ const WheelRows = 3
 
 // mouse moves the cursor with the wheel and to the row clicked; Y counts
 // from the list's header row.
-func (l *List) mouse(m tea.MouseMsg) bool {
+func (l *List[T]) mouse(m tea.MouseMsg) bool {
 	switch {
 	case m.Button == tea.MouseButtonWheelUp:
 		l.cursor -= WheelRows

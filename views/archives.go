@@ -34,7 +34,7 @@ type Archives struct {
 	c       *ui.Common
 	ns      core.Namespace
 	snap    core.SnapshotInfo
-	list    *ui.List
+	list    *ui.List[archive]
 	loading bool
 	restore restorePane
 	width   int
@@ -43,7 +43,7 @@ type Archives struct {
 
 // NewArchives opens the archive list of a finished snapshot.
 func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives {
-	l := ui.NewList(c, []ui.Column{{Title: "archive"}, {Title: "type", Width: 5}, {Title: "crypt", Width: 9}, {Title: "size", Width: 10, Right: true}})
+	l := ui.NewList[archive](c, []ui.Column{{Title: "archive"}, {Title: "type", Width: 5}, {Title: "crypt", Width: 9}, {Title: "size", Width: 10, Right: true}})
 	l.Empty = "no archives"
 	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, restore: newRestorePane(c)}
 }
@@ -129,9 +129,9 @@ func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			return v, ui.Error(msg.err)
 		}
-		rows := make([]ui.Row, len(msg.archives))
+		rows := make([]ui.Row[archive], len(msg.archives))
 		for i, a := range msg.archives {
-			rows[i] = ui.Row{Cells: []string{a.name, a.kind, a.file.CryptMode, size(a.file.Size)}, Data: a, Dir: a.kind == "pxar"}
+			rows[i] = ui.Row[archive]{Cells: []string{a.name, a.kind, a.file.CryptMode, size(a.file.Size)}, Data: a, Dir: a.kind == "pxar"}
 		}
 		v.list.SetRows(rows)
 		return v, nil
@@ -159,14 +159,14 @@ func (v *Archives) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !ok {
 				return v, nil
 			}
-			a := row.Data.(archive)
+			a := row.Data
 			if a.kind == "pxar" {
 				return v, ui.Push(NewTree(v.c, v.ns, v.snap.Snapshot, a.file.Filename))
 			}
 			return v, v.askRestore(a)
 		case key.Matches(msg, k.Restore):
 			if ok {
-				return v, v.askRestore(row.Data.(archive))
+				return v, v.askRestore(row.Data)
 			}
 		}
 	}

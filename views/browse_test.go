@@ -521,8 +521,8 @@ func TestHistoryVersions(t *testing.T) {
 	if r := h.list.Rows()[0]; r.Cells[1] != size(brTreeSize(2, "home/elsa/notes.txt")) || r.Cells[2] != "2024-01-03 11:00:00" {
 		t.Errorf("newest version row %q", r.Cells)
 	}
-	if row, _ := h.list.Selected(); row.Data.(version).snap != e.newest() {
-		t.Errorf("selected %v, want the snapshot the user came from", row.Data.(version).snap)
+	if row, _ := h.list.Selected(); row.Data.snap != e.newest() {
+		t.Errorf("selected %v, want the snapshot the user came from", row.Data.snap)
 	}
 	got, _ = brChanges(t, e, "home/elsa/todo.txt")
 	want = []string{"2024-01-03 12:00:00 unchanged", "2024-01-02 12:00:00 new", "2024-01-01 12:00:00 absent"}

@@ -35,11 +35,12 @@ type groupSummary struct {
 	fps   []string
 }
 
-// nsRow and groupRow are what the rows of the groups list carry.
-type nsRow struct{ ns core.Namespace }
+// groupRow is what a row of the groups list carries: a backup group of
+// namespace ns, or the namespace's own row (ns set, no group).
 type groupRow struct {
-	ns core.Namespace
-	g  groupSummary
+	ns   core.Namespace
+	g    groupSummary
+	isNS bool // the namespace's row: g is empty
 }
 
 // Groups is the top screen: namespaces as a tree, each with its backup
@@ -47,7 +48,7 @@ type groupRow struct {
 // group is encrypted, whether the loaded key reads it.
 type Groups struct {
 	c         *ui.Common
-	list      *ui.List
+	list      *ui.List[groupRow]
 	seq       int
 	nsets     []nsGroups
 	collapsed map[string]bool
@@ -62,7 +63,7 @@ type Groups struct {
 
 // NewGroups makes the top screen.
 func NewGroups(c *ui.Common) *Groups {
-	l := ui.NewList(c, groupColumns(false))
+	l := ui.NewList[groupRow](c, groupColumns(false))
 	l.Empty = "no backup groups yet — press b to make a backup"
 	return &Groups{c: c, list: l, collapsed: map[string]bool{}, loading: true, keyPrompt: ui.NewKeyPrompt(c), width: 80, height: 21}
 }
@@ -130,7 +131,7 @@ func (v *Groups) load() tea.Cmd {
 }
 
 func (v *Groups) rebuild() {
-	var rows []ui.Row
+	var rows []ui.Row[groupRow]
 	withCrypt := false
 	v.locked = 0
 	for _, n := range v.nsets {
@@ -162,8 +163,8 @@ func (v *Groups) rebuild() {
 			}
 			// The count of groups is a note after the name: the columns
 			// hold the groups' figures.
-			rows = append(rows, ui.Row{Cells: []string{strings.Repeat("  ", depth-1) + icon + "ns " + string(n.ns), "", "", ""},
-				Note: plural(len(n.groups), "group", "groups"), Data: nsRow{n.ns}, Dir: true})
+			rows = append(rows, ui.Row[groupRow]{Cells: []string{strings.Repeat("  ", depth-1) + icon + "ns " + string(n.ns), "", "", ""},
+				Note: plural(len(n.groups), "group", "groups"), Data: groupRow{ns: n.ns, isNS: true}, Dir: true})
 			if v.collapsed[string(n.ns)] {
 				continue
 			}
@@ -173,7 +174,7 @@ func (v *Groups) rebuild() {
 			if withCrypt {
 				cells = append(cells, v.cryptCell(g))
 			}
-			rows = append(rows, ui.Row{Cells: cells, Data: groupRow{n.ns, g}})
+			rows = append(rows, ui.Row[groupRow]{Cells: cells, Data: groupRow{ns: n.ns, g: g}})
 		}
 	}
 	v.list.SetColumns(groupColumns(withCrypt))
@@ -278,15 +279,14 @@ func (v *Groups) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !ok {
 				return v, nil
 			}
-			switch d := row.Data.(type) {
-			case groupRow:
-				return v, ui.Push(NewSnapshots(v.c, d.ns, d.g.group))
-			case nsRow:
+			if d := row.Data; d.isNS {
 				v.collapsed[string(d.ns)] = !v.collapsed[string(d.ns)]
 				v.rebuild()
+			} else {
+				return v, ui.Push(NewSnapshots(v.c, d.ns, d.g.group))
 			}
 		case key.Matches(msg, k.Prune):
-			if g, ok := row.Data.(groupRow); ok {
+			if g := row.Data; ok && !g.isNS {
 				return v, ui.Push(NewPrune(v.c, g.ns, g.g.group))
 			}
 			return v, ui.Status("select a group to preview its prune")
@@ -309,13 +309,7 @@ func (v *Groups) selectedNamespace() core.Namespace {
 	if !ok {
 		return ""
 	}
-	switch d := row.Data.(type) {
-	case groupRow:
-		return d.ns
-	case nsRow:
-		return d.ns
-	}
-	return ""
+	return row.Data.ns
 }
 
 // Capturing reports whether the filter or the key prompt is open.

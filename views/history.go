@@ -42,7 +42,7 @@ type History struct {
 	archive string
 	path    string
 	id      int
-	list    *ui.List
+	list    *ui.List[version]
 	loading bool
 	restore restorePane
 	width   int
@@ -52,7 +52,7 @@ type History struct {
 // NewHistory opens the history of an archive-relative file path.
 func NewHistory(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive, p string) *History {
 	histories++
-	l := ui.NewList(c, []ui.Column{{Title: "snapshot", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}, {Title: "change"}})
+	l := ui.NewList[version](c, []ui.Column{{Title: "snapshot", Width: 19}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}, {Title: "change"}})
 	l.Empty = "no versions"
 	return &History{c: c, ns: ns, snap: snap, archive: archive, path: p, id: histories, list: l, loading: true, restore: newRestorePane(c)}
 }
@@ -107,7 +107,7 @@ func lookupVersion(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive,
 }
 
 func (v *History) setRows(vs []version) {
-	rows := make([]ui.Row, len(vs))
+	rows := make([]ui.Row[version], len(vs))
 	for i, ver := range vs {
 		change := ""
 		var older *version
@@ -133,7 +133,7 @@ func (v *History) setRows(vs []version) {
 		if ver.present {
 			sz, mt = size(ver.size), when(ver.mtime)
 		}
-		rows[i] = ui.Row{Cells: []string{when(ver.snap.Time), sz, mt, change}, Data: ver, Dim: !ver.present}
+		rows[i] = ui.Row[version]{Cells: []string{when(ver.snap.Time), sz, mt, change}, Data: ver, Dim: !ver.present}
 	}
 	v.list.SetRows(rows)
 }
@@ -150,7 +150,7 @@ func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return v, ui.Error(msg.err)
 		}
 		v.setRows(msg.versions)
-		v.list.SelectWhere(func(r ui.Row) bool { return r.Data.(version).snap == v.snap })
+		v.list.SelectWhere(func(r ui.Row[version]) bool { return r.Data.snap == v.snap })
 		return v, nil
 	case ui.JobMsg:
 		_, _, cmd := v.restore.update(msg)
@@ -173,10 +173,10 @@ func (v *History) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return v, ui.Pop()
 		case key.Matches(msg, k.Open), key.Matches(msg, k.Restore):
 			row, ok := v.list.Selected()
-			if !ok || !row.Data.(version).present {
+			if !ok || !row.Data.present {
 				return v, ui.Status("this snapshot has no copy of the file")
 			}
-			snap := row.Data.(version).snap
+			snap := row.Data.snap
 			return v, v.restore.ask(fmt.Sprintf("Restore %s from %s to directory:", path.Base(v.path), snap.TimeString()), defaultTarget(snap, path.Base(v.path)),
 				func(target string) *restoreJob {
 					return newRestoreJob(v.c, v.ns, snap, v.archive, target, []string{v.path})

@@ -32,14 +32,14 @@ type Snapshots struct {
 	c       *ui.Common
 	ns      core.Namespace
 	group   core.Group
-	list    *ui.List
+	list    *ui.List[core.SnapshotInfo]
 	seq     int
 	loading bool
 }
 
 // NewSnapshots opens the snapshot list of a group.
 func NewSnapshots(c *ui.Common, ns core.Namespace, g core.Group) *Snapshots {
-	l := ui.NewList(c, snapshotColumns(9))
+	l := ui.NewList[core.SnapshotInfo](c, snapshotColumns(9))
 	l.Empty = "no snapshots"
 	return &Snapshots{c: c, ns: ns, group: g, list: l, loading: true}
 }
@@ -101,7 +101,7 @@ func cryptOf(s core.SnapshotInfo) string {
 
 func (v *Snapshots) setRows(list []core.SnapshotInfo) {
 	sort.Slice(list, func(i, j int) bool { return list[i].Snapshot.Time > list[j].Snapshot.Time })
-	rows := make([]ui.Row, 0, len(list))
+	rows := make([]ui.Row[core.SnapshotInfo], 0, len(list))
 	cryptWidth := 9
 	for _, s := range list {
 		prot, verify := "", "-"
@@ -128,7 +128,7 @@ func (v *Snapshots) setRows(list []core.SnapshotInfo) {
 				cryptWidth = max(cryptWidth, len(why))
 			}
 		}
-		rows = append(rows, ui.Row{Cells: []string{when(s.Snapshot.Time), sz, strings.TrimSpace(archives), prot, crypt, verify}, Data: s, Dim: !s.Finished})
+		rows = append(rows, ui.Row[core.SnapshotInfo]{Cells: []string{when(s.Snapshot.Time), sz, strings.TrimSpace(archives), prot, crypt, verify}, Data: s, Dim: !s.Finished})
 	}
 	v.list.SetColumns(snapshotColumns(cryptWidth))
 	v.list.SetRows(rows)
@@ -170,7 +170,7 @@ func (v *Snapshots) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !ok {
 				return v, nil
 			}
-			s := row.Data.(core.SnapshotInfo)
+			s := row.Data
 			if !s.Finished {
 				return v, ui.Status("this snapshot is unfinished: it has no manifest to open")
 			}
@@ -183,7 +183,7 @@ func (v *Snapshots) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if !ok {
 				return v, nil
 			}
-			s := row.Data.(core.SnapshotInfo)
+			s := row.Data
 			repo, ns := v.c.Repo, v.ns
 			return v, func() tea.Msg {
 				return protectedMsg{snap: s.Snapshot, err: repo.SetProtected(ns, s.Snapshot, !s.Protected)}

@@ -391,7 +391,7 @@ func brStatuses(msgs []tea.Msg) []ui.StatusMsg {
 }
 
 // brCells returns the first cell of every row of a list.
-func brCells(l *ui.List) []string {
+func brCells[T any](l *ui.List[T]) []string {
 	var out []string
 	for _, r := range l.Rows() {
 		out = append(out, r.Cells[0])
@@ -400,7 +400,7 @@ func brCells(l *ui.List) []string {
 }
 
 // brSelected is the first cell of the selected row ("" when none).
-func brSelected(l *ui.List) string {
+func brSelected[T any](l *ui.List[T]) string {
 	r, ok := l.Selected()
 	if !ok {
 		return ""
@@ -409,9 +409,9 @@ func brSelected(l *ui.List) string {
 }
 
 // brSelect moves a list's cursor to the row whose first cell is name.
-func brSelect(t *testing.T, l *ui.List, name string) {
+func brSelect[T any](t *testing.T, l *ui.List[T], name string) {
 	t.Helper()
-	if !l.SelectWhere(func(r ui.Row) bool { return r.Cells[0] == name }) {
+	if !l.SelectWhere(func(r ui.Row[T]) bool { return r.Cells[0] == name }) {
 		t.Fatalf("no row %q in %q", name, brCells(l))
 	}
 }

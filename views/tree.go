@@ -50,7 +50,7 @@ type Tree struct {
 	root    catalog.Entry
 	dir     []string // components of the current directory
 	cache   map[string][]catalog.Entry
-	list    *ui.List
+	list    *ui.List[entryRow]
 	loading bool
 	err     error
 
@@ -63,15 +63,12 @@ type Tree struct {
 
 // NewTree opens the catalog tree of a pxar archive.
 func NewTree(c *ui.Common, ns core.Namespace, snap core.Snapshot, archive string) *Tree {
-	l := ui.NewList(c, []ui.Column{{Title: "name"}, {Title: "type", Width: 4}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}})
+	l := ui.NewList[entryRow](c, []ui.Column{{Title: "name"}, {Title: "type", Width: 4}, {Title: "size", Width: 10, Right: true}, {Title: "modified", Width: 19}})
 	l.Empty = "(empty directory)"
 	t := &Tree{c: c, ns: ns, snap: snap, archive: archive, cache: map[string][]catalog.Entry{}, list: l,
 		loading: true, marks: map[string]mark{}, restore: newRestorePane(c)}
-	l.IsMarked = func(r ui.Row) bool {
-		e, ok := r.Data.(entryRow)
-		if !ok {
-			return false
-		}
+	l.IsMarked = func(r ui.Row[entryRow]) bool {
+		e := r.Data
 		_, m := t.marks[e.path]
 		return m || t.underMark(e.path)
 	}
@@ -152,7 +149,7 @@ func (v *Tree) openDir(dir []string, selectName string) tea.Cmd {
 		return ui.Error(err)
 	}
 	v.dir = dir
-	rows := make([]ui.Row, 0, len(list))
+	rows := make([]ui.Row[entryRow], 0, len(list))
 	for _, e := range list {
 		p := path.Join(v.dirPath(), string(e.Name))
 		name := string(e.Name)
@@ -163,13 +160,13 @@ func (v *Tree) openDir(dir []string, selectName string) tea.Cmd {
 		if e.Type == catalog.TypeFile {
 			sz, mt = size(e.Size), when(e.Mtime)
 		}
-		rows = append(rows, ui.Row{Cells: []string{name, e.Type.String(), sz, mt}, Data: entryRow{path: p, entry: e}, Dir: e.IsDir()})
+		rows = append(rows, ui.Row[entryRow]{Cells: []string{name, e.Type.String(), sz, mt}, Data: entryRow{path: p, entry: e}, Dir: e.IsDir()})
 	}
 	v.list.SetRows(rows)
 	if selectName != "" {
-		v.list.SelectWhere(func(r ui.Row) bool { return string(r.Data.(entryRow).entry.Name) == selectName })
+		v.list.SelectWhere(func(r ui.Row[entryRow]) bool { return string(r.Data.entry.Name) == selectName })
 	} else {
-		v.list.SelectWhere(func(ui.Row) bool { return true })
+		v.list.SelectWhere(func(ui.Row[entryRow]) bool { return true })
 	}
 	return nil
 }
@@ -211,7 +208,7 @@ func (v *Tree) toggleMark() tea.Cmd {
 	if !ok {
 		return nil
 	}
-	e := row.Data.(entryRow)
+	e := row.Data
 	return v.toggle(e.path, e.entry)
 }
 
@@ -317,8 +314,8 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 		leaving := v.dir[len(v.dir)-1]
 		return v.openDir(v.dir[:len(v.dir)-1], leaving)
 	case key.Matches(msg, k.Open):
-		if ok && row.Data.(entryRow).entry.IsDir() {
-			return v.openDir(append(append([]string{}, v.dir...), string(row.Data.(entryRow).entry.Name)), "")
+		if ok && row.Data.entry.IsDir() {
+			return v.openDir(append(append([]string{}, v.dir...), string(row.Data.entry.Name)), "")
 		}
 	case key.Matches(msg, k.Mark):
 		cmd := v.toggleMark()
@@ -327,8 +324,8 @@ func (v *Tree) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Restore):
 		return v.askRestore()
 	case key.Matches(msg, k.History):
-		if ok && !row.Data.(entryRow).entry.IsDir() {
-			return ui.Push(NewHistory(v.c, v.ns, v.snap, v.archive, row.Data.(entryRow).path))
+		if ok && !row.Data.entry.IsDir() {
+			return ui.Push(NewHistory(v.c, v.ns, v.snap, v.archive, row.Data.path))
 		}
 		return ui.Status("history is for files: select a file")
 	}

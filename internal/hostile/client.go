@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,8 +24,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // Target is a server, a user with backup rights and a datastore.
@@ -95,7 +94,7 @@ func (c *Client) SnapshotQuery(id string, tm int64) url.Values {
 // Session is an upgraded connection: HTTP/2 inside the TLS connection.
 type Session struct {
 	Conn net.Conn
-	CC   *http2.ClientConn
+	CC   *http.ClientConn
 }
 
 // Protocol names of the upgrades.
@@ -132,7 +131,7 @@ func (c *Client) Upgrade(path string, q url.Values) (*Session, int, string, erro
 	}
 	conn.SetDeadline(time.Time{})
 	raw := &bufConn{Conn: conn, r: br}
-	cc, err := (&http2.Transport{}).NewClientConn(raw)
+	cc, err := h2Transport.NewClientConn(context.WithValue(context.Background(), upgradedConn{}, net.Conn(raw)), "http", c.T.Addr)
 	if err != nil {
 		conn.Close()
 		return nil, 0, "", err
@@ -140,6 +139,29 @@ func (c *Client) Upgrade(path string, q url.Values) (*Session, int, string, erro
 	return &Session{Conn: conn, CC: cc}, 101, "", nil
 }
 
+// upgradedConn is the context key under which Upgrade passes the upgraded
+// connection to h2Transport.
+type upgradedConn struct{}
+
+// h2Transport speaks HTTP/2 with prior knowledge on an upgraded
+// connection, with Go's default settings; its dialer only returns the
+// connection from the context. Each session is a ClientConn of its own.
+var h2Transport = func() *http.Transport {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Transport{
+		Protocols: &protocols,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			if c, ok := ctx.Value(upgradedConn{}).(net.Conn); ok {
+				return c, nil
+			}
+			return nil, errors.New("HTTP/2 session without an upgraded connection")
+		},
+	}
+}()
+
+// bufConn reads first the bytes the upgrade's reader holds; it also keeps
+// the TLS connection from being taken for one that negotiates HTTP/2.
 type bufConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -205,8 +227,7 @@ func (s *Session) Close() {
 
 // Closed tells, without sending anything (a request would count as
 // activity), whether the server has ended the session: it sent GOAWAY or
-// closed the connection.
+// closed the connection (either leaves no request available).
 func (s *Session) Closed() bool {
-	st := s.CC.State()
-	return st.Closed || st.Closing || !s.CC.CanTakeNewRequest()
+	return s.CC.Err() != nil || s.CC.Available() == 0
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,8 +19,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"cairn/core"
 	"cairn/core/datastore"
@@ -214,8 +213,57 @@ func upgrade(w http.ResponseWriter, r *http.Request, proto string, h http.Handle
 	defer conn.Close()
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n", proto)
 	brw.Flush()
-	(&http2.Server{MaxReadFrameSize: 4 << 20, MaxUploadBufferPerConnection: 32 << 20, MaxUploadBufferPerStream: 32 << 20,
-		MaxConcurrentStreams: maxStreams}).ServeConn(conn, &http2.ServeConnOpts{Handler: h})
+	var nc net.Conn = conn
+	if brw.Reader.Buffered() > 0 {
+		nc = &bufferedConn{Conn: conn, r: brw.Reader}
+	}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, Protocols: &protocols, HTTP2: &http.HTTP2Config{MaxReadFrameSize: 4 << 20,
+		MaxReceiveBufferPerConnection: 32 << 20, MaxReceiveBufferPerStream: 32 << 20, MaxConcurrentStreams: int(maxStreams)}}
+	srv.Serve(newOneConnListener(nc))
+}
+
+// oneConnListener hands out one connection, then blocks until that
+// connection is closed, so http.Server.Serve serves it and returns.
+// The connection is wrapped so the server does not take the upgraded TLS
+// connection for one that negotiates its protocol.
+type oneConnListener struct {
+	conn   chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+	addr   net.Addr
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conn: make(chan net.Conn, 1), closed: make(chan struct{}), addr: c.LocalAddr()}
+	l.conn <- &closeNotifyConn{Conn: c, done: l.close}
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conn:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *oneConnListener) close()         { l.once.Do(func() { close(l.closed) }) }
+func (l *oneConnListener) Close() error   { l.close(); return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.addr }
+
+// closeNotifyConn closes its listener when it is closed.
+type closeNotifyConn struct {
+	net.Conn
+	done func()
+}
+
+func (c *closeNotifyConn) Close() error {
+	err := c.Conn.Close()
+	c.done()
+	return err
 }
 
 func parseSnap(q map[string][]string) core.Snapshot {

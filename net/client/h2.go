@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // Protocol names of the two upgraded sessions.
@@ -26,7 +25,7 @@ const (
 // Session is an HTTP/2 session over an upgraded connection (protocol.md 3.2).
 type Session struct {
 	conn  net.Conn
-	cc    *http2.ClientConn
+	cc    *http.ClientConn
 	watch *watchConn
 }
 
@@ -142,40 +141,54 @@ func (c *Client) upgradeOn(ctx context.Context, conn net.Conn, path, protocol st
 		nc = &bufferedConn{Conn: conn, r: br}
 	}
 	wc := &watchConn{Conn: nc}
-	cc, err := h2Transport.NewClientConn(wc)
+	// The context hands the upgraded connection to h2Transport's dialer;
+	// it does not outlive the start of the session.
+	cc, err := h2Transport.NewClientConn(context.WithValue(ctx, upgradedConn{}, net.Conn(wc)), "http", c.addr)
 	if err != nil {
 		return nil, fmt.Errorf("start HTTP/2 session: %w", err)
 	}
 	return &Session{conn: wc, cc: cc, watch: wc}, nil
 }
 
+// upgradedConn is the context key under which upgradeOn passes the
+// upgraded connection to h2Transport.
+type upgradedConn struct{}
+
 // h2Transport starts the HTTP/2 sessions with upstream's settings
-// (protocol.md 3.2): 4 MiB frames and receive windows of 2^31-2 for the
+// (protocol.md 3.2): HTTP/2 with prior knowledge on the connection the
+// upgrade switched, 4 MiB frames and receive windows of 2^31-2 for the
 // connection and every stream, so downloads (reader chunks, previous
-// indexes) are never held back by flow control. The http.Transport only
-// carries the window settings; it never makes a connection.
-var h2Transport = func() *http2.Transport {
+// indexes) are never held back by flow control. It never dials: its
+// dialer returns the upgraded connection from the context, and each
+// session is a ClientConn of its own (Transport.NewClientConn), outside
+// the transport's pool, which the session closes.
+var h2Transport = func() *http.Transport {
 	const window = 1<<31 - 2
-	t1 := &http.Transport{DisableCompression: true, HTTP2: &http.HTTP2Config{
-		MaxReadFrameSize: 4 << 20,
-		// The transport announces this on top of the protocol's initial
-		// 65535 bytes; more than 2^31-1 in all is a flow-control error.
-		MaxReceiveBufferPerConnection: window - 65535,
-		MaxReceiveBufferPerStream:     window,
-	}}
-	tr, err := http2.ConfigureTransports(t1)
-	if err != nil {
-		panic(fmt.Sprintf("configure HTTP/2: %v", err))
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Transport{
+		Protocols:          &protocols,
+		DisableCompression: true,
+		HTTP2: &http.HTTP2Config{
+			MaxReadFrameSize: 4 << 20,
+			// The transport announces this on top of the protocol's initial
+			// 65535 bytes; more than 2^31-1 in all is a flow-control error.
+			MaxReceiveBufferPerConnection: window - 65535,
+			MaxReceiveBufferPerStream:     window,
+			// A request beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS
+			// waits for a free stream rather than failing ("client conn not
+			// usable"): small chunks put hundreds of uploads in flight
+			// (cairn serve allows 256 streams; upstream's server sets no
+			// limit). A ClientConn always waits; this says so for the pool.
+			StrictMaxConcurrentRequests: true,
+		},
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			if c, ok := ctx.Value(upgradedConn{}).(net.Conn); ok {
+				return c, nil
+			}
+			return nil, errors.New("HTTP/2 session without an upgraded connection")
+		},
 	}
-	tr.MaxReadFrameSize = 4 << 20
-	tr.AllowHTTP = true
-	tr.DisableCompression = true
-	// A request beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS waits
-	// for a free stream: without this a ClientConn fails it ("http2: client
-	// conn not usable"), and small chunks put hundreds of uploads in flight
-	// (cairn serve allows 256 streams; upstream's server sets no limit).
-	tr.StrictMaxConcurrentStreams = true
-	return tr
 }()
 
 // Close ends the session by closing the connection.
