@@ -711,11 +711,11 @@ func TestFixedIndex(t *testing.T) {
 		t.Fatalf("upgrade: %d %s", code, msg)
 	}
 	defer s.close()
-	img := make([]byte, fixedChunkSize+1000)
+	img := make([]byte, datastore.FixedChunkSize+1000)
 	for i := range img {
 		img[i] = byte(i * 7)
 	}
-	c1, c2 := mkChunk(t, img[:fixedChunkSize]), mkChunk(t, img[fixedChunkSize:])
+	c1, c2 := mkChunk(t, img[:datastore.FixedChunkSize]), mkChunk(t, img[datastore.FixedChunkSize:])
 	var wid int
 	json.Unmarshal(s.must("POST", "fixed_index", url.Values{"archive-name": {"disk.img.fidx"}, "size": {fmt.Sprint(len(img))}}, "", nil), &wid)
 	for _, c := range []chunk{c1, c2} {
@@ -724,7 +724,7 @@ func TestFixedIndex(t *testing.T) {
 	}
 	// Appended out of order.
 	body, _ := json.Marshal(map[string]any{"wid": wid, "digest-list": []string{hex.EncodeToString(c2.digest[:]), hex.EncodeToString(c1.digest[:])},
-		"offset-list": []int{fixedChunkSize, 0}})
+		"offset-list": []int{datastore.FixedChunkSize, 0}})
 	s.must("PUT", "fixed_index", nil, "application/json", body)
 	csum := sha256.Sum256(append(append([]byte{}, c1.digest[:]...), c2.digest[:]...))
 	s.must("POST", "fixed_close", url.Values{"wid": {fmt.Sprint(wid)}, "chunk-count": {"2"}, "size": {fmt.Sprint(len(img))}, "csum": {hex.EncodeToString(csum[:])}}, "", nil)
