@@ -1,103 +1,19 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"time"
-
-	"golang.org/x/net/http2"
 
 	"cairn/core"
 	"cairn/core/blob"
 	"cairn/core/datastore"
 	"cairn/net/server/config"
 )
-
-// Protocol names of the two HTTP/2 session upgrades.
-const (
-	BackupProtocol = "proxmox-backup-protocol-v1"
-	ReaderProtocol = "proxmox-backup-reader-protocol-v1"
-)
-
-// session is one upgraded connection (backup or reader).
-type session struct {
-	conn net.Conn
-}
-
-// bufConn is a hijacked connection whose first bytes may sit in a bufio.Reader.
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// upgrade answers 101 and returns the raw connection for HTTP/2.
-func (c *reqCtx) upgrade(protocol string) (net.Conn, error) {
-	conn, brw, err := http.NewResponseController(c.w).Hijack()
-	if err != nil {
-		return nil, err
-	}
-	conn.SetDeadline(time.Time{})
-	fmt.Fprintf(brw.Writer, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n", protocol)
-	if err := brw.Writer.Flush(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if rec, ok := c.w.(*statusRecorder); ok {
-		rec.status = http.StatusSwitchingProtocols
-	}
-	return &bufConn{Conn: conn, r: brw.Reader}, nil
-}
-
-// checkUpgrade validates the Upgrade header of a session request.
-func checkUpgrade(r *http.Request, protocol string) error {
-	if r.ProtoMajor >= 2 {
-		return badRequest("unexpected http version '%s' (expected version < 2)", r.Proto)
-	}
-	up := r.Header.Get("Upgrade")
-	if up == "" {
-		return badRequest("missing Upgrade header")
-	}
-	if up != protocol {
-		return badRequest("invalid protocol name")
-	}
-	return nil
-}
-
-// serveH2 runs HTTP/2 on an upgraded connection until it ends.
-func (s *Server) serveH2(conn net.Conn, h http.Handler) {
-	sess := &session{conn: conn}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		conn.Close()
-		return
-	}
-	s.sessions[sess] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-		conn.Close()
-	}()
-	h2 := &http2.Server{
-		MaxUploadBufferPerConnection: 32 << 20,
-		MaxUploadBufferPerStream:     32 << 20,
-		MaxReadFrameSize:             4 << 20,
-		MaxConcurrentStreams:         256,
-		IdleTimeout:                  s.limits().SessionIdleTimeout,
-	}
-	h2.ServeConn(conn, &http2.ServeConnOpts{Handler: h})
-}
 
 // groupOwner reads a group's owner file ("" if the group does not exist).
 func groupOwner(ds *datastore.Datastore, ns core.Namespace, g core.Group) string {

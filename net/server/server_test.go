@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +21,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"cairn/core"
 	"cairn/core/blob"
@@ -131,7 +130,7 @@ func (e *testEnv) do(a *auth, method, path string, q url.Values, body io.Reader)
 type h2session struct {
 	t    *testing.T
 	conn net.Conn
-	cc   *http2.ClientConn
+	cc   *http.ClientConn
 }
 
 func (e *testEnv) upgrade(a *auth, path, protocol string, q url.Values) (*h2session, int, string) {
@@ -155,13 +154,32 @@ func (e *testEnv) upgrade(a *auth, path, protocol string, q url.Values) (*h2sess
 	if resp.Header.Get("Upgrade") != protocol {
 		e.t.Fatalf("upgrade header %q", resp.Header.Get("Upgrade"))
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(conn)
+	cc, err := h2Client(&bufReadConn{Conn: conn, r: br})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	s := &h2session{t: e.t, conn: conn, cc: cc}
 	e.t.Cleanup(func() { conn.Close() })
 	return s, 101, ""
+}
+
+// h2Client speaks HTTP/2 with prior knowledge on an upgraded connection
+// (net/http's client; the connection is not seen as TLS).
+func h2Client(conn net.Conn) (*http.ClientConn, error) {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	dialed := false
+	tr := &http.Transport{
+		Protocols: &protos,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if dialed {
+				return nil, errors.New("the upgraded connection is used already")
+			}
+			dialed = true
+			return conn, nil
+		},
+	}
+	return tr.NewClientConn(context.Background(), "http", "localhost:8007")
 }
 
 func (s *h2session) call(method, path string, q url.Values, ct string, body []byte) (int, []byte) {
@@ -201,7 +219,10 @@ func (s *h2session) must(method, path string, q url.Values, ct string, body []by
 	return out.Data
 }
 
-func (s *h2session) close() { s.conn.Close() }
+func (s *h2session) close() {
+	s.cc.Close()
+	s.conn.Close()
+}
 
 type chunk struct {
 	digest [32]byte
