@@ -418,3 +418,38 @@ func TestReadBody(t *testing.T) {
 		t.Errorf("a short body: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestScanIndex: a scan checks the structure and the stored checksum.
+func TestScanIndex(t *testing.T) {
+	d1, d2 := sha256.Sum256([]byte("1")), sha256.Sum256([]byte("2"))
+	var body []byte
+	body = binary.LittleEndian.AppendUint64(body, 10)
+	body = append(body, d1[:]...)
+	body = binary.LittleEndian.AppendUint64(body, 25)
+	body = append(body, d2[:]...)
+	csum := sha256.Sum256(body)
+	file := append(indexHeader(false, [16]byte{}, 0, 0), body...)
+	copy(file[32:], csum[:])
+	var ends []uint64
+	info, err := ScanIndex(bytes.NewReader(file), int64(len(file)), func(_ [32]byte, _, end uint64) error {
+		ends = append(ends, end)
+		return nil
+	})
+	if err != nil || info.Fixed || info.Count != 2 || info.Size != 25 || info.Csum != csum || len(ends) != 2 {
+		t.Fatalf("scan: %+v %v %v", info, ends, err)
+	}
+	for name, bad := range map[string]func([]byte){
+		"checksum":       func(b []byte) { b[len(b)-1] ^= 1 },
+		"shrinking ends": func(b []byte) { b[index.HeaderSize+40] = 5 },
+		"magic":          func(b []byte) { b[0] ^= 1 },
+	} {
+		b := bytes.Clone(file)
+		bad(b)
+		if _, err := ScanIndex(bytes.NewReader(b), int64(len(b)), nil); !errors.Is(err, index.ErrCorrupt) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ScanIndex(bytes.NewReader(file), int64(len(file))-1, nil); !errors.Is(err, index.ErrCorrupt) {
+		t.Errorf("truncated: %v", err)
+	}
+}
