@@ -72,51 +72,9 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		c.reply(nil, err)
 		return
 	}
-	if err := checkUpgrade(c.r, BackupProtocol); err != nil {
-		ds.Close()
-		c.reply(nil, err)
-		return
-	}
-	if !nsExists(ds, ns) {
-		ds.Close()
-		c.reply(nil, errorf(http.StatusNotFound, "namespace not found"))
-		return
-	}
-	isBenchGroup := snap.Type == core.TypeHost && snap.ID == "benchmark"
-	if isBenchGroup && !benchmark {
-		ds.Close()
-		c.reply(nil, badRequest("unable to run benchmark without --benchmark flags"))
-		return
-	}
-	if benchmark && !isBenchGroup {
-		ds.Close()
-		c.reply(nil, badRequest("benchmark is only allowed on 'host/benchmark'"))
-		return
-	}
-	// Fail closed: no one may back up into (and so become the owner of) an
-	// existing group whose owner file is missing, empty or unreadable.
-	if o := ownershipOf(ds, ns, snap.Group); o.ownerless() && !benchmark {
-		ds.Close()
-		c.reply(nil, o.check(c.id.authID))
-		return
-	}
-	owner := c.id.authID
-	if cur := groupOwner(ds, ns, snap.Group); cur != "" && !benchmark {
-		if !isOwner(c.id.authID, cur) {
-			ds.Close()
-			c.reply(nil, errorf(http.StatusForbidden, "backup owner check failed (%s != %s)", c.id.authID, cur))
-			return
-		}
-		owner = cur
-	}
-	bs, err := ds.StartSession(context.Background(), core.BackupOptions{Namespace: ns, Snapshot: snap, Owner: owner}, s.decodeBudget())
+	bs, err := s.startBackup(c, ds, ns, snap, benchmark)
 	if err != nil {
 		ds.Close()
-		if errors.Is(err, core.ErrExists) {
-			err = badRequest("backup directory already exists.")
-		} else if strings.Contains(err.Error(), "not newer than") {
-			err = badRequest("backup timestamp is older than last backup. (%v)", err)
-		}
 		c.reply(nil, err)
 		return
 	}
@@ -155,6 +113,47 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		s.serveH2(conn, sess)
 		sess.end()
 	}()
+}
+
+// startBackup checks a backup upgrade against the store (the upgrade
+// header, the namespace, the benchmark group, the group's owner) and starts
+// the backup's session.
+func (s *Server) startBackup(c *reqCtx, ds *datastore.Datastore, ns core.Namespace, snap core.Snapshot, benchmark bool) (*datastore.BackupSession, error) {
+	if err := checkUpgrade(c.r, BackupProtocol); err != nil {
+		return nil, err
+	}
+	if !nsExists(ds, ns) {
+		return nil, errorf(http.StatusNotFound, "namespace not found")
+	}
+	isBenchGroup := snap.Type == core.TypeHost && snap.ID == "benchmark"
+	if isBenchGroup && !benchmark {
+		return nil, badRequest("unable to run benchmark without --benchmark flags")
+	}
+	if benchmark && !isBenchGroup {
+		return nil, badRequest("benchmark is only allowed on 'host/benchmark'")
+	}
+	// Fail closed: no one may back up into (and so become the owner of) an
+	// existing group whose owner file is missing, empty or unreadable.
+	if o := ownershipOf(ds, ns, snap.Group); o.ownerless() && !benchmark {
+		return nil, o.check(c.id.authID)
+	}
+	owner := c.id.authID
+	if cur := groupOwner(ds, ns, snap.Group); cur != "" && !benchmark {
+		if !isOwner(c.id.authID, cur) {
+			return nil, errorf(http.StatusForbidden, "backup owner check failed (%s != %s)", c.id.authID, cur)
+		}
+		owner = cur
+	}
+	bs, err := ds.StartSession(context.Background(), core.BackupOptions{Namespace: ns, Snapshot: snap, Owner: owner}, s.decodeBudget())
+	if err != nil {
+		if errors.Is(err, core.ErrExists) {
+			err = badRequest("backup directory already exists.")
+		} else if strings.Contains(err.Error(), "not newer than") {
+			err = badRequest("backup timestamp is older than last backup. (%v)", err)
+		}
+		return nil, err
+	}
+	return bs, nil
 }
 
 // backupSession is one backup session: the HTTP side of a
