@@ -78,21 +78,12 @@ var sessionH2 = http.HTTP2Config{
 // of that one connection, closed (and the server with it) once the
 // connection is. A session idle for Limits.SessionIdleTimeout is closed.
 func (s *Server) serveH2(conn net.Conn, h http.Handler) {
+	defer conn.Close()
 	sess := &session{conn: conn}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		conn.Close()
+	if !s.addSession(sess) {
 		return
 	}
-	s.sessions[sess] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-		conn.Close()
-	}()
+	defer s.dropSession(sess)
 	l := newOneConnListener(conn)
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
@@ -111,6 +102,24 @@ func (s *Server) serveH2(conn net.Conn, h http.Handler) {
 	}
 	hs.Serve(l)
 	hs.Close()
+}
+
+// addSession registers a session, so that Shutdown closes it; a closing
+// server takes none.
+func (s *Server) addSession(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) dropSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
 }
 
 // oneConnListener is a net.Listener that yields one connection, then
