@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"sort"
 
 	"cairn/core"
 	"cairn/core/datastore"
@@ -12,27 +11,8 @@ import (
 // The datastore API, /api2/json/admin/datastore/{store}/{sub} (protocol.md
 // 5.3): the route table and what every endpoint shares (the privilege
 // pre-check, the datastore handle, ownership). The endpoints live in
-// admin_groups.go, admin_snapshots.go and admin_store.go.
-
-func (s *Server) listDatastores(c *reqCtx) (any, error) {
-	out := []map[string]any{}
-	names := make([]string, 0, len(c.cfg.Datastores))
-	for n := range c.cfg.Datastores {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if !c.cfg.HasAnyPrivsBelow(c.id.authID, "/datastore/"+n, config.PrivDatastoreAudit, config.PrivDatastoreBackup) {
-			continue
-		}
-		item := map[string]any{"store": n, "backend-type": c.cfg.Datastores[n].BackendType()}
-		if cm := c.cfg.Datastores[n].Comment; cm != "" {
-			item["comment"] = cm
-		}
-		out = append(out, item)
-	}
-	return out, nil
-}
+// admin_groups.go, admin_snapshots.go, admin_namespaces.go and
+// admin_store.go.
 
 // aclOn names the ACL path a route's privilege pre-check looks at.
 type aclOn int

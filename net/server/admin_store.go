@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sort"
 
 	"golang.org/x/sys/unix"
 
@@ -10,8 +11,30 @@ import (
 	"cairn/net/server/config"
 )
 
-// Datastore-wide endpoints of the datastore API (protocol.md 5.3, 5.5,
-// 5.6): garbage collection, status, namespaces.
+// Datastore-wide endpoints (protocol.md 5.3, 5.5, 5.6): the list of
+// datastores, garbage collection, status.
+
+// listDatastores is GET /api2/json/admin/datastore: the stores the caller
+// may see.
+func (s *Server) listDatastores(c *reqCtx) (any, error) {
+	out := []map[string]any{}
+	names := make([]string, 0, len(c.cfg.Datastores))
+	for n := range c.cfg.Datastores {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !c.cfg.HasAnyPrivsBelow(c.id.authID, "/datastore/"+n, config.PrivDatastoreAudit, config.PrivDatastoreBackup) {
+			continue
+		}
+		item := map[string]any{"store": n, "backend-type": c.cfg.Datastores[n].BackendType()}
+		if cm := c.cfg.Datastores[n].Comment; cm != "" {
+			item["comment"] = cm
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
 
 func (h *dsReq) startGC() (any, error) {
 	a := h.access(h.store, "")
@@ -183,103 +206,4 @@ func (h *dsReq) visibleCounts(storeAudit bool) map[string]map[string]int {
 		}
 	}
 	return counts
-}
-
-// listNamespaces is GET namespace. The pre-check required Audit, Modify
-// or Backup on the parent (before the store was opened, so a caller without
-// them cannot tell whether the store exists); the list holds the
-// namespaces with one of them.
-func (h *dsReq) listNamespaces() (any, error) {
-	parent, err := core.ParseNamespace(h.p.str("parent"))
-	if err != nil {
-		return nil, badRequest("parameter verification failed - 'parent': %v", err)
-	}
-	depth, err := h.p.integer("max-depth", -1, 0, 7)
-	if err != nil {
-		return nil, err
-	}
-	nss, err := h.ds.ListNamespaces(parent, int(depth))
-	if err != nil {
-		return nil, err
-	}
-	out := []map[string]any{}
-	for _, ns := range nss {
-		if !h.cfg.Privileges(h.id.authID, config.DatastoreACLPath(h.store, string(ns))).Any(
-			config.PrivDatastoreAudit, config.PrivDatastoreModify, config.PrivDatastoreBackup) {
-			continue
-		}
-		out = append(out, map[string]any{"ns": string(ns)})
-	}
-	return out, nil
-}
-
-func (h *dsReq) createNamespace() (any, error) {
-	name, err := h.p.required("name")
-	if err != nil {
-		return nil, err
-	}
-	if !core.ValidBackupID(name) {
-		return nil, badRequest("parameter verification failed - 'name': value does not match the regex pattern")
-	}
-	parent, err := core.ParseNamespace(h.p.str("parent"))
-	if err != nil {
-		return nil, badRequest("parameter verification failed - 'parent': %v", err)
-	}
-	a := h.access(h.store, parent)
-	if !a.privs.Has(config.PrivDatastoreModify) {
-		return nil, permDenied(a.path, config.PrivDatastoreModify)
-	}
-	full := name
-	if !parent.IsRoot() {
-		full = string(parent) + "/" + name
-	}
-	ns, err := core.ParseNamespace(full)
-	if err != nil {
-		return nil, badRequest("%v", err)
-	}
-	if err := h.ds.CreateNamespace(ns); err != nil {
-		return nil, err
-	}
-	return string(ns), nil
-}
-
-func (h *dsReq) deleteNamespace() (any, error) {
-	if h.ns.IsRoot() {
-		return nil, badRequest("parameter verification failed - 'ns': cannot delete the root namespace")
-	}
-	delGroups, err := h.p.boolean("delete-groups", false)
-	if err != nil {
-		return nil, err
-	}
-	a := h.access(h.store, h.ns.Parent())
-	if !a.privs.Has(config.PrivDatastoreModify) {
-		return nil, permDenied(a.path, config.PrivDatastoreModify)
-	}
-	removedGroups, removedSnaps, prot := 0, 0, 0
-	if delGroups {
-		nss, _ := h.ds.ListNamespaces(h.ns, -1)
-		for _, ns := range nss {
-			gs, _ := h.ds.ListGroups(ns)
-			for _, g := range gs {
-				r, k, err := h.ds.DeleteGroup(ns, g.Group)
-				if err != nil {
-					return nil, err
-				}
-				removedSnaps += r
-				prot += k
-				if k == 0 {
-					removedGroups++
-				}
-			}
-		}
-	}
-	if err := h.ds.DeleteNamespace(h.ns, delGroups); err != nil {
-		if prot > 0 {
-			if errOn, _ := h.p.boolean("error-on-protected", true); !errOn {
-				return map[string]any{"removed-groups": removedGroups, "protected-snapshots": prot, "removed-snapshots": removedSnaps}, nil
-			}
-		}
-		return nil, err
-	}
-	return map[string]any{"removed-groups": removedGroups, "protected-snapshots": prot, "removed-snapshots": removedSnaps}, nil
 }

@@ -14,7 +14,7 @@ import (
 // maxClientLog bounds the upload-backup-log body: one DataBlob of at most
 // the 16 MiB chunk maximum plus the encrypted header. Upstream reads any
 // size; a larger body is refused here without being buffered.
-const maxClientLog = maxEncodedSize
+const maxClientLog = datastore.MaxEncodedSize
 
 // uploadBackupLog is POST upload-backup-log (protocol.md 5.3): the body, an
 // encoded DataBlob, becomes client.log.blob of a finished snapshot.

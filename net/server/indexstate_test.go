@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"cairn/core/datastore"
 	"cairn/core/index"
 	"cairn/core/manifest"
 )
@@ -43,8 +44,8 @@ func TestFixedAppendOffsetOverflow(t *testing.T) {
 		t.Fatalf("upgrade: %d %s", code, msg)
 	}
 	defer s.close()
-	img := bytes.Repeat([]byte("overflow"), (2*fixedChunkSize)/8)
-	c1, c2 := mkChunk(t, img[:fixedChunkSize]), mkChunk(t, img[fixedChunkSize:])
+	img := bytes.Repeat([]byte("overflow"), (2*datastore.FixedChunkSize)/8)
+	c1, c2 := mkChunk(t, img[:datastore.FixedChunkSize]), mkChunk(t, img[datastore.FixedChunkSize:])
 	var wid int
 	json.Unmarshal(s.must("POST", "fixed_index", url.Values{"archive-name": {"disk.img.fidx"}, "size": {fmt.Sprint(len(img))}}, "", nil), &wid)
 	uploadFixedChunk(t, s, wid, c1)
@@ -84,7 +85,7 @@ func TestIndexStateOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := int64(index.HeaderSize + (1<<46)/fixedChunkSize*32); st.Size() != want {
+	if want := int64(index.HeaderSize + (1<<46)/datastore.FixedChunkSize*32); st.Size() != want {
 		t.Errorf("scratch file of %d bytes, want %d", st.Size(), want)
 	}
 	if used := diskUsage(st); used > 1<<20 {
@@ -98,54 +99,17 @@ func TestIndexStateOnDisk(t *testing.T) {
 	waitFor(t, func() bool { _, err := os.Stat(snapDir); return os.IsNotExist(err) })
 }
 
-// TestDynamicEntryCap: a dynamic index takes at most maxIndexEntries
-// entries.
-func TestDynamicEntryCap(t *testing.T) {
-	old := maxIndexEntries
-	maxIndexEntries = 100
-	defer func() { maxIndexEntries = old }()
-	e := newEnv(t)
-	a, _ := e.login("alice@pbs", "alice@pbs-pw")
-	s, code, msg := e.upgrade(a, "backup", BackupProtocol, backupQuery("cap", 1700000000))
-	if code != 101 {
-		t.Fatalf("upgrade: %d %s", code, msg)
-	}
-	defer s.close()
-	c := mkChunk(t, []byte("one small chunk"))
-	var wid int
-	json.Unmarshal(s.must("POST", "dynamic_index", url.Values{"archive-name": {"a.pxar.didx"}}, "", nil), &wid)
-	s.must("POST", "dynamic_chunk", url.Values{"wid": {fmt.Sprint(wid)}, "digest": {hex.EncodeToString(c.digest[:])},
-		"size": {fmt.Sprint(len(c.data))}, "encoded-size": {fmt.Sprint(len(c.enc))}}, "application/octet-stream", c.enc)
-	batch := func(start, n int) (int, string) {
-		var ds, os []string
-		for i := start; i < start+n; i++ {
-			ds = append(ds, hex.EncodeToString(c.digest[:]))
-			os = append(os, fmt.Sprint(i*len(c.data)))
-		}
-		return rawAppend(s, "dynamic_index", wid, ds, os)
-	}
-	if code, b := batch(0, 90); code != 200 {
-		t.Fatalf("90 entries: %d %s", code, b)
-	}
-	if code, b := batch(90, 11); code != 400 || !strings.Contains(b, "too many chunks") {
-		t.Fatalf("101st entry: %d %s", code, b)
-	}
-	if code, b := batch(90, 10); code != 200 {
-		t.Fatalf("up to the cap: %d %s", code, b)
-	}
-}
-
 // TestFixedReuse: an incremental image writer starts from the previous
 // snapshot's index (copied from disk), takes only the changed chunk, and
 // the stored index is the old one with that slot replaced.
 func TestFixedReuse(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.login("alice@pbs", "alice@pbs-pw")
-	img := make([]byte, 3*fixedChunkSize)
+	img := make([]byte, 3*datastore.FixedChunkSize)
 	for i := range img {
 		img[i] = byte(i * 13)
 	}
-	chunks := []chunk{mkChunk(t, img[:fixedChunkSize]), mkChunk(t, img[fixedChunkSize:2*fixedChunkSize]), mkChunk(t, img[2*fixedChunkSize:])}
+	chunks := []chunk{mkChunk(t, img[:datastore.FixedChunkSize]), mkChunk(t, img[datastore.FixedChunkSize:2*datastore.FixedChunkSize]), mkChunk(t, img[2*datastore.FixedChunkSize:])}
 	fixedCsum := func(cs []chunk) [32]byte {
 		var b []byte
 		for _, c := range cs {
@@ -173,7 +137,7 @@ func TestFixedReuse(t *testing.T) {
 		for i, c := range upload {
 			uploadFixedChunk(t, s, out.Data, c)
 			ds = append(ds, hex.EncodeToString(c.digest[:]))
-			offs = append(offs, fmt.Sprint(slots[i]*fixedChunkSize))
+			offs = append(offs, fmt.Sprint(slots[i]*datastore.FixedChunkSize))
 		}
 		if code, b := rawAppend(s, "fixed_index", out.Data, ds, offs); code != 200 {
 			return code, b
@@ -192,7 +156,7 @@ func TestFixedReuse(t *testing.T) {
 	if code, msg := backup(1700000100, strings.Repeat("00", 32), nil, nil, chunks); code != 400 || !strings.Contains(msg, "doesn't match") {
 		t.Fatalf("wrong reuse-csum: %d %s", code, msg)
 	}
-	changed := mkChunk(t, bytes.Repeat([]byte{9}, fixedChunkSize))
+	changed := mkChunk(t, bytes.Repeat([]byte{9}, datastore.FixedChunkSize))
 	next := []chunk{chunks[0], changed, chunks[2]}
 	if code, msg := backup(1700000200, hex.EncodeToString(old[:]), []chunk{changed}, []int{1}, next); code != 200 {
 		t.Fatalf("incremental backup: %d %s", code, msg)

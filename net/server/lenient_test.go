@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"cairn/core/manifest"
 	"cairn/net/server/config"
 )
@@ -209,7 +207,7 @@ func TestNoHostHeader(t *testing.T) {
 		t.Fatalf("upgrade without Host: %d %s", resp.StatusCode, b)
 	}
 	c.conn.SetDeadline(time.Time{})
-	cc, err := (&http2.Transport{}).NewClientConn(&bufReadConn{Conn: c.conn, r: c.br})
+	cc, err := h2Client(&bufReadConn{Conn: c.conn, r: c.br})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,6 +195,10 @@ func (w *weighted) acquire(ctx context.Context, n int64) error {
 	}
 }
 
+// Acquire and Release make a weighted a datastore.Budget.
+func (w *weighted) Acquire(ctx context.Context, n int64) error { return w.acquire(ctx, n) }
+func (w *weighted) Release(n int64)                            { w.release(n) }
+
 func (w *weighted) release(n int64) {
 	n = min(n, w.size)
 	w.mu.Lock()

@@ -182,7 +182,7 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		dg, err := parseDigest(dh)
+		dg, err := datastore.ParseDigest(dh)
 		if err != nil {
 			writeError(w, badRequest("parameter verification failed - 'digest': %v", err))
 			return
@@ -223,17 +223,17 @@ func (rs *readerSession) download(w http.ResponseWriter, fn string) error {
 		return err
 	}
 	scan := func(reg func(d [32]byte, start, end uint64) error) error {
-		rc, size, err := openSnapshotFile(rs.rd, fn)
+		rc, size, err := datastore.OpenSnapshotFile(rs.rd, fn)
 		if err != nil {
 			return notFound(err)
 		}
 		defer rc.Close()
-		if _, err := scanIndex(rc, size, reg); err != nil {
+		if _, err := datastore.ScanIndex(rc, size, reg); err != nil {
 			return fmt.Errorf("index '%s' is corrupt - %w", fn, err)
 		}
 		return nil
 	}
-	if isIndexName(fn) {
+	if datastore.IsIndexName(fn) {
 		if err := scan(nil); err != nil {
 			return err
 		}
@@ -260,7 +260,7 @@ func (rs *readerSession) download(w http.ResponseWriter, fn string) error {
 			rs.task.debugf("register chunks in '%s' as downloadable.", fn)
 		}
 	}
-	rc, size, err := openSnapshotFile(rs.rd, fn)
+	rc, size, err := datastore.OpenSnapshotFile(rs.rd, fn)
 	if err != nil {
 		return notFound(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +21,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"cairn/core"
 	"cairn/core/blob"
@@ -131,7 +130,7 @@ func (e *testEnv) do(a *auth, method, path string, q url.Values, body io.Reader)
 type h2session struct {
 	t    *testing.T
 	conn net.Conn
-	cc   *http2.ClientConn
+	cc   *http.ClientConn
 }
 
 func (e *testEnv) upgrade(a *auth, path, protocol string, q url.Values) (*h2session, int, string) {
@@ -155,13 +154,32 @@ func (e *testEnv) upgrade(a *auth, path, protocol string, q url.Values) (*h2sess
 	if resp.Header.Get("Upgrade") != protocol {
 		e.t.Fatalf("upgrade header %q", resp.Header.Get("Upgrade"))
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(conn)
+	cc, err := h2Client(&bufReadConn{Conn: conn, r: br})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	s := &h2session{t: e.t, conn: conn, cc: cc}
 	e.t.Cleanup(func() { conn.Close() })
 	return s, 101, ""
+}
+
+// h2Client speaks HTTP/2 with prior knowledge on an upgraded connection
+// (net/http's client; the connection is not seen as TLS).
+func h2Client(conn net.Conn) (*http.ClientConn, error) {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	dialed := false
+	tr := &http.Transport{
+		Protocols: &protos,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if dialed {
+				return nil, errors.New("the upgraded connection is used already")
+			}
+			dialed = true
+			return conn, nil
+		},
+	}
+	return tr.NewClientConn(context.Background(), "http", "localhost:8007")
 }
 
 func (s *h2session) call(method, path string, q url.Values, ct string, body []byte) (int, []byte) {
@@ -201,7 +219,10 @@ func (s *h2session) must(method, path string, q url.Values, ct string, body []by
 	return out.Data
 }
 
-func (s *h2session) close() { s.conn.Close() }
+func (s *h2session) close() {
+	s.cc.Close()
+	s.conn.Close()
+}
 
 type chunk struct {
 	digest [32]byte
@@ -711,11 +732,11 @@ func TestFixedIndex(t *testing.T) {
 		t.Fatalf("upgrade: %d %s", code, msg)
 	}
 	defer s.close()
-	img := make([]byte, fixedChunkSize+1000)
+	img := make([]byte, datastore.FixedChunkSize+1000)
 	for i := range img {
 		img[i] = byte(i * 7)
 	}
-	c1, c2 := mkChunk(t, img[:fixedChunkSize]), mkChunk(t, img[fixedChunkSize:])
+	c1, c2 := mkChunk(t, img[:datastore.FixedChunkSize]), mkChunk(t, img[datastore.FixedChunkSize:])
 	var wid int
 	json.Unmarshal(s.must("POST", "fixed_index", url.Values{"archive-name": {"disk.img.fidx"}, "size": {fmt.Sprint(len(img))}}, "", nil), &wid)
 	for _, c := range []chunk{c1, c2} {
@@ -724,7 +745,7 @@ func TestFixedIndex(t *testing.T) {
 	}
 	// Appended out of order.
 	body, _ := json.Marshal(map[string]any{"wid": wid, "digest-list": []string{hex.EncodeToString(c2.digest[:]), hex.EncodeToString(c1.digest[:])},
-		"offset-list": []int{fixedChunkSize, 0}})
+		"offset-list": []int{datastore.FixedChunkSize, 0}})
 	s.must("PUT", "fixed_index", nil, "application/json", body)
 	csum := sha256.Sum256(append(append([]byte{}, c1.digest[:]...), c2.digest[:]...))
 	s.must("POST", "fixed_close", url.Values{"wid": {fmt.Sprint(wid)}, "chunk-count": {"2"}, "size": {fmt.Sprint(len(img))}, "csum": {hex.EncodeToString(csum[:])}}, "", nil)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"cairn/core"
+	"cairn/core/datastore"
 )
 
 // trimPath drops empty path components, as upstream's router does: the
@@ -55,6 +56,10 @@ func statusOf(err error) int {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.code
+	}
+	var re *datastore.RequestError
+	if errors.As(err, &re) {
+		return http.StatusBadRequest
 	}
 	switch {
 	case errors.Is(err, core.ErrNotFound):
