@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"cairn/core/manifest"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/mount"
 )
 
@@ -204,7 +204,7 @@ the background; with --foreground it stays attached. Unmount with
 			switch {
 			case strings.HasSuffix(name, ".img.fidx"):
 				return usageError{errors.New("use the 'map' command to map drive images")}
-			case !restore.IsPxarName(name):
+			case !snapshot.IsPxarName(name):
 				//lint:ignore ST1005 upstream's exact words
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
@@ -271,7 +271,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := manifest.ArchiveFileName(args[1])
 			switch {
-			case restore.IsPxarName(name):
+			case snapshot.IsPxarName(name):
 				return usageError{errors.New("use the 'mount' command to mount pxar archives")}
 			case !strings.HasSuffix(name, ".img.fidx"):
 				//lint:ignore ST1005 upstream's exact words

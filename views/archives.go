@@ -10,7 +10,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/manifest"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/ui"
 )
 
@@ -50,7 +50,7 @@ func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives
 
 func kindOf(name string) string {
 	switch {
-	case restore.IsPxarName(name):
+	case snapshot.IsPxarName(name):
 		return "pxar"
 	case strings.HasSuffix(name, ".img.fidx"):
 		return "img"
@@ -62,7 +62,7 @@ func kindOf(name string) string {
 
 // payloadOfSplit tells whether name is the payload stream of a split
 // archive: its metadata stream's row stands for both.
-func payloadOfSplit(s *restore.Snapshot, name string) bool {
+func payloadOfSplit(s *snapshot.Snapshot, name string) bool {
 	if !strings.HasSuffix(name, ".ppxar.didx") {
 		return false
 	}
@@ -73,8 +73,8 @@ func payloadOfSplit(s *restore.Snapshot, name string) bool {
 var kindOrder = map[string]int{"pxar": 0, "img": 1, "blob": 2, "data": 3}
 
 // openSnapshot opens a snapshot and unlocks it with the key when needed.
-func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap core.Snapshot) (*restore.Snapshot, error) {
-	s, err := restore.Open(ctx, c.Repo, ns, snap)
+func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap core.Snapshot) (*snapshot.Snapshot, error) {
+	s, err := snapshot.Open(ctx, c.Repo, ns, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -89,14 +89,14 @@ func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap cor
 func (v *Archives) Init() tea.Cmd {
 	c, ns, snap := v.c, v.ns, v.snap.Snapshot
 	return func() tea.Msg {
-		s, err := restore.Open(context.Background(), c.Repo, ns, snap)
+		s, err := snapshot.Open(context.Background(), c.Repo, ns, snap)
 		if err != nil {
 			return archivesLoadedMsg{snap: snap, err: err}
 		}
 		defer s.Close()
 		var out []archive
 		for _, f := range s.Manifest.Files {
-			if f.Filename == restore.CatalogName || payloadOfSplit(s, f.Filename) {
+			if f.Filename == snapshot.CatalogName || payloadOfSplit(s, f.Filename) {
 				continue
 			}
 			if a, err := s.FindPxar(f.Filename); err == nil && a.Split() {

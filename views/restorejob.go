@@ -13,6 +13,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 	"cairn/ui"
 )
@@ -63,7 +64,7 @@ func (j *restoreJob) start() tea.Cmd {
 // a selection of it through the engine's selection restore, which reads
 // only the chunks the selected entries need.
 func (j *restoreJob) work(ctx context.Context, r ui.Reporter) (any, error) {
-	if !restore.IsPxarName(j.file) {
+	if !snapshot.IsPxarName(j.file) {
 		return nil, restore.Run(ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
 			Archive: j.file, Target: j.target, Key: j.c.Key, KeyExplicit: j.c.KeyExplicit})
 	}
@@ -76,7 +77,7 @@ func (j *restoreJob) work(ctx context.Context, r ui.Reporter) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.ExtractPxarPaths(ctx, a, j.paths, j.target, restore.PathsOptions{
+	return nil, restore.ExtractPxarPaths(ctx, s, a, j.paths, j.target, restore.PathsOptions{
 		Extract:  pxar.ExtractOptions{AllowExistingDirs: true, OnWarning: func(msg string) { r.Event(msg) }},
 		Progress: func(p core.Progress) { r.Progress(p) },
 	})

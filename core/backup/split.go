@@ -12,7 +12,7 @@ import (
 	"cairn/core"
 	"cairn/core/index"
 	"cairn/core/manifest"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -36,7 +36,7 @@ const DefaultMode = ModeLegacy
 // splitNames are the stored names of a split archive: NAME.pxar ->
 // NAME.mpxar.didx, NAME.ppxar.didx.
 func splitNames(s Spec) (meta, payload string) {
-	a := restore.SplitPxar(strings.TrimSuffix(s.Name, ".pxar"))
+	a := snapshot.SplitPxar(strings.TrimSuffix(s.Name, ".pxar"))
 	return a.Meta, a.Payload
 }
 
@@ -44,7 +44,7 @@ func splitNames(s Spec) (meta, payload string) {
 // before: the metadata stream (sequentially, in step with the walk) and the
 // payload index (whose chunks get injected).
 type previousArchive struct {
-	snap    *restore.Snapshot
+	snap    *snapshot.Snapshot
 	meta    io.ReadCloser
 	payload *index.Dynamic
 }
@@ -61,7 +61,7 @@ func (p *previousArchive) Close() {
 func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
 	metaName, payloadName := splitNames(s)
 	cannot := func(err error) { o.Events.Info("Couldn't re-use previous manifest - " + err.Error()) }
-	prev, err := restore.ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot.Group.String())
+	prev, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot.Group.String())
 	if errors.Is(err, core.ErrNotFound) {
 		o.Events.Info("No previous manifest available.")
 		return nil
@@ -71,7 +71,7 @@ func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
 		return nil
 	}
 	o.Events.Info(fmt.Sprintf("Downloading previous manifest (%s)", time.Unix(prev.Time, 0).Format(time.ANSIC)))
-	snap, err := restore.Open(ctx, o.Repo, o.Namespace, prev)
+	snap, err := snapshot.Open(ctx, o.Repo, o.Namespace, prev)
 	if err != nil {
 		cannot(err)
 		return nil

@@ -16,7 +16,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 )
@@ -83,7 +83,7 @@ func splitBackup(t *testing.T, repo core.Repository, when int64, mode, src strin
 func readSplit(t *testing.T, repo core.Repository, when int64) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
-	s, err := restore.Open(ctx, repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: when})
+	s, err := snapshot.Open(ctx, repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: when})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestMetadataModeAfterFailedVerify(t *testing.T) {
 
 	ctx := context.Background()
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000}
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestMetadataModeHealsMissingChunk(t *testing.T) {
 	defer ds.Close()
 	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	ctx := context.Background()
-	s, err := restore.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})
+	s, err := snapshot.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})
 	if err != nil {
 		t.Fatal(err)
 	}

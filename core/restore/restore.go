@@ -13,6 +13,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/manifest"
+	"cairn/core/snapshot"
 	"cairn/internal/atomicfile"
 	"cairn/keys"
 	"cairn/pxar"
@@ -73,18 +74,18 @@ func Run(ctx context.Context, o Options) error {
 	if len(pats) > 0 && o.Target == "-" {
 		return fmt.Errorf("--pattern cannot be used when restoring to stdout")
 	}
-	snap, err := ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot)
+	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
 	if err != nil {
 		return err
 	}
-	s, err := Open(ctx, o.Repo, o.Namespace, snap)
+	s, err := snapshot.Open(ctx, o.Repo, o.Namespace, snap)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
 	name := manifest.ArchiveFileName(o.Archive)
-	if name == EncryptedKeyName && o.Key == nil {
+	if name == snapshot.EncryptedKeyName && o.Key == nil {
 		o.Events.Info("Restoring encrypted key blob without original key - skipping manifest fingerprint check!")
 	} else if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
 		return err
@@ -118,7 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer cr.Close()
 		return copyOut(o, cr)
-	case IsPxarName(name):
+	case snapshot.IsPxarName(name):
 		return extractPxar(ctx, s, o, pats)
 	case strings.HasSuffix(name, ".didx"):
 		cr, _, err := s.Stream(ctx, name)
@@ -133,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 
 // extractPxar restores a unified or split pxar archive into the target
 // directory; only a unified one can go to stdout, as its raw stream.
-func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List) error {
+func extractPxar(ctx context.Context, s *snapshot.Snapshot, o Options, pats pattern.List) error {
 	a, err := s.FindPxar(o.Archive)
 	if err != nil {
 		return err
@@ -153,11 +154,11 @@ func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List)
 	xo := o.ExtractOptions()
 	xo.Patterns = pats
 	if o.PreludeTarget == "" {
-		return s.ExtractPxar(ctx, a, o.Target, xo, nil)
+		return extractArchive(ctx, s, a, o.Target, xo, nil)
 	}
 	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.overwriteFile()}
 	xo.Prelude = pf
-	if err := s.ExtractPxar(ctx, a, o.Target, xo, nil); err != nil {
+	if err := extractArchive(ctx, s, a, o.Target, xo, nil); err != nil {
 		pf.Abort()
 		return err
 	}
@@ -231,7 +232,7 @@ func (p *preludeFile) Abort() {
 	}
 }
 
-func manifestJSON(s *Snapshot) ([]byte, error) {
+func manifestJSON(s *snapshot.Snapshot) ([]byte, error) {
 	data, err := s.Manifest.Encode()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -36,13 +37,13 @@ const progressEvery = 100 * time.Millisecond
 //
 // With no paths it restores the whole archive, reading it in order; then
 // progress counts the archive's stream bytes.
-func (s *Snapshot) ExtractPxarPaths(ctx context.Context, a PxarArchive, paths []string, target string, o PathsOptions) error {
+func ExtractPxarPaths(ctx context.Context, s *snapshot.Snapshot, a snapshot.PxarArchive, paths []string, target string, o PathsOptions) error {
 	if len(paths) == 0 {
 		var read atomic.Uint64
 		stop := reportEvery(o.Progress, func() core.Progress {
 			return core.Progress{Archive: a.Meta, BytesRead: read.Load(), BytesTotal: a.Size}
 		})
-		err := s.ExtractPxar(ctx, a, target, o.Extract, &read)
+		err := extractArchive(ctx, s, a, target, o.Extract, &read)
 		stop()
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"cairn/core/datastore"
 	"cairn/core/index"
 	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 )
 
@@ -108,7 +109,7 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 
 			repo := &countingRepo{Repository: ds}
 			ctx := context.Background()
-			s, err := restore.Open(ctx, repo, "", snap)
+			s, err := snapshot.Open(ctx, repo, "", snap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +120,7 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 			}
 			out := filepath.Join(dir, "out")
 			var last core.Progress
-			err = s.ExtractPxarPaths(ctx, a, []string{"a/small.txt", "/m"}, out, restore.PathsOptions{
+			err = restore.ExtractPxarPaths(ctx, s, a, []string{"a/small.txt", "/m"}, out, restore.PathsOptions{
 				Progress: func(p core.Progress) { last = p },
 			})
 			if err != nil {
@@ -144,12 +145,12 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 			}
 
 			// A path that is not in the archive is an error that says so.
-			err = s.ExtractPxarPaths(ctx, a, []string{"a/nothere"}, filepath.Join(dir, "out2"), restore.PathsOptions{})
+			err = restore.ExtractPxarPaths(ctx, s, a, []string{"a/nothere"}, filepath.Join(dir, "out2"), restore.PathsOptions{})
 			if !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("missing path: %v", err)
 			}
 			// The whole archive needs the damaged chunk.
-			err = s.ExtractPxarPaths(ctx, a, nil, filepath.Join(dir, "whole"), restore.PathsOptions{})
+			err = restore.ExtractPxarPaths(ctx, s, a, nil, filepath.Join(dir, "whole"), restore.PathsOptions{})
 			if !errors.Is(err, core.ErrCorrupt) {
 				t.Errorf("whole archive over a damaged chunk: %v", err)
 			}

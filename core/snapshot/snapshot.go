@@ -1,4 +1,4 @@
-package restore
+package snapshot
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 	"cairn/keys"
 )
 
-// ResolveSnapshot turns "type/id/time" or "type/id" (the group's newest
+// Resolve turns "type/id/time" or "type/id" (the group's newest
 // snapshot) into a snapshot of the repository.
-func ResolveSnapshot(repo core.Repository, ns core.Namespace, arg string) (core.Snapshot, error) {
+func Resolve(repo core.Repository, ns core.Namespace, arg string) (core.Snapshot, error) {
 	snap, isGroup, err := core.ParseGroupOrSnapshot(arg)
 	if err != nil {
 		return core.Snapshot{}, err
