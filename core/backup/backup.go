@@ -269,7 +269,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		var files []manifest.File
 		var err error
 		if s.Type == "pxar" && o.ChangeDetection != ModeLegacy {
-			files, err = backupSplit(ctx, o, p, w, st, s)
+			files, err = writeSplitArchive(ctx, o, p, w, st, s)
 		} else {
 			var f *manifest.File
 			if f, err = backupOne(ctx, o, p, w, st, s, cat); f != nil {

@@ -292,9 +292,9 @@ func (j *injector) padding() uint64 {
 	return j.injected - j.reusedEntryBytes
 }
 
-// backupSplit writes a directory as a split archive: the metadata stream
+// writeSplitArchive writes a directory as a split archive: the metadata stream
 // and the payload stream are chunked and uploaded side by side.
-func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec) ([]manifest.File, error) {
+func writeSplitArchive(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec) ([]manifest.File, error) {
 	metaName, payloadName := splitNames(s)
 	o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, o.Repo.Name(), metaName))
 	var prev *previousArchive
