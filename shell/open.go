@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"cairn/core/manifest"
 	"cairn/core/snapshot"
 	"cairn/pxar"
 )
@@ -13,7 +14,7 @@ import (
 // from their metadata archives); the archive is opened for random access on
 // first use. Call the returned function when done.
 func SnapshotOptions(ctx context.Context, s *snapshot.Snapshot, archive string) (Options, func(), error) {
-	if !snapshot.IsPxarName(archive) {
+	if !manifest.ArchiveName(archive).IsPxar() {
 		return Options{}, nil, fmt.Errorf("can only open pxar archives in the catalog shell, not %s", archive)
 	}
 	a, err := s.FindPxar(archive)

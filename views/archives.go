@@ -3,7 +3,6 @@ package views
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -48,13 +47,13 @@ func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives
 	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, restore: newRestorePane(c)}
 }
 
-func kindOf(name string) string {
+func kindOf(name manifest.ArchiveName) string {
 	switch {
-	case snapshot.IsPxarName(name):
+	case name.IsPxar():
 		return "pxar"
-	case strings.HasSuffix(name, ".img.fidx"):
+	case name.IsImage():
 		return "img"
-	case strings.HasSuffix(name, ".blob"):
+	case name.IsBlob():
 		return "blob"
 	}
 	return "data"
@@ -63,7 +62,7 @@ func kindOf(name string) string {
 // payloadOfSplit tells whether name is the payload stream of a split
 // archive: its metadata stream's row stands for both.
 func payloadOfSplit(s *snapshot.Snapshot, name string) bool {
-	if !strings.HasSuffix(name, ".ppxar.didx") {
+	if !manifest.ArchiveName(name).IsPayload() {
 		return false
 	}
 	a, err := s.FindPxar(name)
@@ -96,17 +95,14 @@ func (v *Archives) Init() tea.Cmd {
 		defer s.Close()
 		var out []archive
 		for _, f := range s.Manifest.Files {
-			if f.Filename == snapshot.CatalogName || payloadOfSplit(s, f.Filename) {
+			if f.Filename == manifest.CatalogName || payloadOfSplit(s, f.Filename) {
 				continue
 			}
 			if a, err := s.FindPxar(f.Filename); err == nil && a.Split() {
 				f.Size = a.Size // the pair is one archive
 			}
-			name := f.Filename
-			for _, ext := range []string{".didx", ".fidx", ".blob"} {
-				name = strings.TrimSuffix(name, ext)
-			}
-			out = append(out, archive{file: f, name: name, kind: kindOf(f.Filename)})
+			name := manifest.ArchiveName(f.Filename)
+			out = append(out, archive{file: f, name: name.Plain(), kind: kindOf(name)})
 		}
 		sort.SliceStable(out, func(i, j int) bool {
 			if kindOrder[out[i].kind] != kindOrder[out[j].kind] {

@@ -12,8 +12,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"cairn/core"
+	"cairn/core/manifest"
 	"cairn/core/restore"
-	"cairn/core/snapshot"
 	"cairn/pxar"
 	"cairn/ui"
 )
@@ -64,7 +64,7 @@ func (j *restoreJob) start() tea.Cmd {
 // a selection of it through the engine's selection restore, which reads
 // only the chunks the selected entries need.
 func (j *restoreJob) work(ctx context.Context, r ui.Reporter) (any, error) {
-	if !snapshot.IsPxarName(j.file) {
+	if !manifest.ArchiveName(j.file).IsPxar() {
 		return nil, restore.Run(ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
 			Archive: j.file, Target: j.target, Key: j.c.Key, KeyExplicit: j.c.KeyExplicit})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/manifest"
 	"cairn/core/snapshot"
 )
 
@@ -62,5 +63,5 @@ func dryRunName(o Options, s Spec) string {
 		meta, _ := splitNames(s)
 		return meta
 	}
-	return s.StoredName()
+	return manifest.ArchiveName(s.Name).FileName()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"cairn/core"
@@ -36,8 +35,7 @@ const DefaultMode = ModeLegacy
 // splitNames are the stored names of a split archive: NAME.pxar ->
 // NAME.mpxar.didx, NAME.ppxar.didx.
 func splitNames(s Spec) (meta, payload string) {
-	a := snapshot.SplitPxar(strings.TrimSuffix(s.Name, ".pxar"))
-	return a.Meta, a.Payload
+	return manifest.ArchiveName(s.Name).Split()
 }
 
 // previousArchive is what metadata change detection reads of the snapshot

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"syscall"
 
 	"cairn/core"
@@ -84,8 +83,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer s.Close()
 
-	name := manifest.ArchiveFileName(o.Archive)
-	if name == snapshot.EncryptedKeyName && o.Key == nil {
+	an := manifest.ArchiveName(o.Archive)
+	name := an.FileName()
+	if name == manifest.EncryptedKeyName && o.Key == nil {
 		o.Events.Info("Restoring encrypted key blob without original key - skipping manifest fingerprint check!")
 	} else if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
 		return err
@@ -97,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		o.Events.Info("Fingerprint: " + s.Crypt.Fingerprint().Short())
 	}
-	if name == "index.json.blob" {
+	if name == manifest.BlobName {
 		// The manifest: the seed prints it as JSON (DESIGN.md decision).
 		data, err := manifestJSON(s)
 		if err != nil {
@@ -106,30 +106,23 @@ func Run(ctx context.Context, o Options) error {
 		return writeOut(o, data)
 	}
 	switch {
-	case strings.HasSuffix(name, ".blob"):
+	case an.IsBlob():
 		data, err := s.Blob(name)
 		if err != nil {
 			return err
 		}
 		return writeOut(o, data)
-	case strings.HasSuffix(name, ".fidx"):
-		cr, _, err := s.Stream(ctx, name)
-		if err != nil {
-			return err
-		}
-		defer cr.Close()
-		return copyOut(o, cr)
-	case snapshot.IsPxarName(name):
+	case an.IsPxar():
 		return extractPxar(ctx, s, o, pats)
-	case strings.HasSuffix(name, ".didx"):
-		cr, _, err := s.Stream(ctx, name)
-		if err != nil {
-			return err
-		}
-		defer cr.Close()
-		return copyOut(o, cr)
 	}
-	return fmt.Errorf("don't know how to restore archive %q", o.Archive)
+	// An image, or a dynamic index that is no pxar archive (the catalog):
+	// its raw stream.
+	cr, _, err := s.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer cr.Close()
+	return copyOut(o, cr)
 }
 
 // extractPxar restores a unified or split pxar archive into the target

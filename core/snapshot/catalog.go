@@ -10,11 +10,9 @@ import (
 
 	"cairn/core"
 	"cairn/core/catalog"
+	"cairn/core/manifest"
 	"cairn/pxar"
 )
-
-// CatalogName is the stored name of a snapshot's catalog (formats.md 7).
-const CatalogName = "catalog.pcat1.didx"
 
 // Catalog returns the catalog of the snapshot's pxar archives. Unified
 // archives have theirs stored; split archives have none (upstream writes
@@ -62,10 +60,10 @@ func anySplit(archives []PxarArchive) bool {
 // storedCatalog reads catalog.pcat1.didx; nil without error when the
 // snapshot has none.
 func (s *Snapshot) storedCatalog(ctx context.Context) (*catalog.Reader, error) {
-	if !s.has(CatalogName) {
+	if !s.has(manifest.CatalogName) {
 		return nil, nil
 	}
-	data, err := s.ReadAll(ctx, CatalogName)
+	data, err := s.ReadAll(ctx, manifest.CatalogName)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"cairn/core"
 	"cairn/core/manifest"
@@ -24,41 +23,13 @@ type PxarArchive struct {
 	Size uint64
 }
 
-// SplitPxar is the split pair of archive NAME.pxar, given NAME: its stored
-// names NAME.mpxar.didx and NAME.ppxar.didx.
-func SplitPxar(base string) PxarArchive {
-	return PxarArchive{Meta: base + ".mpxar.didx", Payload: base + ".ppxar.didx"}
-}
-
 // Split reports whether the file data is in a separate payload stream.
 func (a PxarArchive) Split() bool { return a.Payload != "" }
 
 // Name is the archive's name as users give it, NAME.pxar.
 func (a PxarArchive) Name() string {
-	base, _, _ := pxarBase(a.Meta)
+	base, _, _ := manifest.ArchiveName(a.Meta).PxarBase()
 	return base + ".pxar"
-}
-
-// pxarExts are the stream kinds of a pxar archive: unified, metadata, payload.
-var pxarExts = []string{".pxar", ".mpxar", ".ppxar"}
-
-// pxarBase splits a stored or user-given archive name into NAME and its
-// stream kind.
-func pxarBase(name string) (base, ext string, ok bool) {
-	n := strings.TrimSuffix(manifest.ArchiveFileName(name), ".didx")
-	for _, ext := range pxarExts {
-		if b, found := strings.CutSuffix(n, ext); found && b != "" {
-			return b, ext, true
-		}
-	}
-	return "", "", false
-}
-
-// IsPxarName reports whether a stored or user-given archive name is a pxar
-// archive: unified, or either stream of a split one.
-func IsPxarName(name string) bool {
-	_, _, ok := pxarBase(name)
-	return ok
 }
 
 // FindPxar resolves a user-given pxar archive name (root.pxar, or a stored
@@ -67,14 +38,16 @@ func IsPxarName(name string) bool {
 // the split pair as upstream's restore does, and a catalog's
 // NAME.mpxar.didx names the split pair.
 func (s *Snapshot) FindPxar(name string) (PxarArchive, error) {
-	base, ext, ok := pxarBase(name)
+	n := manifest.ArchiveName(name)
+	base, kind, ok := n.PxarBase()
 	if !ok {
 		return PxarArchive{}, fmt.Errorf("archive %s is not a pxar archive", name)
 	}
-	unified := PxarArchive{Meta: base + ".pxar.didx"}
-	split := SplitPxar(base)
+	unified := PxarArchive{Meta: n.Unified()}
+	var split PxarArchive
+	split.Meta, split.Payload = n.Split()
 	order := []PxarArchive{unified, split}
-	if ext != ".pxar" {
+	if kind != ".pxar" {
 		order = []PxarArchive{split, unified}
 	}
 	for _, a := range order {
@@ -115,13 +88,14 @@ func (s *Snapshot) complete(a PxarArchive) (PxarArchive, bool) {
 func (s *Snapshot) PxarArchives() []PxarArchive {
 	var out []PxarArchive
 	for _, f := range s.Manifest.Files {
-		base, ext, ok := pxarBase(f.Filename)
-		if !ok || ext == ".ppxar" {
+		n := manifest.ArchiveName(f.Filename)
+		_, kind, ok := n.PxarBase()
+		if !ok || kind == ".ppxar" {
 			continue
 		}
 		a := PxarArchive{Meta: f.Filename}
-		if ext == ".mpxar" {
-			a.Payload = base + ".ppxar.didx"
+		if kind == ".mpxar" {
+			_, a.Payload = n.Split()
 		}
 		if a, ok := s.complete(a); ok {
 			out = append(out, a)

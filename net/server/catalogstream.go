@@ -13,6 +13,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/catalog"
+	"cairn/core/manifest"
 	"cairn/core/snapshot"
 	"cairn/pxar"
 )
@@ -180,8 +181,8 @@ func openCatalogView(ctx context.Context, h *dsReq, snap core.Snapshot) (*catalo
 	}
 	v := &catalogView{ctx: ctx, snap: s, archives: s.PxarArchives(), inStored: map[string]bool{}}
 	v.closers = append(v.closers, s.Close)
-	if _, err := s.File(snapshot.CatalogName); err == nil {
-		ra, err := streamReader(ctx, s, snapshot.CatalogName)
+	if _, err := s.File(manifest.CatalogName); err == nil {
+		ra, err := streamReader(ctx, s, manifest.CatalogName)
 		if err != nil {
 			v.close()
 			return nil, fmt.Errorf("catalog: %w", err)

@@ -139,7 +139,7 @@ func (w *writer) archives(archives []Archive) error {
 	if err := cw.Finish(); err != nil {
 		return err
 	}
-	return w.stream("catalog.pcat1.didx", cat.Bytes())
+	return w.stream(manifest.CatalogName, cat.Bytes())
 }
 
 func (w *writer) split(a Archive) error {
