@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/manifest"
 	"cairn/core/snapshot"
 	"cairn/pxar"
 )
@@ -78,6 +79,34 @@ func ExtractPxarPaths(ctx context.Context, s *snapshot.Snapshot, a snapshot.Pxar
 		err = ctx.Err()
 	}
 	return err
+}
+
+// RunPaths restores what a marked selection asks for (the TUI's restore):
+// the entries at paths of a pxar archive, as ExtractPxarPaths does (the
+// whole archive when paths is empty), or a whole image or blob as Run does.
+// Warnings go to o.Events; progress, when set, gets ExtractPxarPaths'
+// reports. o.Patterns and o.PreludeTarget are not used for pxar archives.
+func RunPaths(ctx context.Context, o Options, paths []string, progress func(core.Progress)) error {
+	if !manifest.ArchiveName(o.Archive).IsPxar() {
+		return Run(ctx, o)
+	}
+	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
+	if err != nil {
+		return err
+	}
+	s, err := snapshot.Open(ctx, o.Repo, o.Namespace, snap)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
+		return err
+	}
+	a, err := s.FindPxar(o.Archive)
+	if err != nil {
+		return err
+	}
+	return ExtractPxarPaths(ctx, s, a, paths, o.Target, PathsOptions{Extract: o.ExtractOptions(), Progress: progress})
 }
 
 // reportEvery calls report with what snapshot returns every progressEvery
