@@ -73,11 +73,7 @@ func Run(ctx context.Context, o Options) error {
 	if len(pats) > 0 && o.Target == "-" {
 		return fmt.Errorf("--pattern cannot be used when restoring to stdout")
 	}
-	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
-	if err != nil {
-		return err
-	}
-	s, err := snapshot.Open(ctx, o.Repo, o.Namespace, snap)
+	s, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -123,6 +119,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer cr.Close()
 	return copyOut(o, cr)
+}
+
+// open resolves and opens the snapshot to restore from.
+func (o *Options) open(ctx context.Context) (*snapshot.Snapshot, error) {
+	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.Open(ctx, o.Repo, o.Namespace, snap)
 }
 
 // extractPxar restores a unified or split pxar archive into the target

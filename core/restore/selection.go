@@ -90,11 +90,7 @@ func RunPaths(ctx context.Context, o Options, paths []string, progress func(core
 	if !manifest.ArchiveName(o.Archive).IsPxar() {
 		return Run(ctx, o)
 	}
-	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
-	if err != nil {
-		return err
-	}
-	s, err := snapshot.Open(ctx, o.Repo, o.Namespace, snap)
+	s, err := o.open(ctx)
 	if err != nil {
 		return err
 	}

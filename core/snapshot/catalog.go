@@ -148,7 +148,7 @@ func (s *Snapshot) CatalogEntry(ctx context.Context, a PxarArchive, path string)
 			return catalog.Entry{}, err
 		}
 	}
-	return catalogEntryOf(n), nil
+	return CatalogEntryOf(n), nil
 }
 
 func catalogLookup(cat *catalog.Reader, a PxarArchive, comps []string) (catalog.Entry, error) {
@@ -177,8 +177,9 @@ func notInArchive(a PxarArchive, path string) error {
 	return fmt.Errorf("%s not found in %s: %w", path, a.Name(), catalog.ErrNotFound)
 }
 
-// catalogEntryOf describes an archive entry as the catalog would.
-func catalogEntryOf(n *pxar.Node) catalog.Entry {
+// CatalogEntryOf describes an archive entry as the catalog would, for
+// listings read from an archive rather than from a stored catalog.
+func CatalogEntryOf(n *pxar.Node) catalog.Entry {
 	e := catalog.Entry{Name: n.Name}
 	switch n.Kind {
 	case pxar.KindDirectory:

@@ -218,6 +218,11 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 			f = &manifest.File{Filename: name, CryptMode: "none"}
 		}
 	}
+	return s.decodeBlob(f, raw)
+}
+
+// decodeBlob decodes a blob file with the key its entry asks for.
+func (s *Snapshot) decodeBlob(f *manifest.File, raw []byte) ([]byte, error) {
 	c, err := s.cryptFor(f)
 	if err != nil {
 		return nil, err
@@ -228,7 +233,7 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 	}
 	data, err := blob.Decode(raw, ci)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", name, err)
+		return nil, fmt.Errorf("blob %s: %w", f.Filename, err)
 	}
 	return data, nil
 }
@@ -252,19 +257,7 @@ func (s *Snapshot) clientLog() ([]byte, error) {
 	if kind.Encrypted {
 		mode = "encrypt"
 	}
-	c, err := s.cryptFor(&manifest.File{Filename: manifest.ClientLogName, CryptMode: mode})
-	if err != nil {
-		return nil, err
-	}
-	var ci blob.Cipher
-	if c != nil {
-		ci = c
-	}
-	data, err := blob.Decode(raw, ci)
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", manifest.ClientLogName, err)
-	}
-	return data, nil
+	return s.decodeBlob(&manifest.File{Filename: manifest.ClientLogName, CryptMode: mode}, raw)
 }
 
 // ReadAll reads a whole dynamic or fixed stream into memory (catalogs).

@@ -322,36 +322,10 @@ func (v *catalogView) archiveDir(a snapshot.PxarArchive, path string, comps []st
 			return err
 		}
 		for _, k := range kids {
-			if err := fn(catalogEntryOfNode(k)); err != nil {
+			if err := fn(snapshot.CatalogEntryOf(k)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}, nil
-}
-
-// catalogEntryOfNode describes an archive entry as the catalog would
-// (restore's catalogEntryOf).
-func catalogEntryOfNode(n *pxar.Node) catalog.Entry {
-	e := catalog.Entry{Name: n.Name}
-	switch n.Kind {
-	case pxar.KindDirectory:
-		e.Type = catalog.TypeDirectory
-	case pxar.KindFile:
-		e.Type, e.Size, e.Mtime = catalog.TypeFile, n.Size, n.Stat.MtimeSec
-	case pxar.KindSymlink:
-		e.Type = catalog.TypeSymlink
-	case pxar.KindHardlink:
-		e.Type = catalog.TypeHardlink
-	case pxar.KindDevice:
-		e.Type = catalog.TypeCharDevice
-		if n.Stat.FileType() == pxar.ModeIFBLK {
-			e.Type = catalog.TypeBlockDevice
-		}
-	case pxar.KindFifo:
-		e.Type = catalog.TypeFifo
-	case pxar.KindSocket:
-		e.Type = catalog.TypeSocket
-	}
-	return e
 }
