@@ -52,6 +52,8 @@ func stampTree(t *testing.T, dir string, when time.Time) {
 	})
 }
 
+// runSplitBackup backs src up as root.pxar of host/split at when, in change
+// detection mode, and returns the reuse summary and the events but progress.
 func runSplitBackup(t *testing.T, repo core.Repository, when int64, mode, src string) (*core.ReuseSummary, []core.Event) {
 	t.Helper()
 	sp, err := backup.ParseSpec("root.pxar:" + src)

@@ -105,9 +105,9 @@ func RunPaths(ctx context.Context, o Options, paths []string, progress func(core
 	return ExtractPxarPaths(ctx, s, a, paths, o.Target, PathsOptions{Extract: o.ExtractOptions(), Progress: progress})
 }
 
-// reportEvery calls report with what snapshot returns every progressEvery
+// reportEvery calls report with what current returns every progressEvery
 // until stopped, and once more when stopped. A nil report does nothing.
-func reportEvery(report func(core.Progress), snapshot func() core.Progress) (stop func()) {
+func reportEvery(report func(core.Progress), current func() core.Progress) (stop func()) {
 	if report == nil {
 		return func() {}
 	}
@@ -116,7 +116,7 @@ func reportEvery(report func(core.Progress), snapshot func() core.Progress) (sto
 	var wg sync.WaitGroup
 	wg.Add(1)
 	emit := func() {
-		p := snapshot()
+		p := current()
 		p.Elapsed = time.Since(start)
 		report(p)
 	}
