@@ -16,6 +16,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/manifest"
 	"cairn/internal/backupflags"
 	"cairn/keys"
 )
@@ -183,7 +184,7 @@ func (p *backupPrinter) event(ev core.Event) {
 		}
 	case core.EventArchiveDone:
 		g := ev.Progress
-		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(g.Archive, ".didx"), ".fidx"), ".blob")
+		name := manifest.ArchiveName(g.Archive).Plain()
 		if r := ev.Reuse; r != nil {
 			fmt.Fprintf(p.w, "Change detection summary:\n - %d total files (%d hardlinks)\n", r.Files+r.Hardlinks, r.Hardlinks)
 			fmt.Fprintf(p.w, " - %d unchanged, reusable files with %s data\n", r.ReusedFiles, humanByte(r.ReusedBytes))

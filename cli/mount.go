@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"cairn/core/manifest"
-	"cairn/core/restore"
 	"cairn/mount"
 )
 
@@ -200,11 +199,11 @@ the background; with --foreground it stays attached. Unmount with
 'cairn umount MOUNTPOINT' (or fusermount3 -u / umount).`,
 		Args: exactArgs(3, "SNAPSHOT ARCHIVE MOUNTPOINT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := manifest.ArchiveFileName(args[1])
+			name := manifest.ArchiveName(args[1])
 			switch {
-			case strings.HasSuffix(name, ".img.fidx"):
+			case name.IsImage():
 				return usageError{errors.New("use the 'map' command to map drive images")}
-			case !restore.IsPxarName(name):
+			case !name.IsPxar():
 				//lint:ignore ST1005 upstream's exact words
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
@@ -269,15 +268,15 @@ image appears as MOUNTPOINT/<archive>; without, it is also attached to a free
 loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 		Args: rangeArgs(2, 3, "SNAPSHOT ARCHIVE [MOUNTPOINT]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := manifest.ArchiveFileName(args[1])
+			name := manifest.ArchiveName(args[1])
 			switch {
-			case restore.IsPxarName(name):
+			case name.IsPxar():
 				return usageError{errors.New("use the 'mount' command to mount pxar archives")}
-			case !strings.HasSuffix(name, ".img.fidx"):
+			case !name.IsImage():
 				//lint:ignore ST1005 upstream's exact words
 				return usageError{errors.New("Can only mount/map pxar archives and drive images.")}
 			}
-			file := strings.TrimSuffix(name, ".fidx")
+			file := name.Plain()
 			var dir string
 			var after func() (string, error)
 			if len(args) == 3 {
@@ -309,7 +308,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 				}
 			}
 			return m.serveFS(cmd, args[0], dir, func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
-				ra, err := o.snap.ReaderAt(ctx, name)
+				ra, err := o.snap.ReaderAt(ctx, name.FileName())
 				if err != nil {
 					return nil, nil, err
 				}

@@ -19,6 +19,7 @@ import (
 
 	"cairn/cli/format"
 	"cairn/core"
+	"cairn/core/manifest"
 	"cairn/net/client"
 )
 
@@ -48,16 +49,6 @@ func terminalWidth(w io.Writer) int {
 		return 0
 	}
 	return cols
-}
-
-// stripServerExt drops .didx/.fidx/.blob, as upstream's file columns do.
-func stripServerExt(name string) string {
-	for _, ext := range []string{".didx", ".fidx", ".blob"} {
-		if strings.HasSuffix(name, ext) {
-			return strings.TrimSuffix(name, ext)
-		}
-	}
-	return name
 }
 
 // snapshotItem is a SnapshotListItem (protocol.md 5.4).
@@ -174,7 +165,7 @@ func filesColumn(v any, _ map[string]any) string {
 	}
 	sort.Strings(names)
 	for i, n := range names {
-		names[i] = stripServerExt(n)
+		names[i] = manifest.ArchiveName(n).Plain()
 	}
 	return strings.Join(names, " ")
 }

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"cairn/core"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/shell"
 )
 
@@ -20,7 +20,7 @@ func init() { catalogSubcommands = append(catalogSubcommands, newCatalogShellCmd
 // openedSnapshot is a snapshot opened for reading with its key unlocked.
 type openedSnapshot struct {
 	repo core.Repository
-	snap *restore.Snapshot
+	snap *snapshot.Snapshot
 }
 
 func (o *openedSnapshot) Close() {
@@ -47,7 +47,7 @@ func openSnapshotForRead(ctx context.Context, rf *repoFlags, cf *cryptFlags, arg
 		repo.Close()
 		return nil, err
 	}
-	s, err := restore.Open(ctx, repo, ns, snap)
+	s, err := snapshot.Open(ctx, repo, ns, snap)
 	if err != nil {
 		repo.Close()
 		return nil, err

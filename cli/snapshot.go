@@ -7,7 +7,7 @@ import (
 
 	"cairn/cli/format"
 	"cairn/core"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 )
 
 func newSnapshotCmd() *cobra.Command {
@@ -123,5 +123,5 @@ func newSnapshotForgetCmd() *cobra.Command {
 
 // resolve finds the snapshot an argument names (a group means its newest).
 func resolve(repo core.Repository, ns core.Namespace, arg string) (core.Snapshot, error) {
-	return restore.ResolveSnapshot(repo, ns, arg)
+	return snapshot.Resolve(repo, ns, arg)
 }

@@ -18,7 +18,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 	"cairn/mount"
 )
@@ -37,7 +37,7 @@ const bigSize = 100 << 20
 
 type fixture struct {
 	src  string
-	snap *restore.Snapshot
+	snap *snapshot.Snapshot
 	big  []byte
 }
 
@@ -100,7 +100,7 @@ func makeFixture(t testing.TB, bigBytes int, mode string) *fixture {
 	ctx := context.Background()
 	_, err = backup.Run(ctx, backup.Options{Repo: ds, Snapshot: snapID, Specs: specs, ChangeDetection: mode})
 	must(err)
-	s, err := restore.Open(ctx, ds, "", snapID)
+	s, err := snapshot.Open(ctx, ds, "", snapID)
 	must(err)
 	t.Cleanup(func() { s.Close() })
 	return &fixture{src: src, snap: s, big: big}

@@ -13,8 +13,8 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
-	"cairn/core/restore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/pxar"
 	"cairn/pxar/pxartest"
 )
@@ -58,16 +58,16 @@ func TestHostileArchives(t *testing.T) {
 	files := make([]string, len(cases))
 	for i, c := range cases {
 		snaps[i] = core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "hostile"}, Time: 1700000000 + int64(i)}
-		restoretest.Write(t, ds, "", snaps[i], restoretest.Options{ChunkSize: 256 << 10},
-			restoretest.Archive{Name: "uni", Meta: c.Unified},
-			restoretest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
+		snapshottest.Write(t, ds, "", snaps[i], snapshottest.Options{ChunkSize: 256 << 10},
+			snapshottest.Archive{Name: "uni", Meta: c.Unified},
+			snapshottest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
 		files[i] = filepath.Join(base, fmt.Sprintf("case%02d.pxar", i))
 		if err := os.WriteFile(files[i], c.Unified, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	raceSnap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "race"}, Time: 1700000000}
-	restoretest.Write(t, ds, "", raceSnap, restoretest.Options{ChunkSize: 1 << 20}, restoretest.Archive{Name: "spl", Meta: race.Meta, Payload: race.Payload})
+	snapshottest.Write(t, ds, "", raceSnap, snapshottest.Options{ChunkSize: 1 << 20}, snapshottest.Archive{Name: "spl", Meta: race.Meta, Payload: race.Payload})
 	ds.Close()
 
 	var restores, touched, refusals, mustRefuse, dupNamed, dups, hangs int
@@ -192,7 +192,7 @@ func accessorRestore(store string, snap core.Snapshot, archive, target string) e
 		return err
 	}
 	defer ds.Close()
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"cairn/core/restore"
+	"cairn/core/manifest"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -12,8 +13,8 @@ import (
 // unlocked) snapshot: it loads the catalog (for split archives, rebuilt
 // from their metadata archives); the archive is opened for random access on
 // first use. Call the returned function when done.
-func SnapshotOptions(ctx context.Context, s *restore.Snapshot, archive string) (Options, func(), error) {
-	if !restore.IsPxarName(archive) {
+func SnapshotOptions(ctx context.Context, s *snapshot.Snapshot, archive string) (Options, func(), error) {
+	if !manifest.ArchiveName(archive).IsPxar() {
 		return Options{}, nil, fmt.Errorf("can only open pxar archives in the catalog shell, not %s", archive)
 	}
 	a, err := s.FindPxar(archive)

@@ -14,7 +14,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 	"cairn/shell"
@@ -42,7 +42,7 @@ func forEachMode(t *testing.T, f func(t *testing.T, mode string)) {
 	}
 }
 
-func setup(t *testing.T, mode string) (src string, o shell.Options, s *restore.Snapshot) {
+func setup(t *testing.T, mode string) (src string, o shell.Options, s *snapshot.Snapshot) {
 	t.Helper()
 	dir := testutil.TempDir(t)
 	src = filepath.Join(dir, "src")
@@ -85,7 +85,7 @@ func setup(t *testing.T, mode string) (src string, o shell.Options, s *restore.S
 			t.Fatal(err)
 		}
 	}
-	s, err = restore.Open(ctx, ds, "", snap)
+	s, err = snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestRestoreFetchesLittle(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode string) {
 		_, o, s := setup(t, mode)
 		// ra reads the file data: the unified stream, or the payload stream.
-		var ra *restore.IndexReaderAt
+		var ra *snapshot.IndexReaderAt
 		o.Open = func() (*pxar.Accessor, error) {
 			a, err := s.FindPxar("root.pxar")
 			if err != nil {

@@ -3,14 +3,13 @@ package views
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"cairn/core"
 	"cairn/core/manifest"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/ui"
 )
 
@@ -48,13 +47,13 @@ func NewArchives(c *ui.Common, ns core.Namespace, s core.SnapshotInfo) *Archives
 	return &Archives{c: c, ns: ns, snap: s, list: l, loading: true, restore: newRestorePane(c)}
 }
 
-func kindOf(name string) string {
+func kindOf(name manifest.ArchiveName) string {
 	switch {
-	case restore.IsPxarName(name):
+	case name.IsPxar():
 		return "pxar"
-	case strings.HasSuffix(name, ".img.fidx"):
+	case name.IsImage():
 		return "img"
-	case strings.HasSuffix(name, ".blob"):
+	case name.IsBlob():
 		return "blob"
 	}
 	return "data"
@@ -62,8 +61,8 @@ func kindOf(name string) string {
 
 // payloadOfSplit tells whether name is the payload stream of a split
 // archive: its metadata stream's row stands for both.
-func payloadOfSplit(s *restore.Snapshot, name string) bool {
-	if !strings.HasSuffix(name, ".ppxar.didx") {
+func payloadOfSplit(s *snapshot.Snapshot, name string) bool {
+	if !manifest.ArchiveName(name).IsPayload() {
 		return false
 	}
 	a, err := s.FindPxar(name)
@@ -73,8 +72,8 @@ func payloadOfSplit(s *restore.Snapshot, name string) bool {
 var kindOrder = map[string]int{"pxar": 0, "img": 1, "blob": 2, "data": 3}
 
 // openSnapshot opens a snapshot and unlocks it with the key when needed.
-func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap core.Snapshot) (*restore.Snapshot, error) {
-	s, err := restore.Open(ctx, c.Repo, ns, snap)
+func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap core.Snapshot) (*snapshot.Snapshot, error) {
+	s, err := snapshot.Open(ctx, c.Repo, ns, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -89,24 +88,21 @@ func openSnapshot(ctx context.Context, c *ui.Common, ns core.Namespace, snap cor
 func (v *Archives) Init() tea.Cmd {
 	c, ns, snap := v.c, v.ns, v.snap.Snapshot
 	return func() tea.Msg {
-		s, err := restore.Open(context.Background(), c.Repo, ns, snap)
+		s, err := snapshot.Open(context.Background(), c.Repo, ns, snap)
 		if err != nil {
 			return archivesLoadedMsg{snap: snap, err: err}
 		}
 		defer s.Close()
 		var out []archive
 		for _, f := range s.Manifest.Files {
-			if f.Filename == restore.CatalogName || payloadOfSplit(s, f.Filename) {
+			if f.Filename == manifest.CatalogName || payloadOfSplit(s, f.Filename) {
 				continue
 			}
 			if a, err := s.FindPxar(f.Filename); err == nil && a.Split() {
 				f.Size = a.Size // the pair is one archive
 			}
-			name := f.Filename
-			for _, ext := range []string{".didx", ".fidx", ".blob"} {
-				name = strings.TrimSuffix(name, ext)
-			}
-			out = append(out, archive{file: f, name: name, kind: kindOf(f.Filename)})
+			name := manifest.ArchiveName(f.Filename)
+			out = append(out, archive{file: f, name: name.Plain(), kind: kindOf(name)})
 		}
 		sort.SliceStable(out, func(i, j int) bool {
 			if kindOrder[out[i].kind] != kindOrder[out[j].kind] {

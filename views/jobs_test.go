@@ -19,6 +19,7 @@ import (
 	"cairn/core"
 	"cairn/core/index"
 	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/keys"
 	"cairn/ui"
 )
@@ -189,7 +190,7 @@ func TestBackupFormTakesTheCLIOptions(t *testing.T) {
 		}
 	}
 	// What was excluded is not in the archive.
-	s, err := restore.Open(context.Background(), e.ds, "site1", list[0].Snapshot)
+	s, err := snapshot.Open(context.Background(), e.ds, "site1", list[0].Snapshot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestBackupFormTakesTheCLIOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExtractPxarPaths(context.Background(), a, nil, out, restore.PathsOptions{}); err != nil {
+	if err := restore.ExtractPxarPaths(context.Background(), s, a, nil, out, restore.PathsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]bool{"a.bin": true, "sub/b.bin": true, "sub/deeper": false, "etc.conf": false} {

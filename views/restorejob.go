@@ -13,7 +13,6 @@ import (
 
 	"cairn/core"
 	"cairn/core/restore"
-	"cairn/pxar"
 	"cairn/ui"
 )
 
@@ -59,27 +58,18 @@ func (j *restoreJob) start() tea.Cmd {
 	return cmd
 }
 
-// work restores: an image or blob through restore.Run, a pxar archive or
-// a selection of it through the engine's selection restore, which reads
-// only the chunks the selected entries need.
+// work restores through the engine: a selection of a pxar archive reads
+// only the chunks the selected entries need; warnings become job events,
+// the engine's info lines (the key's fingerprint) are not shown.
 func (j *restoreJob) work(ctx context.Context, r ui.Reporter) (any, error) {
-	if !restore.IsPxarName(j.file) {
-		return nil, restore.Run(ctx, restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(),
-			Archive: j.file, Target: j.target, Key: j.c.Key, KeyExplicit: j.c.KeyExplicit})
-	}
-	s, err := openSnapshot(ctx, j.c, j.ns, j.snap)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	a, err := s.FindPxar(j.file)
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.ExtractPxarPaths(ctx, a, j.paths, j.target, restore.PathsOptions{
-		Extract:  pxar.ExtractOptions{AllowExistingDirs: true, OnWarning: func(msg string) { r.Event(msg) }},
-		Progress: func(p core.Progress) { r.Progress(p) },
-	})
+	o := restore.Options{Repo: j.c.Repo, Namespace: j.ns, Snapshot: j.snap.String(), Archive: j.file, Target: j.target,
+		Key: j.c.Key, KeyExplicit: j.c.KeyExplicit, AllowExistingDirs: true,
+		Events: func(ev core.Event) {
+			if ev.Kind == core.EventWarning {
+				r.Event(ev.Message)
+			}
+		}}
+	return nil, restore.RunPaths(ctx, o, j.paths, func(p core.Progress) { r.Progress(p) })
 }
 
 func (j *restoreJob) cancel() { j.job.Cancel() }

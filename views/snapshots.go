@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"cairn/core"
+	"cairn/core/manifest"
 	"cairn/ui"
 )
 
@@ -69,18 +70,15 @@ func archiveNames(files []core.FileInfo) []string {
 	}
 	var out []string
 	for _, f := range files {
-		n := f.Filename
-		if n == "catalog.pcat1.didx" || n == "index.json.blob" {
+		n := manifest.ArchiveName(f.Filename)
+		if f.Filename == manifest.CatalogName || f.Filename == manifest.BlobName {
 			continue
 		}
 		// A split archive shows as its metadata stream, NAME.mpxar.
-		if base, ok := strings.CutSuffix(n, ".ppxar.didx"); ok && stored[base+".mpxar.didx"] {
+		if meta, _ := n.Split(); n.IsPayload() && stored[meta] {
 			continue
 		}
-		for _, ext := range []string{".didx", ".fidx", ".blob"} {
-			n = strings.TrimSuffix(n, ext)
-		}
-		out = append(out, n)
+		out = append(out, n.Plain())
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/catalog"
+	"cairn/core/manifest"
 	"cairn/ui"
 )
 
@@ -339,7 +340,7 @@ func (v *Tree) askRestore() tea.Cmd {
 		return ui.Status("nothing marked: mark entries with space (in the find: tab) first")
 	}
 	return v.restore.ask(fmt.Sprintf("Restore %s (%s) to directory:", plural(n, "marked entry", "marked entries"), size(total)),
-		defaultTarget(v.snap, strings.TrimSuffix(v.archive, ".didx")),
+		defaultTarget(v.snap, manifest.ArchiveName(v.archive).Plain()),
 		func(target string) *restoreJob {
 			return newRestoreJob(v.c, v.ns, v.snap, v.archive, target, v.markedPaths())
 		})
@@ -385,7 +386,7 @@ func (v *Tree) SetSize(w, h int) {
 
 // Title is the archive and the directory.
 func (v *Tree) Title() string {
-	t := strings.TrimSuffix(v.archive, ".didx")
+	t := manifest.ArchiveName(v.archive).Plain()
 	if len(v.dir) > 0 {
 		t += " › " + v.dirPath()
 	}

@@ -25,9 +25,6 @@ const (
 	CatalogChunkSize = 512 << 10
 )
 
-// catalogName is the catalog's file name in a snapshot (formats.md 7).
-const catalogName = "catalog.pcat1.didx"
-
 // Options describe one backup run.
 type Options struct {
 	Repo             core.Repository
@@ -86,10 +83,10 @@ func prepare(o *Options) (*prepared, error) {
 	}
 	seen := map[string]bool{}
 	for _, s := range o.Specs {
-		if seen[s.StoredName()] {
+		if seen[s.Name] {
 			return nil, fmt.Errorf("got target twice: '%s'", s.Name)
 		}
-		seen[s.StoredName()] = true
+		seen[s.Name] = true
 		if err := s.Check(); err != nil {
 			return nil, err
 		}
@@ -243,7 +240,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	var catUp *uploader
 	for _, s := range o.Specs {
 		if s.Type == "pxar" && o.ChangeDetection == ModeLegacy && cat == nil {
-			chunks, err := core.BeginArchive(w, core.Archive{Name: catalogName})
+			chunks, err := core.BeginArchive(w, core.Archive{Name: manifest.CatalogName})
 			if err != nil {
 				return nil, fmt.Errorf("catalog: %w", err)
 			}
@@ -269,7 +266,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		var files []manifest.File
 		var err error
 		if s.Type == "pxar" && o.ChangeDetection != ModeLegacy {
-			files, err = backupSplit(ctx, o, p, w, st, s)
+			files, err = writeSplitArchive(ctx, o, p, w, st, s)
 		} else {
 			var f *manifest.File
 			if f, err = backupOne(ctx, o, p, w, st, s, cat); f != nil {
@@ -296,11 +293,11 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		}
 		idx := catStream.index()
 		data := idx.Encode()
-		if err := w.WriteFile(catalogName, data); err != nil {
+		if err := w.WriteFile(manifest.CatalogName, data); err != nil {
 			return nil, err
 		}
 		csum := idx.Csum()
-		m.Files = append(m.Files, manifest.File{Filename: catalogName, CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
+		m.Files = append(m.Files, manifest.File{Filename: manifest.CatalogName, CryptMode: o.CryptMode, Size: idx.Size(), Csum: fmt.Sprintf("%x", csum[:])})
 		o.Events.Emit(core.Event{Kind: core.EventInfo, Message: fmt.Sprintf("Uploaded backup catalog (%s)", core.HumanByte(idx.Size()))})
 	}
 
@@ -311,12 +308,12 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 		if err != nil {
 			return nil, err
 		}
-		if err := w.WriteFile("rsa-encrypted.key.blob", kb); err != nil {
+		if err := w.WriteFile(manifest.EncryptedKeyName, kb); err != nil {
 			return nil, err
 		}
 		// Listed with the backup's crypt mode although the blob itself is
 		// plain, as upstream's client records it.
-		m.Files = append(m.Files, manifest.File{Filename: "rsa-encrypted.key.blob", CryptMode: o.CryptMode, Size: uint64(len(kb)), Csum: fmt.Sprintf("%x", sha256Sum(kb))})
+		m.Files = append(m.Files, manifest.File{Filename: manifest.EncryptedKeyName, CryptMode: o.CryptMode, Size: uint64(len(kb)), Csum: fmt.Sprintf("%x", sha256Sum(kb))})
 	}
 	if o.Crypt != nil && o.CryptMode != "none" {
 		m.Unprotected["key-fingerprint"] = o.Crypt.Fingerprint().String()
@@ -343,7 +340,7 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 
 // backupOne writes one archive and returns its manifest entry.
 func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec, cat *catalog.Writer) (*manifest.File, error) {
-	name := s.StoredName()
+	name := manifest.ArchiveName(s.Name).FileName()
 	st := total.child()
 	began := time.Now()
 	done := func(size uint64, csum [32]byte) *manifest.File {

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"cairn/core"
-	"cairn/core/restore"
+	"cairn/core/manifest"
+	"cairn/core/snapshot"
 )
 
 // DryRun says what Run would upload (upstream's "Would upload …" lines) and
@@ -31,7 +32,7 @@ func DryRun(ctx context.Context, o Options, session bool) error {
 	prev := core.Snapshot{}
 	var err error = core.ErrNotFound
 	if o.Repo != nil {
-		prev, err = restore.ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot.Group.String())
+		prev, err = snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot.Group.String())
 	}
 	switch {
 	case errors.Is(err, core.ErrNotFound):
@@ -62,5 +63,5 @@ func dryRunName(o Options, s Spec) string {
 		meta, _ := splitNames(s)
 		return meta
 	}
-	return s.StoredName()
+	return manifest.ArchiveName(s.Name).FileName()
 }

@@ -24,17 +24,6 @@ func ParseSpec(s string) (Spec, error) {
 	return Spec{Name: m[1], Type: m[2], Path: m[3]}, nil
 }
 
-// StoredName is the file name in the snapshot (formats.md 6.3).
-func (s Spec) StoredName() string {
-	switch s.Type {
-	case "pxar":
-		return s.Name + ".didx"
-	case "img":
-		return s.Name + ".fidx"
-	}
-	return s.Name + ".blob"
-}
-
 // kindName is how upstream's messages name the source ("Upload directory …").
 func (s Spec) kindName() string {
 	switch s.Type {

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"cairn/core"
 	"cairn/core/index"
 	"cairn/core/manifest"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -36,15 +35,14 @@ const DefaultMode = ModeLegacy
 // splitNames are the stored names of a split archive: NAME.pxar ->
 // NAME.mpxar.didx, NAME.ppxar.didx.
 func splitNames(s Spec) (meta, payload string) {
-	a := restore.SplitPxar(strings.TrimSuffix(s.Name, ".pxar"))
-	return a.Meta, a.Payload
+	return manifest.ArchiveName(s.Name).Split()
 }
 
 // previousArchive is what metadata change detection reads of the snapshot
 // before: the metadata stream (sequentially, in step with the walk) and the
 // payload index (whose chunks get injected).
 type previousArchive struct {
-	snap    *restore.Snapshot
+	snap    *snapshot.Snapshot
 	meta    io.ReadCloser
 	payload *index.Dynamic
 }
@@ -61,7 +59,7 @@ func (p *previousArchive) Close() {
 func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
 	metaName, payloadName := splitNames(s)
 	cannot := func(err error) { o.Events.Info("Couldn't re-use previous manifest - " + err.Error()) }
-	prev, err := restore.ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot.Group.String())
+	prev, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot.Group.String())
 	if errors.Is(err, core.ErrNotFound) {
 		o.Events.Info("No previous manifest available.")
 		return nil
@@ -71,7 +69,7 @@ func openPrevious(ctx context.Context, o *Options, s Spec) *previousArchive {
 		return nil
 	}
 	o.Events.Info(fmt.Sprintf("Downloading previous manifest (%s)", time.Unix(prev.Time, 0).Format(time.ANSIC)))
-	snap, err := restore.Open(ctx, o.Repo, o.Namespace, prev)
+	snap, err := snapshot.Open(ctx, o.Repo, o.Namespace, prev)
 	if err != nil {
 		cannot(err)
 		return nil
@@ -292,9 +290,9 @@ func (j *injector) padding() uint64 {
 	return j.injected - j.reusedEntryBytes
 }
 
-// backupSplit writes a directory as a split archive: the metadata stream
+// writeSplitArchive writes a directory as a split archive: the metadata stream
 // and the payload stream are chunked and uploaded side by side.
-func backupSplit(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec) ([]manifest.File, error) {
+func writeSplitArchive(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec) ([]manifest.File, error) {
 	metaName, payloadName := splitNames(s)
 	o.Events.Info(fmt.Sprintf("Upload directory '%s' to '%s' as %s", s.Path, o.Repo.Name(), metaName))
 	var prev *previousArchive

@@ -16,7 +16,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 )
@@ -52,7 +52,9 @@ func stampTree(t *testing.T, dir string, when time.Time) {
 	})
 }
 
-func splitBackup(t *testing.T, repo core.Repository, when int64, mode, src string) (*core.ReuseSummary, []core.Event) {
+// runSplitBackup backs src up as root.pxar of host/split at when, in change
+// detection mode, and returns the reuse summary and the events but progress.
+func runSplitBackup(t *testing.T, repo core.Repository, when int64, mode, src string) (*core.ReuseSummary, []core.Event) {
 	t.Helper()
 	sp, err := backup.ParseSpec("root.pxar:" + src)
 	if err != nil {
@@ -83,7 +85,7 @@ func splitBackup(t *testing.T, repo core.Repository, when int64, mode, src strin
 func readSplit(t *testing.T, repo core.Repository, when int64) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
-	s, err := restore.Open(ctx, repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: when})
+	s, err := snapshot.Open(ctx, repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: when})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +160,13 @@ func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 	smallFilesTree(t, src, 400, 1)
 	ds := openStore(t)
 
-	first, _ := splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+	first, _ := runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	if first.ReusedFiles != 0 || first.ChangedFiles != 400 {
 		t.Fatalf("first backup: %+v", first)
 	}
 	checkSplit(t, ds, 1700000000, src)
 
-	again, events := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	again, events := runSplitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	if again.ReusedFiles != 400 || again.ChangedFiles != 0 || again.PaddingBytes > 16 /* the old tail marker */ {
 		t.Fatalf("unchanged backup: %+v", again)
 	}
@@ -188,21 +190,21 @@ func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 	}
 	os.Remove(filepath.Join(src, "d03/f0010"))
 	os.WriteFile(filepath.Join(src, "d03/f0010a"), []byte("new file"), 0o644)
-	mutated, _ := splitBackup(t, ds, 1700000200, backup.ModeMetadata, src)
+	mutated, _ := runSplitBackup(t, ds, 1700000200, backup.ModeMetadata, src)
 	if mutated.ChangedFiles < 12 || mutated.ReusedFiles < 300 || mutated.ReusedFiles+mutated.ChangedFiles != mutated.Files {
 		t.Fatalf("mutated backup: %+v", mutated)
 	}
 	checkSplit(t, ds, 1700000200, src)
 
 	// Data mode reads everything again but stays a split archive.
-	data, _ := splitBackup(t, ds, 1700000300, backup.ModeData, src)
+	data, _ := runSplitBackup(t, ds, 1700000300, backup.ModeData, src)
 	if data != nil {
 		t.Fatalf("data mode reported reuse: %+v", data)
 	}
 	checkSplit(t, ds, 1700000300, src)
 
 	// And a metadata backup after that one reuses again.
-	last, _ := splitBackup(t, ds, 1700000400, backup.ModeMetadata, src)
+	last, _ := runSplitBackup(t, ds, 1700000400, backup.ModeMetadata, src)
 	if last.ReusedFiles != last.Files {
 		t.Fatalf("backup after data mode: %+v", last)
 	}
@@ -213,7 +215,7 @@ func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 20, 2)
 	ds := openStore(t)
-	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	p := filepath.Join(src, "d01/f0001")
 	data, _ := os.ReadFile(p)
 	data[0] ^= 1
@@ -221,7 +223,7 @@ func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	os.Chmod(filepath.Join(src, "d02/f0002"), 0o600) // metadata only: read again too
 	stampTree(t, src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	os.Chtimes(p, time.Unix(1767225601, 0), time.Unix(1767225601, 0))
-	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	sum, _ := runSplitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	// A file sharing a chunk with a changed one may be read again too
 	// (padding policy); the two changed ones must be.
 	if sum.ChangedFiles < 2 || sum.ChangedFiles > 4 || sum.ReusedFiles+sum.ChangedFiles != 20 {
@@ -245,11 +247,11 @@ func TestMetadataModeAfterFailedVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 
 	ctx := context.Background()
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000}
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +273,7 @@ func TestMetadataModeAfterFailedVerify(t *testing.T) {
 		t.Logf("verify: %v", err)
 	}
 
-	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	sum, _ := runSplitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	if sum.ReusedFiles != 0 || sum.ChangedFiles != 40 {
 		t.Fatalf("backup after a failed verify: %+v", sum)
 	}
@@ -293,9 +295,9 @@ func TestMetadataModeHealsMissingChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
+	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	ctx := context.Background()
-	s, err := restore.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})
+	s, err := snapshot.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +310,7 @@ func TestMetadataModeHealsMissingChunk(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, ".chunks", hexd[:4], hexd)); err != nil {
 		t.Fatal(err)
 	}
-	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
+	sum, _ := runSplitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	if sum.ChangedFiles == 0 || sum.ReusedFiles == 0 {
 		t.Fatalf("summary: %+v", sum)
 	}

@@ -434,36 +434,17 @@ func (m *Manifest) Lookup(name string) (*File, bool) {
 	if f, ok := find(name); ok {
 		return f, true
 	}
-	if f, ok := find(ArchiveFileName(name)); ok {
+	n := ArchiveName(name)
+	if f, ok := find(n.FileName()); ok {
 		return f, true
 	}
-	if hasArchiveSuffix(name) {
+	if n.serverExt() != "" {
 		return nil, false
 	}
-	for _, ext := range []string{".didx", ".fidx", ".blob"} {
+	for _, ext := range serverExts {
 		if f, ok := find(name + ext); ok {
 			return f, true
 		}
 	}
 	return nil, false
-}
-
-func hasArchiveSuffix(name string) bool {
-	return strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") || strings.HasSuffix(name, ".blob")
-}
-
-// ArchiveFileName maps a user-given archive name to the stored file name
-// (formats.md 6.3): names ending in .didx/.fidx/.blob are unchanged,
-// *.pxar/*.mpxar/*.ppxar get ".didx", *.img gets ".fidx", anything else
-// ".blob".
-func ArchiveFileName(name string) string {
-	switch {
-	case hasArchiveSuffix(name):
-		return name
-	case strings.HasSuffix(name, ".pxar"), strings.HasSuffix(name, ".mpxar"), strings.HasSuffix(name, ".ppxar"):
-		return name + ".didx"
-	case strings.HasSuffix(name, ".img"):
-		return name + ".fidx"
-	}
-	return name + ".blob"
 }

@@ -340,16 +340,48 @@ func TestUnprotectedGoValues(t *testing.T) {
 	}
 }
 
-func TestArchiveFileName(t *testing.T) {
-	for in, want := range map[string]string{
-		"root.pxar": "root.pxar.didx", "root.mpxar": "root.mpxar.didx", "root.ppxar": "root.ppxar.didx",
-		"disk.img": "disk.img.fidx", "x.conf": "x.conf.blob", "x.log": "x.log.blob", "index.json": "index.json.blob",
-		"root.pxar.didx": "root.pxar.didx", "disk.img.fidx": "disk.img.fidx", "a.blob": "a.blob",
-		"catalog.pcat1": "catalog.pcat1.blob",
+// TestArchiveName pins every name rule in one table: the stored name,
+// the name users see, the pxar stream kind and split pair, and the kind.
+func TestArchiveName(t *testing.T) {
+	type want struct {
+		file, plain, base, kind, unified, meta, payload string
+		pxar, payloadStream, image, blob                bool
+	}
+	for _, c := range []struct {
+		in   string
+		want want
+	}{
+		{"root.pxar", want{file: "root.pxar.didx", plain: "root.pxar", base: "root", kind: ".pxar",
+			unified: "root.pxar.didx", meta: "root.mpxar.didx", payload: "root.ppxar.didx", pxar: true}},
+		{"root.pxar.didx", want{file: "root.pxar.didx", plain: "root.pxar", base: "root", kind: ".pxar",
+			unified: "root.pxar.didx", meta: "root.mpxar.didx", payload: "root.ppxar.didx", pxar: true}},
+		{"root.mpxar", want{file: "root.mpxar.didx", plain: "root.mpxar", base: "root", kind: ".mpxar",
+			unified: "root.pxar.didx", meta: "root.mpxar.didx", payload: "root.ppxar.didx", pxar: true}},
+		{"root.ppxar.didx", want{file: "root.ppxar.didx", plain: "root.ppxar", base: "root", kind: ".ppxar",
+			unified: "root.pxar.didx", meta: "root.mpxar.didx", payload: "root.ppxar.didx", pxar: true, payloadStream: true}},
+		{"disk.img", want{file: "disk.img.fidx", plain: "disk.img", image: true}},
+		{"disk.img.fidx", want{file: "disk.img.fidx", plain: "disk.img", image: true}},
+		{"x.conf", want{file: "x.conf.blob", plain: "x.conf", blob: true}},
+		{"x.log", want{file: "x.log.blob", plain: "x.log", blob: true}},
+		{"index.json", want{file: "index.json.blob", plain: "index.json", blob: true}},
+		{"a.blob", want{file: "a.blob", plain: "a", blob: true}},
+		{"catalog.pcat1", want{file: "catalog.pcat1.blob", plain: "catalog.pcat1", blob: true}},
+		{CatalogName, want{file: CatalogName, plain: "catalog.pcat1"}},
+		// Not a pxar archive: nothing before the extension.
+		{".pxar", want{file: ".pxar.didx", plain: ".pxar"}},
 	} {
-		if got := ArchiveFileName(in); got != want {
-			t.Errorf("%s: %s want %s", in, got, want)
-		}
+		t.Run(c.in, func(t *testing.T) {
+			n := ArchiveName(c.in)
+			var got want
+			got.file, got.plain = n.FileName(), n.Plain()
+			got.base, got.kind, _ = n.PxarBase()
+			got.unified = n.Unified()
+			got.meta, got.payload = n.Split()
+			got.pxar, got.payloadStream, got.image, got.blob = n.IsPxar(), n.IsPayload(), n.IsImage(), n.IsBlob()
+			if got != c.want {
+				t.Errorf("got  %+v\nwant %+v", got, c.want)
+			}
+		})
 	}
 }
 

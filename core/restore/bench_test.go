@@ -11,7 +11,7 @@ import (
 	"cairn/core"
 	"cairn/core/datastore"
 	"cairn/core/restore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/internal/testutil"
 )
 
@@ -76,9 +76,9 @@ func BenchmarkRestorePxar(b *testing.B) {
 	}
 	defer ds.Close()
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}
-	restoretest.Write(b, ds, "", snap, restoretest.Options{ChunkSize: 4 << 20},
-		restoretest.Archive{Name: "uni", Dir: src},
-		restoretest.Archive{Name: "spl", Dir: src, Split: true})
+	snapshottest.Write(b, ds, "", snap, snapshottest.Options{ChunkSize: 4 << 20},
+		snapshottest.Archive{Name: "uni", Dir: src},
+		snapshottest.Archive{Name: "spl", Dir: src, Split: true})
 	for _, name := range []string{"uni.pxar", "spl.pxar"} {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(total)

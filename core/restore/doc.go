@@ -1,4 +1,3 @@
-// Package restore reads snapshots back: it checks the manifest and indexes,
-// streams chunks in order with read-ahead while verifying every digest, and
-// extracts pxar archives, images and blobs.
+// Package restore extracts what core/snapshot reads to disk or stdout:
+// whole archives, images and blobs, and selections of pxar archives.
 package restore

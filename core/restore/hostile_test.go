@@ -11,7 +11,8 @@ import (
 	"cairn/core"
 	"cairn/core/datastore"
 	"cairn/core/restore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 	"cairn/pxar/pxartest"
@@ -43,9 +44,9 @@ func hostileStore(t *testing.T) (*datastore.Datastore, *pxartest.World, []pxarte
 	var snaps []core.Snapshot
 	for i, c := range cases {
 		snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "hostile"}, Time: 1700000000 + int64(i)}
-		restoretest.Write(t, ds, "", snap, restoretest.Options{ChunkSize: 256 << 10},
-			restoretest.Archive{Name: "uni", Meta: c.Unified},
-			restoretest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
+		snapshottest.Write(t, ds, "", snap, snapshottest.Options{ChunkSize: 256 << 10},
+			snapshottest.Archive{Name: "uni", Meta: c.Unified},
+			snapshottest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
 		snaps = append(snaps, snap)
 	}
 	return ds, w, cases, snaps
@@ -76,7 +77,7 @@ func TestRestoreHostileArchives(t *testing.T) {
 				Patterns: []string{"**"}, Overwrite: ow, AllowExistingDirs: ow})
 		}},
 		{"accessor", func(snap core.Snapshot, archive string, ow bool) error {
-			s, err := restore.Open(ctx, ds, "", snap)
+			s, err := snapshot.Open(ctx, ds, "", snap)
 			if err != nil {
 				return err
 			}
@@ -149,7 +150,7 @@ func TestRestoreDuplicateRace(t *testing.T) {
 	}
 	defer ds.Close()
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "race"}, Time: 1700000000}
-	restoretest.Write(t, ds, "", snap, restoretest.Options{ChunkSize: 1 << 20}, restoretest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
+	snapshottest.Write(t, ds, "", snap, snapshottest.Options{ChunkSize: 1 << 20}, snapshottest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
 	n := 20
 	if testing.Short() {
 		n = 5

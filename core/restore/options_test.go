@@ -13,7 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/datastore"
 	"cairn/core/restore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/internal/testutil"
 )
 
@@ -35,9 +35,9 @@ func newOptEnv(t *testing.T) *optEnv {
 	src := filepath.Join(dir, "src")
 	e := &optEnv{snap: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "opts"}, Time: 1700000000}, root: os.Geteuid() == 0}
 	e.big = bytes.Repeat([]byte("0123456789abcdef"), 1<<17)
-	writeFile(t, filepath.Join(src, "big.bin"), e.big, 0o644)
-	writeFile(t, filepath.Join(src, "plain"), []byte("plain\n"), 0o644)
-	writeFile(t, filepath.Join(src, "hl/one"), []byte("one\n"), 0o644)
+	snapshottest.WriteFile(t, filepath.Join(src, "big.bin"), e.big, 0o644)
+	snapshottest.WriteFile(t, filepath.Join(src, "plain"), []byte("plain\n"), 0o644)
+	snapshottest.WriteFile(t, filepath.Join(src, "hl/one"), []byte("one\n"), 0o644)
 	for _, err := range []error{
 		os.Link(filepath.Join(src, "hl/one"), filepath.Join(src, "hl/two")),
 		os.Symlink("plain", filepath.Join(src, "link")),
@@ -72,9 +72,9 @@ func newOptEnv(t *testing.T) *optEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.ds.Close() })
-	restoretest.Write(t, e.ds, "", e.snap, restoretest.Options{ChunkSize: 256 << 10},
-		restoretest.Archive{Name: "uni", Dir: src},
-		restoretest.Archive{Name: "spl", Dir: src, Split: true, Layout: splitLayout})
+	snapshottest.Write(t, e.ds, "", e.snap, snapshottest.Options{ChunkSize: 256 << 10},
+		snapshottest.Archive{Name: "uni", Dir: src},
+		snapshottest.Archive{Name: "spl", Dir: src, Split: true, Layout: snapshottest.SplitLayout})
 	return e
 }
 
@@ -149,7 +149,7 @@ func TestRestoreOverwriteKinds(t *testing.T) {
 			spoil := func() {
 				for _, p := range []string{"big.bin", "link", "hl/two"} {
 					os.Remove(filepath.Join(target, p))
-					writeFile(t, filepath.Join(target, p), []byte("old"), 0o644)
+					snapshottest.WriteFile(t, filepath.Join(target, p), []byte("old"), 0o644)
 				}
 			}
 			spoil()
@@ -190,7 +190,7 @@ func TestRestoreOverwriteKinds(t *testing.T) {
 	// A file target (here the manifest) is a file: --overwrite-files
 	// replaces it.
 	f := filepath.Join(testutil.TempDir(t), "index.json")
-	writeFile(t, f, []byte("old"), 0o644)
+	snapshottest.WriteFile(t, f, []byte("old"), 0o644)
 	if err := e.restore("index.json", f, restore.Options{}); err == nil {
 		t.Fatal("an existing file target was replaced without --overwrite")
 	}

@@ -8,11 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"syscall"
 
 	"cairn/core"
 	"cairn/core/manifest"
+	"cairn/core/snapshot"
 	"cairn/internal/atomicfile"
 	"cairn/keys"
 	"cairn/pxar"
@@ -73,18 +73,15 @@ func Run(ctx context.Context, o Options) error {
 	if len(pats) > 0 && o.Target == "-" {
 		return fmt.Errorf("--pattern cannot be used when restoring to stdout")
 	}
-	snap, err := ResolveSnapshot(o.Repo, o.Namespace, o.Snapshot)
-	if err != nil {
-		return err
-	}
-	s, err := Open(ctx, o.Repo, o.Namespace, snap)
+	s, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
-	name := manifest.ArchiveFileName(o.Archive)
-	if name == EncryptedKeyName && o.Key == nil {
+	an := manifest.ArchiveName(o.Archive)
+	name := an.FileName()
+	if name == manifest.EncryptedKeyName && o.Key == nil {
 		o.Events.Info("Restoring encrypted key blob without original key - skipping manifest fingerprint check!")
 	} else if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
 		return err
@@ -96,7 +93,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		o.Events.Info("Fingerprint: " + s.Crypt.Fingerprint().Short())
 	}
-	if name == "index.json.blob" {
+	if name == manifest.BlobName {
 		// The manifest: the seed prints it as JSON (DESIGN.md decision).
 		data, err := manifestJSON(s)
 		if err != nil {
@@ -105,35 +102,37 @@ func Run(ctx context.Context, o Options) error {
 		return writeOut(o, data)
 	}
 	switch {
-	case strings.HasSuffix(name, ".blob"):
+	case an.IsBlob():
 		data, err := s.Blob(name)
 		if err != nil {
 			return err
 		}
 		return writeOut(o, data)
-	case strings.HasSuffix(name, ".fidx"):
-		cr, _, err := s.Stream(ctx, name)
-		if err != nil {
-			return err
-		}
-		defer cr.Close()
-		return copyOut(o, cr)
-	case IsPxarName(name):
+	case an.IsPxar():
 		return extractPxar(ctx, s, o, pats)
-	case strings.HasSuffix(name, ".didx"):
-		cr, _, err := s.Stream(ctx, name)
-		if err != nil {
-			return err
-		}
-		defer cr.Close()
-		return copyOut(o, cr)
 	}
-	return fmt.Errorf("don't know how to restore archive %q", o.Archive)
+	// An image, or a dynamic index that is no pxar archive (the catalog):
+	// its raw stream.
+	cr, _, err := s.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer cr.Close()
+	return copyOut(o, cr)
+}
+
+// open resolves and opens the snapshot to restore from.
+func (o *Options) open(ctx context.Context) (*snapshot.Snapshot, error) {
+	snap, err := snapshot.Resolve(o.Repo, o.Namespace, o.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.Open(ctx, o.Repo, o.Namespace, snap)
 }
 
 // extractPxar restores a unified or split pxar archive into the target
 // directory; only a unified one can go to stdout, as its raw stream.
-func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List) error {
+func extractPxar(ctx context.Context, s *snapshot.Snapshot, o Options, pats pattern.List) error {
 	a, err := s.FindPxar(o.Archive)
 	if err != nil {
 		return err
@@ -153,11 +152,11 @@ func extractPxar(ctx context.Context, s *Snapshot, o Options, pats pattern.List)
 	xo := o.ExtractOptions()
 	xo.Patterns = pats
 	if o.PreludeTarget == "" {
-		return s.ExtractPxar(ctx, a, o.Target, xo, nil)
+		return extractArchive(ctx, s, a, o.Target, xo, nil)
 	}
 	pf := &preludeFile{path: o.PreludeTarget, overwrite: o.overwriteFile()}
 	xo.Prelude = pf
-	if err := s.ExtractPxar(ctx, a, o.Target, xo, nil); err != nil {
+	if err := extractArchive(ctx, s, a, o.Target, xo, nil); err != nil {
 		pf.Abort()
 		return err
 	}
@@ -231,7 +230,7 @@ func (p *preludeFile) Abort() {
 	}
 }
 
-func manifestJSON(s *Snapshot) ([]byte, error) {
+func manifestJSON(s *snapshot.Snapshot) ([]byte, error) {
 	data, err := s.Manifest.Encode()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/manifest"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -36,13 +38,13 @@ const progressEvery = 100 * time.Millisecond
 //
 // With no paths it restores the whole archive, reading it in order; then
 // progress counts the archive's stream bytes.
-func (s *Snapshot) ExtractPxarPaths(ctx context.Context, a PxarArchive, paths []string, target string, o PathsOptions) error {
+func ExtractPxarPaths(ctx context.Context, s *snapshot.Snapshot, a snapshot.PxarArchive, paths []string, target string, o PathsOptions) error {
 	if len(paths) == 0 {
 		var read atomic.Uint64
 		stop := reportEvery(o.Progress, func() core.Progress {
 			return core.Progress{Archive: a.Meta, BytesRead: read.Load(), BytesTotal: a.Size}
 		})
-		err := s.ExtractPxar(ctx, a, target, o.Extract, &read)
+		err := extractArchive(ctx, s, a, target, o.Extract, &read)
 		stop()
 		return err
 	}
@@ -79,9 +81,33 @@ func (s *Snapshot) ExtractPxarPaths(ctx context.Context, a PxarArchive, paths []
 	return err
 }
 
-// reportEvery calls report with what snapshot returns every progressEvery
+// RunPaths restores what a marked selection asks for (the TUI's restore):
+// the entries at paths of a pxar archive, as ExtractPxarPaths does (the
+// whole archive when paths is empty), or a whole image or blob as Run does.
+// Warnings go to o.Events; progress, when set, gets ExtractPxarPaths'
+// reports. o.Patterns and o.PreludeTarget are not used for pxar archives.
+func RunPaths(ctx context.Context, o Options, paths []string, progress func(core.Progress)) error {
+	if !manifest.ArchiveName(o.Archive).IsPxar() {
+		return Run(ctx, o)
+	}
+	s, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Unlock(o.Key, o.KeyExplicit); err != nil {
+		return err
+	}
+	a, err := s.FindPxar(o.Archive)
+	if err != nil {
+		return err
+	}
+	return ExtractPxarPaths(ctx, s, a, paths, o.Target, PathsOptions{Extract: o.ExtractOptions(), Progress: progress})
+}
+
+// reportEvery calls report with what current returns every progressEvery
 // until stopped, and once more when stopped. A nil report does nothing.
-func reportEvery(report func(core.Progress), snapshot func() core.Progress) (stop func()) {
+func reportEvery(report func(core.Progress), current func() core.Progress) (stop func()) {
 	if report == nil {
 		return func() {}
 	}
@@ -90,7 +116,7 @@ func reportEvery(report func(core.Progress), snapshot func() core.Progress) (sto
 	var wg sync.WaitGroup
 	wg.Add(1)
 	emit := func() {
-		p := snapshot()
+		p := current()
 		p.Elapsed = time.Since(start)
 		report(p)
 	}

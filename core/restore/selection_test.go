@@ -15,6 +15,8 @@ import (
 	"cairn/core/datastore"
 	"cairn/core/index"
 	"cairn/core/restore"
+	"cairn/core/snapshot"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/internal/testutil"
 )
 
@@ -108,7 +110,7 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 
 			repo := &countingRepo{Repository: ds}
 			ctx := context.Background()
-			s, err := restore.Open(ctx, repo, "", snap)
+			s, err := snapshot.Open(ctx, repo, "", snap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +121,7 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 			}
 			out := filepath.Join(dir, "out")
 			var last core.Progress
-			err = s.ExtractPxarPaths(ctx, a, []string{"a/small.txt", "/m"}, out, restore.PathsOptions{
+			err = restore.ExtractPxarPaths(ctx, s, a, []string{"a/small.txt", "/m"}, out, restore.PathsOptions{
 				Progress: func(p core.Progress) { last = p },
 			})
 			if err != nil {
@@ -147,15 +149,63 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 			}
 
 			// A path that is not in the archive is an error that says so.
-			err = s.ExtractPxarPaths(ctx, a, []string{"a/nothere"}, filepath.Join(dir, "out2"), restore.PathsOptions{})
+			err = restore.ExtractPxarPaths(ctx, s, a, []string{"a/nothere"}, filepath.Join(dir, "out2"), restore.PathsOptions{})
 			if !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("missing path: %v", err)
 			}
 			// The whole archive needs the damaged chunk.
-			err = s.ExtractPxarPaths(ctx, a, nil, filepath.Join(dir, "whole"), restore.PathsOptions{})
+			err = restore.ExtractPxarPaths(ctx, s, a, nil, filepath.Join(dir, "whole"), restore.PathsOptions{})
 			if !errors.Is(err, core.ErrCorrupt) {
 				t.Errorf("whole archive over a damaged chunk: %v", err)
 			}
 		})
 	}
+}
+
+// RunPaths is the TUI's restore: a selection of a split or unified pxar
+// archive into an existing directory, the whole archive without paths,
+// and anything else through Run.
+func TestRunPaths(t *testing.T) {
+	e := snapshottest.NewEnv(t)
+	ctx := context.Background()
+	opts := func(archive, target string) restore.Options {
+		return restore.Options{Repo: e.DS, Snapshot: e.Snap.String(), Archive: archive, Target: target, AllowExistingDirs: true}
+	}
+	for _, archive := range []string{"spl.pxar", "uni.pxar.didx"} {
+		t.Run(archive, func(t *testing.T) {
+			out := testutil.TempDir(t)
+			var last core.Progress
+			err := restore.RunPaths(ctx, opts(archive, out), []string{"etc", "var/big.bin"}, func(p core.Progress) { last = p })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"etc/hostname", "etc/secret", "var/big.bin"} {
+				if got, want := readOrNil(filepath.Join(out, p)), readOrNil(filepath.Join(e.Src, p)); got == nil || string(got) != string(want) {
+					t.Errorf("%s not restored as the source", p)
+				}
+			}
+			if _, err := os.Lstat(filepath.Join(out, "many")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("many/ restored though not selected: %v", err)
+			}
+			if total := uint64(5 + 7 + 3<<20 + 17); last.BytesRead != total || last.BytesTotal != total {
+				t.Errorf("last progress %d/%d, want %d/%d", last.BytesRead, last.BytesTotal, total, total)
+			}
+			whole := filepath.Join(out, "whole")
+			if err := restore.RunPaths(ctx, opts(archive, whole), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if b := readOrNil(filepath.Join(whole, "many/f39")); len(b) != 39*997 {
+				t.Errorf("whole archive: many/f39 has %d bytes", len(b))
+			}
+		})
+	}
+	err := restore.RunPaths(ctx, opts("nope.img", filepath.Join(testutil.TempDir(t), "x")), []string{"etc"}, nil)
+	if !errors.Is(err, core.ErrNotFound) || err.Error() != "manifest does not contain file 'nope.img.fidx'" {
+		t.Fatalf("an image goes through Run: %v", err)
+	}
+}
+
+func readOrNil(p string) []byte {
+	b, _ := os.ReadFile(p)
+	return b
 }

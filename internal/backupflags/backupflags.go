@@ -113,10 +113,10 @@ func Specs(args []string) ([]backup.Spec, error) {
 		if err != nil {
 			return nil, UsageError{err}
 		}
-		if seen[s.StoredName()] {
+		if seen[s.Name] {
 			return nil, UsageError{fmt.Errorf("got target twice: '%s'", s.Name)}
 		}
-		seen[s.StoredName()] = true
+		seen[s.Name] = true
 		specs = append(specs, s)
 	}
 	return specs, nil

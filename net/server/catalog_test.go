@@ -13,7 +13,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot/snapshottest"
 	"cairn/keys"
 )
 
@@ -66,8 +66,8 @@ func TestCatalogEndpointSplitArchives(t *testing.T) {
 		os.WriteFile(filepath.Join(src, p), []byte(data), 0o644)
 	}
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "cat"}, Time: 1700000000}
-	restoretest.Write(t, ds, "", snap, restoretest.Options{Owner: "alice@pbs"},
-		restoretest.Archive{Name: "uni", Dir: src}, restoretest.Archive{Name: "spl", Dir: src, Split: true})
+	snapshottest.Write(t, ds, "", snap, snapshottest.Options{Owner: "alice@pbs"},
+		snapshottest.Archive{Name: "uni", Dir: src}, snapshottest.Archive{Name: "spl", Dir: src, Split: true})
 	a, _ := e.login("alice@pbs", "alice@pbs-pw")
 
 	code, top := catalogList(e, a, snap, "/")
@@ -90,7 +90,7 @@ func TestCatalogEndpointSplitArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := core.Snapshot{Group: snap.Group, Time: snap.Time + 1}
-	restoretest.Write(t, ds, "", enc, restoretest.Options{Owner: "alice@pbs", Crypt: cc}, restoretest.Archive{Name: "spl", Dir: src, Split: true})
+	snapshottest.Write(t, ds, "", enc, snapshottest.Options{Owner: "alice@pbs", Crypt: cc}, snapshottest.Archive{Name: "spl", Dir: src, Split: true})
 	code, msg := catalogList(e, a, enc, "/")
 	if code != http.StatusBadRequest || !strings.Contains(msg[0], "cannot decode 'spl.mpxar.didx' - is encrypted") {
 		t.Fatalf("encrypted split archive: %d %q", code, msg)

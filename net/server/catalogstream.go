@@ -13,7 +13,8 @@ import (
 
 	"cairn/core"
 	"cairn/core/catalog"
-	"cairn/core/restore"
+	"cairn/core/manifest"
+	"cairn/core/snapshot"
 	"cairn/pxar"
 )
 
@@ -127,7 +128,7 @@ type catalogItem struct {
 }
 
 func catalogError(err error) error {
-	var mk *restore.MissingKeyError
+	var mk *snapshot.MissingKeyError
 	var ae *apiError
 	switch {
 	case errors.As(err, &mk):
@@ -154,13 +155,13 @@ func (s *Server) catalogSlots() *weighted {
 // catalogView is a snapshot's catalog as the endpoint sees it: the stored
 // catalog when every archive is in it, else the archives' own trees as
 // top-level directories (named by their metadata stream, as
-// restore.Snapshot.Catalog names them).
+// snapshot.Snapshot.Catalog names them).
 type catalogView struct {
 	ctx      context.Context
-	snap     *restore.Snapshot
-	stored   *catalog.Reader        // nil without a stored catalog
-	storedRA *restore.IndexReaderAt // its reader
-	archives []restore.PxarArchive
+	snap     *snapshot.Snapshot
+	stored   *catalog.Reader         // nil without a stored catalog
+	storedRA *snapshot.IndexReaderAt // its reader
+	archives []snapshot.PxarArchive
 	// fromStored: the stored catalog holds everything (no split archive).
 	fromStored bool
 	inStored   map[string]bool // archives the stored catalog has
@@ -169,19 +170,19 @@ type catalogView struct {
 
 // streamReader reads an index of the snapshot through a cache of two
 // chunks, without read-ahead.
-func streamReader(ctx context.Context, s *restore.Snapshot, name string) (*restore.IndexReaderAt, error) {
-	return s.ReaderAtWith(ctx, name, restore.ReaderAtOptions{CacheBytes: 1, ReadAhead: -1})
+func streamReader(ctx context.Context, s *snapshot.Snapshot, name string) (*snapshot.IndexReaderAt, error) {
+	return s.ReaderAtWith(ctx, name, snapshot.ReaderAtOptions{CacheBytes: 1, ReadAhead: -1})
 }
 
 func openCatalogView(ctx context.Context, h *dsReq, snap core.Snapshot) (*catalogView, error) {
-	s, err := restore.Open(ctx, h.ds, h.ns, snap)
+	s, err := snapshot.Open(ctx, h.ds, h.ns, snap)
 	if err != nil {
 		return nil, err
 	}
 	v := &catalogView{ctx: ctx, snap: s, archives: s.PxarArchives(), inStored: map[string]bool{}}
 	v.closers = append(v.closers, s.Close)
-	if _, err := s.File(restore.CatalogName); err == nil {
-		ra, err := streamReader(ctx, s, restore.CatalogName)
+	if _, err := s.File(manifest.CatalogName); err == nil {
+		ra, err := streamReader(ctx, s, manifest.CatalogName)
 		if err != nil {
 			v.close()
 			return nil, fmt.Errorf("catalog: %w", err)
@@ -230,7 +231,7 @@ func openCatalogView(ctx context.Context, h *dsReq, snap core.Snapshot) (*catalo
 			}
 			if f.CryptMode == "encrypt" {
 				v.close()
-				return nil, &restore.MissingKeyError{File: f.Filename}
+				return nil, &snapshot.MissingKeyError{File: f.Filename}
 			}
 		}
 	}
@@ -261,7 +262,7 @@ func (v *catalogView) dir(path string) (func(fn func(catalog.Entry) error) error
 			return nil
 		}, nil
 	}
-	var arch *restore.PxarArchive
+	var arch *snapshot.PxarArchive
 	for i := range v.archives {
 		if v.archives[i].Meta == comps[0] {
 			arch = &v.archives[i]
@@ -290,7 +291,7 @@ func (v *catalogView) storedDir(path string) (func(fn func(catalog.Entry) error)
 }
 
 // archiveDir lists a directory of a pxar archive from its metadata stream.
-func (v *catalogView) archiveDir(a restore.PxarArchive, path string, comps []string) (func(fn func(catalog.Entry) error) error, error) {
+func (v *catalogView) archiveDir(a snapshot.PxarArchive, path string, comps []string) (func(fn func(catalog.Entry) error) error, error) {
 	ra, err := streamReader(v.ctx, v.snap, a.Meta)
 	if err != nil {
 		return nil, err
@@ -321,36 +322,10 @@ func (v *catalogView) archiveDir(a restore.PxarArchive, path string, comps []str
 			return err
 		}
 		for _, k := range kids {
-			if err := fn(catalogEntryOfNode(k)); err != nil {
+			if err := fn(snapshot.CatalogEntryOf(k)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}, nil
-}
-
-// catalogEntryOfNode describes an archive entry as the catalog would
-// (restore's catalogEntryOf).
-func catalogEntryOfNode(n *pxar.Node) catalog.Entry {
-	e := catalog.Entry{Name: n.Name}
-	switch n.Kind {
-	case pxar.KindDirectory:
-		e.Type = catalog.TypeDirectory
-	case pxar.KindFile:
-		e.Type, e.Size, e.Mtime = catalog.TypeFile, n.Size, n.Stat.MtimeSec
-	case pxar.KindSymlink:
-		e.Type = catalog.TypeSymlink
-	case pxar.KindHardlink:
-		e.Type = catalog.TypeHardlink
-	case pxar.KindDevice:
-		e.Type = catalog.TypeCharDevice
-		if n.Stat.FileType() == pxar.ModeIFBLK {
-			e.Type = catalog.TypeBlockDevice
-		}
-	case pxar.KindFifo:
-		e.Type = catalog.TypeFifo
-	case pxar.KindSocket:
-		e.Type = catalog.TypeSocket
-	}
-	return e
 }

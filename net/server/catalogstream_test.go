@@ -15,8 +15,8 @@ import (
 	"cairn/core"
 	"cairn/core/catalog"
 	"cairn/core/datastore"
-	"cairn/core/restore"
-	"cairn/core/restore/restoretest"
+	"cairn/core/snapshot"
+	"cairn/core/snapshot/snapshottest"
 )
 
 // wholeCatalogListing is the listing as the endpoint made it before it
@@ -24,7 +24,7 @@ import (
 // Lookup, ReadDir, maps, json.Marshal.
 func wholeCatalogListing(t *testing.T, ds *datastore.Datastore, snap core.Snapshot, dir string) (int, []byte) {
 	ctx := context.Background()
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +84,9 @@ func TestCatalogStreamSameBytes(t *testing.T) {
 	os.MkdirAll(filepath.Join(src, "empty"), 0o755)
 	g := core.Group{Type: core.TypeHost, ID: "cat"}
 	snaps := []core.Snapshot{{Group: g, Time: 1700000000}, {Group: g, Time: 1700000001}, {Group: g, Time: 1700000002}}
-	restoretest.Write(t, ds, "", snaps[0], restoretest.Options{Owner: "alice@pbs"}, restoretest.Archive{Name: "uni", Dir: src}, restoretest.Archive{Name: "two", Dir: filepath.Join(src, "etc")})
-	restoretest.Write(t, ds, "", snaps[1], restoretest.Options{Owner: "alice@pbs"}, restoretest.Archive{Name: "spl", Dir: src, Split: true})
-	restoretest.Write(t, ds, "", snaps[2], restoretest.Options{Owner: "alice@pbs"}, restoretest.Archive{Name: "uni", Dir: src}, restoretest.Archive{Name: "spl", Dir: src, Split: true})
+	snapshottest.Write(t, ds, "", snaps[0], snapshottest.Options{Owner: "alice@pbs"}, snapshottest.Archive{Name: "uni", Dir: src}, snapshottest.Archive{Name: "two", Dir: filepath.Join(src, "etc")})
+	snapshottest.Write(t, ds, "", snaps[1], snapshottest.Options{Owner: "alice@pbs"}, snapshottest.Archive{Name: "spl", Dir: src, Split: true})
+	snapshottest.Write(t, ds, "", snaps[2], snapshottest.Options{Owner: "alice@pbs"}, snapshottest.Archive{Name: "uni", Dir: src}, snapshottest.Archive{Name: "spl", Dir: src, Split: true})
 	a, _ := e.login("alice@pbs", "alice@pbs-pw")
 	dirs := []string{"/", "root", "/uni.pxar.didx", "/uni.pxar.didx/", "/uni.pxar.didx/etc", "/uni.pxar.didx/a <b> & \"c\"", "/uni.pxar.didx/ünïcode",
 		"/uni.pxar.didx/deep/1/2", "/uni.pxar.didx/empty", "/uni.pxar.didx/nothing", "/two.pxar.didx", "/spl.mpxar.didx", "/spl.mpxar.didx/etc",

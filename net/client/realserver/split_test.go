@@ -11,7 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/keys"
 	"cairn/pxar"
 )
@@ -71,7 +71,7 @@ func TestRealServerMetadataMode(t *testing.T) {
 	}
 
 	// Every file reads back through its payload reference.
-	snap, err := restore.Open(context.Background(), repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000200})
+	snap, err := snapshot.Open(context.Background(), repo, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000200})
 	if err != nil {
 		t.Fatal(err)
 	}

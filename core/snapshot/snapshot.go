@@ -1,4 +1,4 @@
-package restore
+package snapshot
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 	"cairn/keys"
 )
 
-// ResolveSnapshot turns "type/id/time" or "type/id" (the group's newest
+// Resolve turns "type/id/time" or "type/id" (the group's newest
 // snapshot) into a snapshot of the repository.
-func ResolveSnapshot(repo core.Repository, ns core.Namespace, arg string) (core.Snapshot, error) {
+func Resolve(repo core.Repository, ns core.Namespace, arg string) (core.Snapshot, error) {
 	snap, isGroup, err := core.ParseGroupOrSnapshot(arg)
 	if err != nil {
 		return core.Snapshot{}, err
@@ -143,7 +143,7 @@ func Open(ctx context.Context, repo core.Repository, ns core.Namespace, snap cor
 	if err != nil {
 		return nil, err
 	}
-	raw, err := r.ReadFile("index.json.blob")
+	raw, err := r.ReadFile(manifest.BlobName)
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("manifest of %s: %w", snap, err)
@@ -194,18 +194,10 @@ func (s *Snapshot) Index(name string) (index.Index, *manifest.File, error) {
 	return idx, f, nil
 }
 
-// EncryptedKeyName is the copy of the encryption key sealed with the
-// master public key (formats.md 8.5).
-const EncryptedKeyName = "rsa-encrypted.key.blob"
-
-// ClientLogName is the log `snapshot upload-log` adds to a finished
-// snapshot; the manifest, signed before the log existed, does not list it.
-const ClientLogName = "client.log.blob"
-
 // Blob loads a blob file, checks it against the manifest and decodes it.
 func (s *Snapshot) Blob(name string) ([]byte, error) {
 	f, err := s.File(name)
-	if err != nil && name == ClientLogName {
+	if err != nil && name == manifest.ClientLogName {
 		return s.clientLog()
 	}
 	if err != nil {
@@ -219,13 +211,18 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 	if fmt.Sprintf("%x", sum[:]) != f.Csum || uint64(len(raw)) != f.Size {
 		return nil, fmt.Errorf("blob %s does not match the manifest (checksum or size differ): %w", name, core.ErrCorrupt)
 	}
-	if name == EncryptedKeyName {
+	if name == manifest.EncryptedKeyName {
 		// Listed as encrypted when the backup was, yet stored plain (its
 		// payload is RSA-sealed): the master key's way back in needs no key.
 		if k, err := blob.KindOf(raw); err == nil && !k.Encrypted {
 			f = &manifest.File{Filename: name, CryptMode: "none"}
 		}
 	}
+	return s.decodeBlob(f, raw)
+}
+
+// decodeBlob decodes a blob file with the key its entry asks for.
+func (s *Snapshot) decodeBlob(f *manifest.File, raw []byte) ([]byte, error) {
 	c, err := s.cryptFor(f)
 	if err != nil {
 		return nil, err
@@ -236,7 +233,7 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 	}
 	data, err := blob.Decode(raw, ci)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", name, err)
+		return nil, fmt.Errorf("blob %s: %w", f.Filename, err)
 	}
 	return data, nil
 }
@@ -245,34 +242,22 @@ func (s *Snapshot) Blob(name string) ([]byte, error) {
 // it against, its own CRC (and, when encrypted, the GCM tag) vouch for it;
 // the blob's magic says whether the key is needed.
 func (s *Snapshot) clientLog() ([]byte, error) {
-	raw, err := s.Reader.ReadFile(ClientLogName)
+	raw, err := s.Reader.ReadFile(manifest.ClientLogName)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, core.ErrNotFound) {
-			return nil, fmt.Errorf("archive '%s' not found in snapshot %s: %w", ClientLogName, s.Reader.Snapshot(), core.ErrNotFound)
+			return nil, fmt.Errorf("archive '%s' not found in snapshot %s: %w", manifest.ClientLogName, s.Reader.Snapshot(), core.ErrNotFound)
 		}
 		return nil, err
 	}
 	kind, err := blob.KindOf(raw)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", ClientLogName, err)
+		return nil, fmt.Errorf("blob %s: %w", manifest.ClientLogName, err)
 	}
 	mode := "none"
 	if kind.Encrypted {
 		mode = "encrypt"
 	}
-	c, err := s.cryptFor(&manifest.File{Filename: ClientLogName, CryptMode: mode})
-	if err != nil {
-		return nil, err
-	}
-	var ci blob.Cipher
-	if c != nil {
-		ci = c
-	}
-	data, err := blob.Decode(raw, ci)
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", ClientLogName, err)
-	}
-	return data, nil
+	return s.decodeBlob(&manifest.File{Filename: manifest.ClientLogName, CryptMode: mode}, raw)
 }
 
 // ReadAll reads a whole dynamic or fixed stream into memory (catalogs).

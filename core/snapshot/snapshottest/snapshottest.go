@@ -1,8 +1,8 @@
-// Package restoretest writes snapshots with pxar archives of both forms —
+// Package snapshottest writes snapshots with pxar archives of both forms —
 // unified (NAME.pxar.didx with catalog.pcat1.didx) and split
 // (NAME.mpxar.didx + NAME.ppxar.didx, no catalog) — straight into a
 // repository, for the tests of everything that reads them.
-package restoretest
+package snapshottest
 
 import (
 	"bytes"
@@ -139,7 +139,7 @@ func (w *writer) archives(archives []Archive) error {
 	if err := cw.Finish(); err != nil {
 		return err
 	}
-	return w.stream("catalog.pcat1.didx", cat.Bytes())
+	return w.stream(manifest.CatalogName, cat.Bytes())
 }
 
 func (w *writer) split(a Archive) error {

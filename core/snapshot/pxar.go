@@ -1,11 +1,8 @@
-package restore
+package snapshot
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"strings"
-	"sync/atomic"
 
 	"cairn/core"
 	"cairn/core/manifest"
@@ -26,41 +23,13 @@ type PxarArchive struct {
 	Size uint64
 }
 
-// SplitPxar is the split pair of archive NAME.pxar, given NAME: its stored
-// names NAME.mpxar.didx and NAME.ppxar.didx.
-func SplitPxar(base string) PxarArchive {
-	return PxarArchive{Meta: base + ".mpxar.didx", Payload: base + ".ppxar.didx"}
-}
-
 // Split reports whether the file data is in a separate payload stream.
 func (a PxarArchive) Split() bool { return a.Payload != "" }
 
 // Name is the archive's name as users give it, NAME.pxar.
 func (a PxarArchive) Name() string {
-	base, _, _ := pxarBase(a.Meta)
+	base, _, _ := manifest.ArchiveName(a.Meta).PxarBase()
 	return base + ".pxar"
-}
-
-// pxarExts are the stream kinds of a pxar archive: unified, metadata, payload.
-var pxarExts = []string{".pxar", ".mpxar", ".ppxar"}
-
-// pxarBase splits a stored or user-given archive name into NAME and its
-// stream kind.
-func pxarBase(name string) (base, ext string, ok bool) {
-	n := strings.TrimSuffix(manifest.ArchiveFileName(name), ".didx")
-	for _, ext := range pxarExts {
-		if b, found := strings.CutSuffix(n, ext); found && b != "" {
-			return b, ext, true
-		}
-	}
-	return "", "", false
-}
-
-// IsPxarName reports whether a stored or user-given archive name is a pxar
-// archive: unified, or either stream of a split one.
-func IsPxarName(name string) bool {
-	_, _, ok := pxarBase(name)
-	return ok
 }
 
 // FindPxar resolves a user-given pxar archive name (root.pxar, or a stored
@@ -69,14 +38,16 @@ func IsPxarName(name string) bool {
 // the split pair as upstream's restore does, and a catalog's
 // NAME.mpxar.didx names the split pair.
 func (s *Snapshot) FindPxar(name string) (PxarArchive, error) {
-	base, ext, ok := pxarBase(name)
+	n := manifest.ArchiveName(name)
+	base, kind, ok := n.PxarBase()
 	if !ok {
 		return PxarArchive{}, fmt.Errorf("archive %s is not a pxar archive", name)
 	}
-	unified := PxarArchive{Meta: base + ".pxar.didx"}
-	split := SplitPxar(base)
+	unified := PxarArchive{Meta: n.Unified()}
+	var split PxarArchive
+	split.Meta, split.Payload = n.Split()
 	order := []PxarArchive{unified, split}
-	if ext != ".pxar" {
+	if kind != ".pxar" {
 		order = []PxarArchive{split, unified}
 	}
 	for _, a := range order {
@@ -117,61 +88,20 @@ func (s *Snapshot) complete(a PxarArchive) (PxarArchive, bool) {
 func (s *Snapshot) PxarArchives() []PxarArchive {
 	var out []PxarArchive
 	for _, f := range s.Manifest.Files {
-		base, ext, ok := pxarBase(f.Filename)
-		if !ok || ext == ".ppxar" {
+		n := manifest.ArchiveName(f.Filename)
+		_, kind, ok := n.PxarBase()
+		if !ok || kind == ".ppxar" {
 			continue
 		}
 		a := PxarArchive{Meta: f.Filename}
-		if ext == ".mpxar" {
-			a.Payload = base + ".ppxar.didx"
+		if kind == ".mpxar" {
+			_, a.Payload = n.Split()
 		}
 		if a, ok := s.complete(a); ok {
 			out = append(out, a)
 		}
 	}
 	return out
-}
-
-// payloadReadAhead is how many payload chunks a restore fetches in
-// parallel ahead of the one being written out.
-const payloadReadAhead = 6
-
-// ExtractPxar restores a pxar archive into target, reading its entries in
-// order. A split archive's file data comes through a forward reader with
-// parallel read-ahead: payload references never go back, and memory stays
-// at the read-ahead window. read, when not nil, is added the bytes read of
-// both streams, for progress.
-func (s *Snapshot) ExtractPxar(ctx context.Context, a PxarArchive, target string, o pxar.ExtractOptions, read *atomic.Uint64) error {
-	meta, _, err := s.Stream(ctx, a.Meta)
-	if err != nil {
-		return err
-	}
-	defer meta.Close()
-	var entries io.Reader = meta
-	if read != nil {
-		entries = countingReader{meta, read}
-	}
-	if !a.Split() {
-		return pxar.Extract(entries, target, o)
-	}
-	payload, err := s.ReaderAtWith(ctx, a.Payload, ReaderAtOptions{ReadAhead: payloadReadAhead, Forward: true})
-	if err != nil {
-		return err
-	}
-	defer payload.Close()
-	// Large files are written in the background, through a reader of their
-	// own so that both readers move forward (see pxar.ExtractOptions).
-	bg, err := s.ReaderAtWith(ctx, a.Payload, ReaderAtOptions{ReadAhead: payloadReadAhead, Forward: true})
-	if err != nil {
-		return err
-	}
-	defer bg.Close()
-	var data, bgData io.ReaderAt = payload, bg
-	if read != nil {
-		data, bgData = countingReaderAt{payload, read}, countingReaderAt{bg, read}
-	}
-	o.BackgroundPayload = bgData
-	return pxar.ExtractSplit(entries, data, target, o)
 }
 
 // accessorCacheBytes bounds each chunk cache of an accessor's streams.
@@ -208,30 +138,3 @@ func (s *Snapshot) PxarAccessor(ctx context.Context, a PxarArchive) (acc *pxar.A
 		return meta.Close()
 	}, nil
 }
-
-// countingReader adds the bytes read to n.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	k, err := c.r.Read(p)
-	c.n.Add(uint64(k))
-	return k, err
-}
-
-// countingReaderAt adds the bytes read to n and keeps the stream's size
-// visible (the pxar reader checks references against it).
-type countingReaderAt struct {
-	r *IndexReaderAt
-	n *atomic.Uint64
-}
-
-func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	k, err := c.r.ReadAt(p, off)
-	c.n.Add(uint64(k))
-	return k, err
-}
-
-func (c countingReaderAt) Size() int64 { return c.r.Size() }

@@ -1,4 +1,4 @@
-package restore_test
+package snapshot_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/restore"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 )
 
@@ -49,12 +49,12 @@ func TestIndexReaderAt(t *testing.T) {
 	}
 	ds, snap := backupImage(t, img)
 	ctx := context.Background()
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ra, err := s.ReaderAtWith(ctx, "disk.img.fidx", restore.ReaderAtOptions{CacheBytes: 8 << 20})
+	ra, err := s.ReaderAtWith(ctx, "disk.img.fidx", snapshot.ReaderAtOptions{CacheBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestIndexReaderAtCorruptChunk(t *testing.T) {
 	img := bytes.Repeat([]byte("abcdefgh"), 1<<20)
 	ds, snap := backupImage(t, img)
 	ctx := context.Background()
-	s, err := restore.Open(ctx, ds, "", snap)
+	s, err := snapshot.Open(ctx, ds, "", snap)
 	if err != nil {
 		t.Fatal(err)
 	}

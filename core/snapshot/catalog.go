@@ -1,4 +1,4 @@
-package restore
+package snapshot
 
 import (
 	"bytes"
@@ -10,11 +10,9 @@ import (
 
 	"cairn/core"
 	"cairn/core/catalog"
+	"cairn/core/manifest"
 	"cairn/pxar"
 )
-
-// CatalogName is the stored name of a snapshot's catalog (formats.md 7).
-const CatalogName = "catalog.pcat1.didx"
 
 // Catalog returns the catalog of the snapshot's pxar archives. Unified
 // archives have theirs stored; split archives have none (upstream writes
@@ -62,10 +60,10 @@ func anySplit(archives []PxarArchive) bool {
 // storedCatalog reads catalog.pcat1.didx; nil without error when the
 // snapshot has none.
 func (s *Snapshot) storedCatalog(ctx context.Context) (*catalog.Reader, error) {
-	if !s.has(CatalogName) {
+	if !s.has(manifest.CatalogName) {
 		return nil, nil
 	}
-	data, err := s.ReadAll(ctx, CatalogName)
+	data, err := s.ReadAll(ctx, manifest.CatalogName)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
@@ -150,7 +148,7 @@ func (s *Snapshot) CatalogEntry(ctx context.Context, a PxarArchive, path string)
 			return catalog.Entry{}, err
 		}
 	}
-	return catalogEntryOf(n), nil
+	return CatalogEntryOf(n), nil
 }
 
 func catalogLookup(cat *catalog.Reader, a PxarArchive, comps []string) (catalog.Entry, error) {
@@ -179,8 +177,9 @@ func notInArchive(a PxarArchive, path string) error {
 	return fmt.Errorf("%s not found in %s: %w", path, a.Name(), catalog.ErrNotFound)
 }
 
-// catalogEntryOf describes an archive entry as the catalog would.
-func catalogEntryOf(n *pxar.Node) catalog.Entry {
+// CatalogEntryOf describes an archive entry as the catalog would, for
+// listings read from an archive rather than from a stored catalog.
+func CatalogEntryOf(n *pxar.Node) catalog.Entry {
 	e := catalog.Entry{Name: n.Name}
 	switch n.Kind {
 	case pxar.KindDirectory:
