@@ -67,7 +67,7 @@ func newProtectedCmd() *cobra.Command {
 		},
 	}
 	rfShow.add(show, true)
-	show.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(show)
 	update := &cobra.Command{
 		Use:   "update SNAPSHOT true|false",
 		Short: "Protect or unprotect a snapshot",
