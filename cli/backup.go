@@ -238,14 +238,6 @@ func masterKeyCopy(key *loadedKey) ([]byte, error) {
 	return (&backupCrypt{key: key, masterPEM: pubPEM}).rsaEncryptedKey()
 }
 
-// value is the repository as given (--repository, else PBS_REPOSITORY).
-func (f *repoFlags) value() string {
-	if f.repository != "" {
-		return f.repository
-	}
-	return os.Getenv("PBS_REPOSITORY")
-}
-
 // isServer reports that the repository is a server, not a local datastore
 // (a path or an s3:// bucket opened in-process).
 func (f *repoFlags) isServer() bool {

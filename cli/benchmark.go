@@ -67,10 +67,7 @@ func newBenchmarkCmd() *cobra.Command {
 			for _, f := range figs {
 				byKey[f.key] = f
 			}
-			repoValue := rf.repository
-			if repoValue == "" {
-				repoValue = os.Getenv("PBS_REPOSITORY")
-			}
+			repoValue := rf.value()
 			if repoValue != "" {
 				spec, err := core.ParseRepository(repoValue)
 				if err != nil {

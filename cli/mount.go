@@ -286,11 +286,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 					return fmt.Errorf("mount point %s is not a directory", dir)
 				}
 			} else {
-				repo := m.rf.repository
-				if repo == "" {
-					repo = os.Getenv("PBS_REPOSITORY")
-				}
-				mapName := systemdEscape(repo + ":" + args[0] + "/" + file)
+				mapName := systemdEscape(m.rf.value() + ":" + args[0] + "/" + file)
 				dir = filepath.Join(mapStateDir, mapName)
 				if m.foreground || os.Getenv(mountNotifyEnv) != "" {
 					if err := os.MkdirAll(dir, 0o700); err != nil {

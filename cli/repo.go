@@ -52,41 +52,46 @@ func (f *repoFlags) open(create bool) (core.Repository, error) {
 }
 
 func (f *repoFlags) openRepo(create bool, limit ratelimit.Config) (core.Repository, error) {
-	value := f.repository
-	if value == "" {
-		value = os.Getenv("PBS_REPOSITORY")
-	}
-	if core.IsS3Repository(value) {
-		// The embedded datastore in a bucket: s3://HOST[:PORT]/bucket[/prefix],
-		// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
-		cfg, err := datastore.ParseS3Repository(value)
-		if err != nil {
-			return nil, err
-		}
-		if create {
-			if err := datastore.CreateS3(cfg); err != nil {
-				return nil, err
-			}
-		}
-		return datastore.OpenS3(cfg, localOwner())
-	}
-	spec, err := core.ParseRepository(value)
+	t, err := f.target()
 	if err != nil {
 		return nil, err
 	}
-	if spec.Local == "" {
-		return openRemote(spec, limit)
+	if t.local == "" {
+		return openRemote(t.spec, limit)
 	}
-	if create && !datastore.Exists(spec.Local) {
-		// An interrupted creation (only its leftovers there) is finished.
-		if datastore.Foreign(spec.Local) {
-			return nil, fmt.Errorf("%q is not a datastore (no .chunks directory) and not empty", spec.Local)
-		}
-		if err := datastore.Create(spec.Local); err != nil {
-			return nil, err
-		}
+	if create {
+		return datastore.OpenOrCreate(t.local, localOwner())
 	}
-	return datastore.Open(spec.Local, localOwner())
+	return datastore.Open(t.local, localOwner())
+}
+
+// value is the repository as given (--repository, else PBS_REPOSITORY).
+func (f *repoFlags) value() string {
+	if f.repository != "" {
+		return f.repository
+	}
+	return os.Getenv("PBS_REPOSITORY")
+}
+
+// repoTarget is what the repository value names: an embedded datastore
+// opened in-process (a path, or an s3:// bucket with credentials from
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or a server.
+type repoTarget struct {
+	local string        // the embedded datastore's location; "" for a server
+	spec  core.RepoSpec // the server, when local is ""
+}
+
+// target resolves and parses the repository value.
+func (f *repoFlags) target() (repoTarget, error) {
+	value := f.value()
+	if core.IsS3Repository(value) {
+		return repoTarget{local: value}, nil
+	}
+	spec, err := core.ParseRepository(value)
+	if err != nil {
+		return repoTarget{}, err
+	}
+	return repoTarget{local: spec.Local, spec: spec}, nil
 }
 
 // localOwner is the auth id recorded for groups in a local datastore.
