@@ -16,8 +16,6 @@ import (
 	"cairn/core/blob"
 )
 
-func init() { register(newBenchmarkCmd) }
-
 // SpeedTester is what a remote repository offers for the TLS upload test
 // (protocol.md 10: a benchmark backup session and pipelined speedtest posts).
 type SpeedTester interface {

@@ -9,8 +9,6 @@ import (
 	"cairn/core"
 )
 
-func init() { register(newChangeOwnerCmd) }
-
 // ownerChanger is a repository that can give a group a new owner (servers).
 type ownerChanger interface {
 	ChangeOwner(ctx context.Context, ns core.Namespace, g core.Group, newOwner string) error

@@ -9,11 +9,6 @@ import (
 	"cairn/net/client"
 )
 
-func init() {
-	register(newLoginCmd)
-	register(newLogoutCmd)
-}
-
 // serverSpec resolves --repository / PBS_REPOSITORY and insists on a server.
 func (f *repoFlags) serverSpec(what string) (core.RepoSpec, error) {
 	// An s3:// bucket is no server either: ParseRepository refuses it.

@@ -20,8 +20,6 @@ import (
 	"cairn/net/server/config"
 )
 
-func init() { register(newManagerCmd) }
-
 // configDir resolves --config-dir, then CAIRN_CONFIG_DIR, then the default.
 func serverConfigDir(flag string) string {
 	if flag != "" {

@@ -21,13 +21,6 @@ import (
 	"cairn/mount"
 )
 
-func init() {
-	register(newMountCmd)
-	register(newUmountCmd)
-	register(newMapCmd)
-	register(newUnmapCmd)
-}
-
 // mountNotifyEnv marks the re-executed foreground child of a background
 // mount; its value is the file descriptor to report readiness on.
 const mountNotifyEnv = "CAIRN_MOUNT_NOTIFY"

@@ -15,8 +15,6 @@ import (
 	"cairn/shell"
 )
 
-func init() { catalogSubcommands = append(catalogSubcommands, newCatalogShellCmd) }
-
 // openedSnapshot is a snapshot opened for reading with its key unlocked.
 type openedSnapshot struct {
 	repo core.Repository

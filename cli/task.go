@@ -14,8 +14,6 @@ import (
 	"cairn/net/client"
 )
 
-func init() { register(newTaskCmd) }
-
 // newTaskCmd: task list | log | stop — the server's worker tasks
 // (protocol.md 6 and 9.4).
 func newTaskCmd() *cobra.Command {

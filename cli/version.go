@@ -21,8 +21,6 @@ const (
 	Release = "0"
 )
 
-func init() { register(newVersionCmd) }
-
 // repoID is the commit cairn was built from, when the build recorded one
 // (upstream's repoid); "" otherwise.
 func repoID() string {
