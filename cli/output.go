@@ -19,7 +19,8 @@ import (
 	"cairn/net/client"
 )
 
-var humanByte = format.HumanByte
+// humanByte is upstream's HumanByte, shared with the TUI and the engine.
+var humanByte = core.HumanByte
 
 // stripServerExt drops .didx/.fidx/.blob, as upstream's file columns do.
 func stripServerExt(name string) string {
