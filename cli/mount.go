@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -21,85 +18,8 @@ import (
 	"cairn/mount"
 )
 
-// mountNotifyEnv marks the re-executed foreground child of a background
-// mount; its value is the file descriptor to report readiness on.
-const mountNotifyEnv = "CAIRN_MOUNT_NOTIFY"
-
 // mapStateDir holds one directory per mapped image (its FUSE mount point).
 var mapStateDir = "/run/cairn/map"
-
-// daemonize re-executes the command in the foreground in a new session and
-// waits until the child reports that the file system is mounted (or why
-// it failed). The child's "OK" line may carry a message to print.
-func daemonize() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer null.Close()
-	c := exec.Command(exe, append(os.Args[1:], "--foreground")...)
-	c.Env = append(os.Environ(), mountNotifyEnv+"=3")
-	c.Stdin, c.Stdout, c.Stderr = null, null, null
-	c.ExtraFiles = []*os.File{w}
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
-		w.Close()
-		return err
-	}
-	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
-	line = strings.TrimRight(line, "\n")
-	if msg, ok := strings.CutPrefix(line, "OK"); ok {
-		c.Process.Release()
-		if msg = strings.TrimSpace(msg); msg != "" {
-			fmt.Fprintln(stdout, msg)
-		}
-		return nil
-	}
-	c.Wait()
-	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
-		return errors.New(msg)
-	}
-	return errors.New("the mount process ended before the file system was mounted")
-}
-
-// notifier reports the outcome of the mount to a waiting parent, if any.
-type notifier struct{ f *os.File }
-
-func newNotifier() *notifier {
-	v := os.Getenv(mountNotifyEnv)
-	if v == "" {
-		return &notifier{}
-	}
-	os.Unsetenv(mountNotifyEnv)
-	var fd int
-	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil {
-		return &notifier{}
-	}
-	return &notifier{f: os.NewFile(uintptr(fd), "notify")}
-}
-
-func (n *notifier) done(err error, msg string) {
-	if n.f == nil {
-		return
-	}
-	if err != nil {
-		fmt.Fprintf(n.f, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-	} else {
-		fmt.Fprintf(n.f, "OK %s\n", msg)
-	}
-	n.f.Close()
-	n.f = nil
-}
 
 type mountFlags struct {
 	rf         repoFlags
@@ -118,65 +38,34 @@ func (m *mountFlags) add(cmd *cobra.Command) {
 }
 
 // serveFS opens the snapshot, builds the file system with mk, mounts it
-// at dir and serves until unmounted or signalled. after runs once mounted
-// and returns the message to print (e.g. the loop device).
+// at dir and serves until unmounted or signalled (mount.Mount.Run), in the
+// background unless --foreground. after runs once mounted and returns the
+// message to print (e.g. the loop device).
 func (m *mountFlags) serveFS(cmd *cobra.Command, snapArg, dir string,
 	mk func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error),
 	after func() (string, error)) error {
-	if !m.foreground && os.Getenv(mountNotifyEnv) == "" {
-		return daemonize()
+	if !m.foreground && !mount.IsChild() {
+		return mount.Background(stdout)
 	}
-	n := newNotifier()
-	err := func() error {
-		// Signals are caught from the start so one arriving while mounting
-		// cannot leave a stale mount behind.
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
-		defer signal.Stop(sigs)
-		ctx, cancel := context.WithCancel(cmd.Context())
-		defer cancel()
-		o, err := openSnapshotForRead(ctx, &m.rf, &m.cf, snapArg)
-		if err != nil {
-			return err
+	var o *openedSnapshot
+	defer func() {
+		if o != nil {
+			o.Close()
 		}
-		defer o.Close()
-		root, release, err := mk(ctx, o)
-		if err != nil {
-			return err
-		}
-		defer release()
-		srv, err := mount.Serve(dir, root, mount.Options{FsName: "cairn:" + o.snap.Reader.Snapshot().String(), Debug: m.debug})
-		if err != nil {
-			return fmt.Errorf("mount %s: %w", dir, err)
-		}
-		if err := srv.WaitMount(); err != nil {
-			srv.Unmount()
-			return err
-		}
-		msg := ""
-		if after != nil {
-			if msg, err = after(); err != nil {
-				srv.Unmount()
-				srv.Wait()
-				return err
-			}
-		}
-		go func() {
-			for range sigs {
-				if err := srv.Unmount(); err != nil {
-					mount.Unmount(dir)
-				}
-			}
-		}()
-		if msg != "" && n.f == nil {
-			fmt.Fprintln(stdout, msg)
-		}
-		n.done(nil, msg)
-		srv.Wait()
-		return nil
 	}()
-	n.done(err, "")
-	return err
+	return mount.Mount{Dir: dir, Debug: m.debug, After: after,
+		Open: func(ctx context.Context) (fs.InodeEmbedder, string, func(), error) {
+			var err error
+			if o, err = openSnapshotForRead(ctx, &m.rf, &m.cf, snapArg); err != nil {
+				return nil, "", nil, err
+			}
+			root, release, err := mk(ctx, o)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			return root, "cairn:" + o.snap.Reader.Snapshot().String(), release, nil
+		},
+	}.Run(cmd.Context(), stdout)
 }
 
 func newMountCmd() *cobra.Command {
@@ -281,7 +170,7 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 			} else {
 				mapName := systemdEscape(m.rf.value() + ":" + args[0] + "/" + file)
 				dir = filepath.Join(mapStateDir, mapName)
-				if m.foreground || os.Getenv(mountNotifyEnv) != "" {
+				if m.foreground || mount.IsChild() {
 					if err := os.MkdirAll(dir, 0o700); err != nil {
 						return err
 					}
