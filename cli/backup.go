@@ -208,17 +208,3 @@ func masterKeyCopy(key *loadedKey) ([]byte, error) {
 	}
 	return (&backupCrypt{key: key, masterPEM: pubPEM}).rsaEncryptedKey()
 }
-
-// isServer reports that the repository is a server, not a local datastore
-// (a path or an s3:// bucket opened in-process).
-func (f *repoFlags) isServer() bool {
-	v := f.value()
-	return !core.IsLocalPath(v) && !core.IsS3Repository(v)
-}
-
-// localExists reports that a path repository is an existing datastore (an
-// s3:// one is taken to exist).
-func (f *repoFlags) localExists() bool {
-	v := f.value()
-	return !core.IsLocalPath(v) || datastore.Exists(v)
-}

@@ -94,6 +94,56 @@ func (f *repoFlags) target() (repoTarget, error) {
 	return repoTarget{local: spec.Local, spec: spec}, nil
 }
 
+// isServer reports that the repository is a server, not a local datastore
+// (a path or an s3:// bucket opened in-process). A value that does not
+// parse counts as a server: opening it reports why.
+func (f *repoFlags) isServer() bool {
+	t, err := f.target()
+	return err != nil || t.local == ""
+}
+
+// localExists reports that a path repository is an existing datastore (an
+// s3:// one, or a server, is taken to exist).
+func (f *repoFlags) localExists() bool {
+	t, err := f.target()
+	return err != nil || !core.IsLocalPath(t.local) || datastore.Exists(t.local)
+}
+
+// snapshotArgs parses the flags and the snapshot argument shared by the
+// single-snapshot commands and opens the repository.
+func snapshotArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Snapshot, error) {
+	ns, err := rf.namespace()
+	if err != nil {
+		return nil, "", core.Snapshot{}, usageError{err}
+	}
+	snap, err := core.ParseSnapshot(arg)
+	if err != nil {
+		return nil, "", core.Snapshot{}, usageError{err}
+	}
+	repo, err := rf.open(false)
+	if err != nil {
+		return nil, "", core.Snapshot{}, err
+	}
+	return repo, ns, snap, nil
+}
+
+// groupArgs is snapshotArgs for the commands on one group.
+func groupArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Group, error) {
+	ns, err := rf.namespace()
+	if err != nil {
+		return nil, "", core.Group{}, usageError{err}
+	}
+	g, err := core.ParseGroup(arg)
+	if err != nil {
+		return nil, "", core.Group{}, usageError{err}
+	}
+	repo, err := rf.open(false)
+	if err != nil {
+		return nil, "", core.Group{}, err
+	}
+	return repo, ns, g, nil
+}
+
 // localOwner is the auth id recorded for groups in a local datastore.
 func localOwner() string {
 	if os.Geteuid() == 0 {

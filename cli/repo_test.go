@@ -1,6 +1,11 @@
 package cli
 
-import "testing"
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestRepoTarget(t *testing.T) {
 	for _, tc := range []struct {
@@ -38,5 +43,48 @@ func TestRepoTarget(t *testing.T) {
 		if tc.local == "" && got.spec.String() != tc.server {
 			t.Errorf("%q/%q: server %q, want %q", tc.flag, tc.env, got.spec.String(), tc.server)
 		}
+	}
+}
+
+func TestRepoIsServerAndLocalExists(t *testing.T) {
+	store := t.TempDir()
+	if err := os.Mkdir(filepath.Join(store, ".chunks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "none")
+	t.Setenv("PBS_REPOSITORY", "")
+	for _, tc := range []struct {
+		value          string
+		server, exists bool
+	}{
+		{store, false, true},
+		{missing, false, false},
+		{"s3://minio:9000/b", false, true},
+		{"store1", true, true},
+		{"", true, true},
+		{"not a repository!", true, true},
+	} {
+		rf := repoFlags{repository: tc.value}
+		if got := rf.isServer(); got != tc.server {
+			t.Errorf("%q: isServer = %v", tc.value, got)
+		}
+		if got := rf.localExists(); got != tc.exists {
+			t.Errorf("%q: localExists = %v", tc.value, got)
+		}
+	}
+}
+
+func TestGroupAndSnapshotArgsRefuseBadArguments(t *testing.T) {
+	rf := repoFlags{repository: t.TempDir(), ns: "a/b"}
+	var ue usageError
+	if _, _, _, err := groupArgs(&rf, "nogroup"); !errors.As(err, &ue) {
+		t.Errorf("groupArgs: %v, want a usage error", err)
+	}
+	if _, _, _, err := snapshotArgs(&rf, "host/x"); !errors.As(err, &ue) {
+		t.Errorf("snapshotArgs: %v, want a usage error", err)
+	}
+	rf.ns = "bad ns!"
+	if _, _, _, err := groupArgs(&rf, "host/x"); !errors.As(err, &ue) {
+		t.Errorf("groupArgs with a bad namespace: %v, want a usage error", err)
 	}
 }
