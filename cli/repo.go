@@ -84,14 +84,14 @@ type repoTarget struct {
 // target resolves and parses the repository value.
 func (f *repoFlags) target() (repoTarget, error) {
 	value := f.value()
-	if core.IsS3Repository(value) {
+	if datastore.IsLocation(value) {
 		return repoTarget{local: value}, nil
 	}
 	spec, err := core.ParseRepository(value)
 	if err != nil {
 		return repoTarget{}, err
 	}
-	return repoTarget{local: spec.Local, spec: spec}, nil
+	return repoTarget{spec: spec}, nil
 }
 
 // isServer reports that the repository is a server, not a local datastore

@@ -1,12 +1,21 @@
 package datastore
 
-import "fmt"
+import (
+	"fmt"
+
+	"cairn/core"
+)
 
 // A location names an embedded datastore, one opened in-process: a
 // directory path, or an S3 bucket as s3://HOST[:PORT]/bucket[/prefix]
 // (s3+http://… for plain HTTP; see ParseS3Repository). Open and OpenOrCreate
 // choose the backend from it, so a new backend is wired here and nowhere
 // else.
+
+// IsLocation reports whether a repository value names an embedded
+// datastore (a path starting with /, ./ or ../, or an s3:// URL) rather
+// than a server ([[user@realm@]host[:port]:]datastore).
+func IsLocation(s string) bool { return core.IsLocalPath(s) || IsS3Repository(s) }
 
 // Open opens the datastore at location: a directory, or a bucket named by
 // an s3:// URL (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).

@@ -71,3 +71,15 @@ func TestOpenLocationS3(t *testing.T) {
 		}
 	}
 }
+
+func TestIsLocation(t *testing.T) {
+	for s, want := range map[string]bool{
+		"/srv/store": true, "./s": true, "../s": true, ".": true,
+		"s3://host/bucket": true, "s3+http://host:9000/b": true,
+		"store1": false, "alice@pbs@host:store1": false, "": false, "s3:/x": false,
+	} {
+		if got := datastore.IsLocation(s); got != want {
+			t.Errorf("IsLocation(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
