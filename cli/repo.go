@@ -127,6 +127,24 @@ func snapshotArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, c
 	return repo, ns, snap, nil
 }
 
+// refArgs is snapshotArgs for the commands that take a snapshot or a group
+// (for its newest snapshot): it checks the argument's form only, the
+// caller resolves it.
+func refArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, error) {
+	ns, err := rf.namespace()
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	if _, _, err := core.ParseGroupOrSnapshot(arg); err != nil {
+		return nil, "", usageError{err}
+	}
+	repo, err := rf.open(false)
+	if err != nil {
+		return nil, "", err
+	}
+	return repo, ns, nil
+}
+
 // groupArgs is snapshotArgs for the commands on one group.
 func groupArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Group, error) {
 	ns, err := rf.namespace()

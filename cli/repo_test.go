@@ -75,13 +75,19 @@ func TestRepoIsServerAndLocalExists(t *testing.T) {
 }
 
 func TestGroupAndSnapshotArgsRefuseBadArguments(t *testing.T) {
-	rf := repoFlags{repository: t.TempDir(), ns: "a/b"}
+	rf := repoFlags{repository: filepath.Join(t.TempDir(), "none"), ns: "a/b"}
 	var ue usageError
 	if _, _, _, err := groupArgs(&rf, "nogroup"); !errors.As(err, &ue) {
 		t.Errorf("groupArgs: %v, want a usage error", err)
 	}
 	if _, _, _, err := snapshotArgs(&rf, "host/x"); !errors.As(err, &ue) {
 		t.Errorf("snapshotArgs: %v, want a usage error", err)
+	}
+	if _, _, err := refArgs(&rf, "host"); !errors.As(err, &ue) {
+		t.Errorf("refArgs: %v, want a usage error", err)
+	}
+	if _, _, err := refArgs(&rf, "host/x"); err == nil || errors.As(err, &ue) {
+		t.Errorf("refArgs of a missing datastore: %v, want the open error", err)
 	}
 	rf.ns = "bad ns!"
 	if _, _, _, err := groupArgs(&rf, "host/x"); !errors.As(err, &ue) {
