@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -176,14 +175,11 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 					}
 				}
 				after = func() (string, error) {
-					c := exec.Command("losetup", "--find", "--show", "--read-only", filepath.Join(dir, file))
-					var errb strings.Builder
-					c.Stderr = &errb
-					out, err := c.Output()
+					dev, err := mount.AttachLoop(filepath.Join(dir, file))
 					if err != nil {
-						return "", fmt.Errorf("attach loop device: %v: %s", err, strings.TrimSpace(errb.String()))
+						return "", err
 					}
-					return fmt.Sprintf("Image '%s' mapped on %s", mapName, strings.TrimSpace(string(out))), nil
+					return fmt.Sprintf("Image '%s' mapped on %s", mapName, dev), nil
 				}
 			}
 			return m.serveFS(cmd, args[0], dir, func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
@@ -200,48 +196,23 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 	return cmd
 }
 
-// mapping is a mapped image: its state directory and loop device.
-type mapping struct {
-	name, dir, loop string
-}
-
-func listMappings() []mapping {
-	ents, _ := os.ReadDir(mapStateDir)
-	var out []mapping
-	for _, e := range ents {
-		dir := filepath.Join(mapStateDir, e.Name())
-		mp := mapping{name: e.Name(), dir: dir}
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			o, err := exec.Command("losetup", "-j", filepath.Join(dir, f.Name())).Output()
-			if err == nil {
-				if dev, _, ok := strings.Cut(string(o), ":"); ok {
-					mp.loop = dev
-				}
-			}
-		}
-		out = append(out, mp)
-	}
-	return out
-}
-
 func newUnmapCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unmap [NAME|/dev/loopN|N|MOUNTPOINT]",
 		Short: "Remove a mapping made with 'cairn map' (no argument: list mappings)",
 		Args:  rangeArgs(0, 1, "[NAME]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			maps := listMappings()
+			maps := mount.Mappings(mapStateDir)
 			if len(args) == 0 {
 				any := false
 				for _, mp := range maps {
-					if mp.loop == "" {
+					if mp.Loop == "" {
 						// Stale: nothing attached any more.
-						mount.Unmount(mp.dir)
-						os.Remove(mp.dir)
+						mount.Unmount(mp.Dir)
+						os.Remove(mp.Dir)
 						continue
 					}
-					fmt.Fprintf(stdout, "%s:\t%s\n", mp.loop, mp.name)
+					fmt.Fprintf(stdout, "%s:\t%s\n", mp.Loop, mp.Name)
 					any = true
 				}
 				if !any {
@@ -254,24 +225,11 @@ func newUnmapCmd() *cobra.Command {
 				arg = "/dev/loop" + arg
 			}
 			for _, mp := range maps {
-				if mp.name == arg || (mp.loop != "" && mp.loop == arg) {
-					if mp.loop != "" {
-						if out, err := exec.Command("losetup", "-d", mp.loop).CombinedOutput(); err != nil {
-							return fmt.Errorf("detach %s: %v: %s", mp.loop, err, strings.TrimSpace(string(out)))
-						}
-					}
-					// The loop device lets go of the file asynchronously.
-					var err error
-					for range 50 {
-						if err = mount.Unmount(mp.dir); err == nil {
-							break
-						}
-						time.Sleep(100 * time.Millisecond)
-					}
-					if err != nil {
+				if mp.Name == arg || (mp.Loop != "" && mp.Loop == arg) {
+					if err := mp.Unmap(); err != nil {
 						return err
 					}
-					os.Remove(mp.dir)
+					os.Remove(mp.Dir)
 					fmt.Fprintln(stdout, "Image unmapped")
 					return nil
 				}
