@@ -135,17 +135,13 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			dsc := config.Datastore{Path: abs, Comment: comment}
+			if isS3 {
+				dsc.Backend, dsc.S3Endpoint, dsc.Bucket, dsc.Prefix = config.BackendS3, s3Endpoint, bucket, prefix
+			}
 			return config.Update(dir(), func(cfg *config.Config) error {
-				if old, ok := cfg.Datastores[name]; ok {
-					return fmt.Errorf("datastore '%s' already exists (at %s)", name, old.Path)
-				}
-				for n, d := range cfg.Datastores {
-					if d.Path == abs {
-						return fmt.Errorf("path %s is already used by datastore '%s'", abs, n)
-					}
-					if isS3 && d.IsS3() && d.S3Endpoint == s3Endpoint && d.Bucket == bucket && d.Prefix == prefix {
-						return fmt.Errorf("bucket %s (prefix %q) of S3 endpoint '%s' is already used by datastore '%s'", bucket, prefix, s3Endpoint, n)
-					}
+				if err := cfg.CheckNewDatastore(name, dsc); err != nil {
+					return err
 				}
 				if !isS3 {
 					// Upstream's full layout (all 65536 prefix directories),
@@ -155,7 +151,7 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					if err := datastore.CreateFull(abs); err != nil {
 						return err
 					}
-					cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
+					cfg.Datastores[name] = dsc
 					if adopted {
 						fmt.Fprintf(os.Stderr, "adopted the existing datastore at %s as '%s'\n", abs, name)
 						return nil
@@ -163,8 +159,6 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
 					return nil
 				}
-				dsc := config.Datastore{Path: abs, Comment: comment, Backend: config.BackendS3,
-					S3Endpoint: s3Endpoint, Bucket: bucket, Prefix: prefix}
 				s3cfg, err := cfg.S3Config(dsc)
 				if err != nil {
 					return err
