@@ -109,57 +109,45 @@ func (f *repoFlags) localExists() bool {
 	return err != nil || !core.IsLocalPath(t.local) || datastore.Exists(t.local)
 }
 
-// snapshotArgs parses the flags and the snapshot argument shared by the
-// single-snapshot commands and opens the repository.
+// openWithArg is the start of the commands on one repository object: it
+// parses --ns and the argument with parse (both usage errors, found before
+// anything is opened), then opens the repository.
+func openWithArg[T any](rf *repoFlags, arg string, parse func(string) (T, error)) (core.Repository, core.Namespace, T, error) {
+	var v T
+	ns, err := rf.namespace()
+	if err != nil {
+		return nil, "", v, usageError{err}
+	}
+	if v, err = parse(arg); err != nil {
+		return nil, "", v, usageError{err}
+	}
+	repo, err := rf.open(false)
+	if err != nil {
+		return nil, "", v, err
+	}
+	return repo, ns, v, nil
+}
+
+// snapshotArgs opens the repository for a command on one snapshot
+// (TYPE/ID/TIME).
 func snapshotArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Snapshot, error) {
-	ns, err := rf.namespace()
-	if err != nil {
-		return nil, "", core.Snapshot{}, usageError{err}
-	}
-	snap, err := core.ParseSnapshot(arg)
-	if err != nil {
-		return nil, "", core.Snapshot{}, usageError{err}
-	}
-	repo, err := rf.open(false)
-	if err != nil {
-		return nil, "", core.Snapshot{}, err
-	}
-	return repo, ns, snap, nil
+	return openWithArg(rf, arg, core.ParseSnapshot)
 }
 
-// refArgs is snapshotArgs for the commands that take a snapshot or a group
-// (for its newest snapshot): it checks the argument's form only, the
-// caller resolves it.
-func refArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, error) {
-	ns, err := rf.namespace()
-	if err != nil {
-		return nil, "", usageError{err}
-	}
-	if _, _, err := core.ParseGroupOrSnapshot(arg); err != nil {
-		return nil, "", usageError{err}
-	}
-	repo, err := rf.open(false)
-	if err != nil {
-		return nil, "", err
-	}
-	return repo, ns, nil
-}
-
-// groupArgs is snapshotArgs for the commands on one group.
+// groupArgs opens the repository for a command on one group (TYPE/ID).
 func groupArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Group, error) {
-	ns, err := rf.namespace()
-	if err != nil {
-		return nil, "", core.Group{}, usageError{err}
-	}
-	g, err := core.ParseGroup(arg)
-	if err != nil {
-		return nil, "", core.Group{}, usageError{err}
-	}
-	repo, err := rf.open(false)
-	if err != nil {
-		return nil, "", core.Group{}, err
-	}
-	return repo, ns, g, nil
+	return openWithArg(rf, arg, core.ParseGroup)
+}
+
+// refArgs opens the repository for a command on a snapshot or a group (for
+// its newest snapshot): it checks the argument's form only, the caller
+// resolves it.
+func refArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, error) {
+	repo, ns, _, err := openWithArg(rf, arg, func(s string) (bool, error) {
+		_, isGroup, err := core.ParseGroupOrSnapshot(s)
+		return isGroup, err
+	})
+	return repo, ns, err
 }
 
 // localOwner is the auth id recorded for groups in a local datastore.
