@@ -71,15 +71,6 @@ snapshot behind; 2 bad usage.`,
 	return cmd
 }
 
-func hostName() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	h, _, _ = strings.Cut(h, ".")
-	return h
-}
-
 func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.Writer) error {
 	var specs []backup.Spec
 	for _, a := range args {
@@ -89,7 +80,7 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 		}
 		specs = append(specs, s)
 	}
-	ns, group, err := o.flags.Check(hostName())
+	ns, group, err := o.flags.Check(backup.HostName())
 	if err != nil {
 		return usageError{err}
 	}
@@ -124,7 +115,7 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	}
 
 	if o.backupTime == 0 && repo != nil {
-		t = nextBackupTime(repo, ns, group)
+		t = backup.NextTime(ctx, repo, ns, group)
 	}
 	snap := core.Snapshot{Group: group, Time: t}
 	// Ctrl-C (or a TERM or HUP) stops the backup wherever it is; the
@@ -136,7 +127,7 @@ func runBackup(ctx context.Context, o *backupOptions, args []string, stderr io.W
 	} else {
 		fmt.Fprintf(stderr, "Starting backup: [%s]:%s\n", ns, snap)
 	}
-	fmt.Fprintf(stderr, "Client name: %s\n", hostName())
+	fmt.Fprintf(stderr, "Client name: %s\n", backup.HostName())
 	fmt.Fprintf(stderr, "Starting backup protocol: %s\n", time.Now().Format(time.ANSIC))
 	for _, line := range bc.lines {
 		fmt.Fprintln(stderr, line)
@@ -209,26 +200,6 @@ func (p *backupPrinter) event(ev core.Event) {
 	}
 }
 
-// nextBackupTime is now, unless the group's newest snapshot is from this
-// very second (two quick backups): snapshot times are whole seconds and must
-// grow, so wait for the next second rather than fail.
-func nextBackupTime(repo core.Repository, ns core.Namespace, g core.Group) int64 {
-	now := time.Now().Unix()
-	list, err := repo.ListSnapshots(ns, &g)
-	if err != nil {
-		return now
-	}
-	var last int64
-	for _, s := range list {
-		last = max(last, s.Snapshot.Time)
-	}
-	if last >= now && last-now < 3 {
-		time.Sleep(time.Until(time.Unix(last+1, 0)))
-		return max(time.Now().Unix(), last+1)
-	}
-	return now
-}
-
 // masterKeyCopy seals the key with the default master public key, for
 // rsa-encrypted.key (formats.md 8.5); nil when no master key is configured.
 func masterKeyCopy(key *loadedKey) ([]byte, error) {
@@ -237,26 +208,4 @@ func masterKeyCopy(key *loadedKey) ([]byte, error) {
 		return nil, err
 	}
 	return (&backupCrypt{key: key, masterPEM: pubPEM}).rsaEncryptedKey()
-}
-
-// value is the repository as given (--repository, else PBS_REPOSITORY).
-func (f *repoFlags) value() string {
-	if f.repository != "" {
-		return f.repository
-	}
-	return os.Getenv("PBS_REPOSITORY")
-}
-
-// isServer reports that the repository is a server, not a local datastore
-// (a path or an s3:// bucket opened in-process).
-func (f *repoFlags) isServer() bool {
-	v := f.value()
-	return !core.IsLocalPath(v) && !core.IsS3Repository(v)
-}
-
-// localExists reports that a path repository is an existing datastore (an
-// s3:// one is taken to exist).
-func (f *repoFlags) localExists() bool {
-	v := f.value()
-	return !core.IsLocalPath(v) || datastore.Exists(v)
 }

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,10 +10,7 @@ import (
 	"cairn/cli/format"
 	"cairn/core"
 	"cairn/core/benchmark"
-	"cairn/core/blob"
 )
-
-func init() { register(newBenchmarkCmd) }
 
 // SpeedTester is what a remote repository offers for the TLS upload test
 // (protocol.md 10: a benchmark backup session and pipelined speedtest posts).
@@ -67,10 +61,7 @@ func newBenchmarkCmd() *cobra.Command {
 			for _, f := range figs {
 				byKey[f.key] = f
 			}
-			repoValue := rf.repository
-			if repoValue == "" {
-				repoValue = os.Getenv("PBS_REPOSITORY")
-			}
+			repoValue := rf.value()
 			if repoValue != "" {
 				spec, err := core.ParseRepository(repoValue)
 				if err != nil {
@@ -79,11 +70,11 @@ func newBenchmarkCmd() *cobra.Command {
 				if spec.Local != "" {
 					// A local datastore has no TLS: measure how fast chunks
 					// reach its disk instead (write, fsync, rename).
-					store := &benchFigure{key: "store", label: "Local store (maximal chunk store speed)", top: benchmark.TopTLS}
+					store := &benchFigure{key: "store", label: "Local store (maximal chunk store speed)", top: benchmark.TopStore}
 					figs = append([]*benchFigure{store}, figs[1:]...)
 					byKey["store"] = store
 					delete(byKey, "tls")
-					sp, err := benchStore(spec.Local)
+					sp, err := benchmark.Store(spec.Local)
 					if err != nil {
 						return err
 					}
@@ -136,52 +127,6 @@ func newBenchmarkCmd() *cobra.Command {
 	out.add(cmd)
 	cmd.Flags().StringVar(&cf.keyfile, "keyfile", "", "encryption key to open the upload test's session with (read and unlocked as a backup would; the test data is sent plain, as upstream does)")
 	return cmd
-}
-
-// measure runs whole steps until the window has passed; bytes per second.
-func measure(window time.Duration, step func() int) float64 {
-	start := time.Now()
-	total := 0
-	for time.Since(start) < window {
-		total += step()
-	}
-	return float64(total) / time.Since(start).Seconds()
-}
-
-// benchStore writes 4 MiB chunk files into a scratch directory of the
-// datastore for about three seconds, as the chunk store does, and removes
-// them again.
-func benchStore(dir string) (float64, error) {
-	if _, err := os.Stat(filepath.Join(dir, ".chunks")); err != nil {
-		return 0, fmt.Errorf("%q is not a datastore: %w", dir, err)
-	}
-	scratch, err := os.MkdirTemp(dir, ".benchmark-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(scratch)
-	chunk := make([]byte, 4<<20)
-	n := 0
-	return measure(3*time.Second, func() int {
-		for i := 0; i < len(chunk)/4; i++ {
-			binary.LittleEndian.PutUint32(chunk[4*i:], uint32(i+n))
-		}
-		enc, _ := blob.Encode(chunk, false, nil)
-		tmp := filepath.Join(scratch, fmt.Sprintf("%d.tmp", n))
-		f, err := os.Create(tmp)
-		if err == nil {
-			_, err = f.Write(enc)
-			if err == nil {
-				err = f.Sync()
-			}
-			f.Close()
-		}
-		if err == nil {
-			os.Rename(tmp, filepath.Join(scratch, fmt.Sprint(n)))
-		}
-		n++
-		return len(chunk)
-	}), nil
 }
 
 func printBenchmark(opts format.Options, figs []*benchFigure) error {

@@ -10,15 +10,9 @@ import (
 
 func newCatalogCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "Inspect a snapshot's catalog"}
-	cmd.AddCommand(newCatalogDumpCmd())
-	for _, mk := range catalogSubcommands {
-		cmd.AddCommand(mk())
-	}
+	cmd.AddCommand(newCatalogDumpCmd(), newCatalogShellCmd())
 	return cmd
 }
-
-// catalogSubcommands are added to `catalog` by other files' init functions.
-var catalogSubcommands []func() *cobra.Command
 
 func newCatalogDumpCmd() *cobra.Command {
 	var rf repoFlags

@@ -9,8 +9,6 @@ import (
 	"cairn/core"
 )
 
-func init() { register(newChangeOwnerCmd) }
-
 // ownerChanger is a repository that can give a group a new owner (servers).
 type ownerChanger interface {
 	ChangeOwner(ctx context.Context, ns core.Namespace, g core.Group, newOwner string) error
@@ -24,15 +22,7 @@ func newChangeOwnerCmd() *cobra.Command {
 		Short: "Change the owner of a backup group",
 		Args:  exactArgs(2, "GROUP NEW-OWNER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			g, err := core.ParseGroup(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
+			repo, ns, g, err := groupArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -10,18 +9,10 @@ import (
 	"cairn/net/client"
 )
 
-func init() {
-	register(newLoginCmd)
-	register(newLogoutCmd)
-}
-
 // serverSpec resolves --repository / PBS_REPOSITORY and insists on a server.
 func (f *repoFlags) serverSpec(what string) (core.RepoSpec, error) {
-	value := f.repository
-	if value == "" {
-		value = os.Getenv("PBS_REPOSITORY")
-	}
-	spec, err := core.ParseRepository(value)
+	// An s3:// bucket is no server either: ParseRepository refuses it.
+	spec, err := core.ParseRepository(f.value())
 	if err != nil {
 		return spec, err
 	}

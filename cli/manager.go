@@ -20,8 +20,6 @@ import (
 	"cairn/net/server/config"
 )
 
-func init() { register(newManagerCmd) }
-
 // configDir resolves --config-dir, then CAIRN_CONFIG_DIR, then the default.
 func serverConfigDir(flag string) string {
 	if flag != "" {
@@ -137,17 +135,13 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			dsc := config.Datastore{Path: abs, Comment: comment}
+			if isS3 {
+				dsc.Backend, dsc.S3Endpoint, dsc.Bucket, dsc.Prefix = config.BackendS3, s3Endpoint, bucket, prefix
+			}
 			return config.Update(dir(), func(cfg *config.Config) error {
-				if old, ok := cfg.Datastores[name]; ok {
-					return fmt.Errorf("datastore '%s' already exists (at %s)", name, old.Path)
-				}
-				for n, d := range cfg.Datastores {
-					if d.Path == abs {
-						return fmt.Errorf("path %s is already used by datastore '%s'", abs, n)
-					}
-					if isS3 && d.IsS3() && d.S3Endpoint == s3Endpoint && d.Bucket == bucket && d.Prefix == prefix {
-						return fmt.Errorf("bucket %s (prefix %q) of S3 endpoint '%s' is already used by datastore '%s'", bucket, prefix, s3Endpoint, n)
-					}
+				if err := cfg.CheckNewDatastore(name, dsc); err != nil {
+					return err
 				}
 				if !isS3 {
 					// Upstream's full layout (all 65536 prefix directories),
@@ -157,7 +151,7 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					if err := datastore.CreateFull(abs); err != nil {
 						return err
 					}
-					cfg.Datastores[name] = config.Datastore{Path: abs, Comment: comment}
+					cfg.Datastores[name] = dsc
 					if adopted {
 						fmt.Fprintf(os.Stderr, "adopted the existing datastore at %s as '%s'\n", abs, name)
 						return nil
@@ -165,8 +159,6 @@ func newManagerDatastoreCmd(dir func() string) *cobra.Command {
 					fmt.Fprintf(os.Stderr, "created datastore '%s' at %s\n", name, abs)
 					return nil
 				}
-				dsc := config.Datastore{Path: abs, Comment: comment, Backend: config.BackendS3,
-					S3Endpoint: s3Endpoint, Bucket: bucket, Prefix: prefix}
 				s3cfg, err := cfg.S3Config(dsc)
 				if err != nil {
 					return err
@@ -281,9 +273,9 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 		Args:  exactArgs(1, "USERID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id := args[0]
-			_, realm, err := config.ParseUserID(id)
-			if err != nil || strings.Contains(id, "!") {
-				return usageError{fmt.Errorf("invalid user id %q (expected NAME@REALM, e.g. alice@pbs)", id)}
+			realm, err := config.CheckNewUserID(id)
+			if err != nil {
+				return usageError{err}
 			}
 			u := config.User{Enable: true, Comment: comment, Expire: expire}
 			if realm == "pbs" {
@@ -291,8 +283,8 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if len(pw) < 5 {
-					return fmt.Errorf("password for %s is too short (at least 5 characters)", id)
+				if err := config.CheckPassword(id, pw); err != nil {
+					return err
 				}
 				if u.Hash, err = config.HashSecret(pw); err != nil {
 					return err
@@ -300,13 +292,7 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 			} else if c.Flags().Changed("password") {
 				return fmt.Errorf("only users of the pbs realm have a password here")
 			}
-			return config.Update(dir(), func(cfg *config.Config) error {
-				if _, ok := cfg.Users[id]; ok {
-					return fmt.Errorf("user '%s' already exists", id)
-				}
-				cfg.Users[id] = u
-				return nil
-			})
+			return config.Update(dir(), func(cfg *config.Config) error { return cfg.AddUser(id, u) })
 		},
 	}
 	create.Flags().StringVar(&password, "password", "", "password: visible to other local users while the command runs; prefer PBS_PASSWORD (or _FD, _FILE, _CMD) or the prompt")
@@ -334,8 +320,8 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if len(pw) < 5 {
-					return fmt.Errorf("password for %s is too short (at least 5 characters)", id)
+				if err := config.CheckPassword(id, pw); err != nil {
+					return err
 				}
 				h, err := config.HashSecret(pw)
 				if err != nil {
@@ -344,21 +330,17 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 				hash = h
 			}
 			return config.Update(dir(), func(cfg *config.Config) error {
-				u, ok := cfg.Users[id]
-				if !ok {
-					return fmt.Errorf("user '%s' does not exist", id)
-				}
-				if hash != "" {
-					u.Hash = hash
-				}
-				if c.Flags().Changed("enable") {
-					u.Enable = enable == "true" || enable == "1" || enable == "yes"
-				}
-				if c.Flags().Changed("comment") {
-					u.Comment = comment
-				}
-				cfg.Users[id] = u
-				return nil
+				return cfg.UpdateUser(id, func(u *config.User) {
+					if hash != "" {
+						u.Hash = hash
+					}
+					if c.Flags().Changed("enable") {
+						u.Enable = enable == "true" || enable == "1" || enable == "yes"
+					}
+					if c.Flags().Changed("comment") {
+						u.Comment = comment
+					}
+				})
 			})
 		},
 	}
@@ -373,25 +355,7 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 		Args:  exactArgs(1, "USERID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id := args[0]
-			return config.Update(dir(), func(cfg *config.Config) error {
-				if _, ok := cfg.Users[id]; !ok {
-					return fmt.Errorf("user '%s' does not exist", id)
-				}
-				delete(cfg.Users, id)
-				for t := range cfg.Tokens {
-					if strings.HasPrefix(t, id+"!") {
-						delete(cfg.Tokens, t)
-					}
-				}
-				var acls []config.ACL
-				for _, a := range cfg.ACLs {
-					if a.AuthID != id && !strings.HasPrefix(a.AuthID, id+"!") {
-						acls = append(acls, a)
-					}
-				}
-				cfg.ACLs = acls
-				return nil
-			})
+			return config.Update(dir(), func(cfg *config.Config) error { return cfg.RemoveUser(id) })
 		},
 	}
 	list := managerList("List users", dir, func(cfg *config.Config) (any, []string) {
@@ -412,24 +376,18 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 		Args:  exactArgs(2, "USERID TOKENNAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id, name := args[0], args[1]
-			if !config.ValidSafeID(name) {
-				return usageError{fmt.Errorf("invalid token name %q", name)}
+			if err := config.CheckTokenName(name); err != nil {
+				return usageError{err}
 			}
-			tokID := id + "!" + name
+			tokID := config.TokenID(id, name)
 			secret := config.NewTokenSecret()
 			hash, err := config.HashSecret(secret)
 			if err != nil {
 				return err
 			}
 			if err := config.Update(dir(), func(cfg *config.Config) error {
-				if _, ok := cfg.Users[id]; !ok && id != "root@pam" {
-					return fmt.Errorf("user '%s' does not exist", id)
-				}
-				if _, ok := cfg.Tokens[tokID]; ok {
-					return fmt.Errorf("token '%s' already exists", tokID)
-				}
-				cfg.Tokens[tokID] = config.Token{Hash: hash, Enable: true, Comment: comment}
-				return nil
+				_, err := cfg.AddToken(id, name, config.Token{Hash: hash, Enable: true, Comment: comment})
+				return err
 			}); err != nil {
 				return err
 			}
@@ -444,21 +402,8 @@ func newManagerUserCmd(dir func() string) *cobra.Command {
 		Short: "Delete an API token",
 		Args:  exactArgs(2, "USERID TOKENNAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			tokID := args[0] + "!" + args[1]
-			return config.Update(dir(), func(cfg *config.Config) error {
-				if _, ok := cfg.Tokens[tokID]; !ok {
-					return fmt.Errorf("token '%s' does not exist", tokID)
-				}
-				delete(cfg.Tokens, tokID)
-				var acls []config.ACL
-				for _, a := range cfg.ACLs {
-					if a.AuthID != tokID {
-						acls = append(acls, a)
-					}
-				}
-				cfg.ACLs = acls
-				return nil
-			})
+			tokID := config.TokenID(args[0], args[1])
+			return config.Update(dir(), func(cfg *config.Config) error { return cfg.RemoveToken(tokID) })
 		},
 	}
 	cmd.AddCommand(create, update, remove, list, genToken, delToken)
@@ -480,36 +425,17 @@ func newManagerACLCmd(dir func() string) *cobra.Command {
 				return usageError{err}
 			}
 			role := args[1]
-			if _, ok := config.Roles[role]; !ok {
-				return usageError{fmt.Errorf("unknown role %q (one of %s)", role, strings.Join(config.RoleNames(), ", "))}
+			if err := config.CheckRole(role); err != nil {
+				return usageError{err}
 			}
 			if authID == "" {
 				return usageError{fmt.Errorf("--auth-id is required")}
 			}
-			user, tok, err := config.ParseAuthID(authID)
-			if err != nil {
+			if _, _, err := config.ParseAuthID(authID); err != nil {
 				return usageError{err}
 			}
 			return config.Update(dir(), func(cfg *config.Config) error {
-				if tok == "" {
-					if _, ok := cfg.Users[user]; !ok && user != "root@pam" {
-						return fmt.Errorf("user '%s' does not exist", user)
-					}
-				} else if _, ok := cfg.Tokens[authID]; !ok {
-					return fmt.Errorf("token '%s' does not exist", authID)
-				}
-				var acls []config.ACL
-				for _, a := range cfg.ACLs {
-					if a.Path == p && a.AuthID == authID && a.Role == role {
-						continue
-					}
-					acls = append(acls, a)
-				}
-				if !del {
-					acls = append(acls, config.ACL{Path: p, Role: role, AuthID: authID, Propagate: propagate})
-				}
-				cfg.ACLs = acls
-				return nil
+				return cfg.SetACL(config.ACL{Path: p, Role: role, AuthID: authID, Propagate: propagate}, del)
 			})
 		},
 	}

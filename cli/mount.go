@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,92 +16,8 @@ import (
 	"cairn/mount"
 )
 
-func init() {
-	register(newMountCmd)
-	register(newUmountCmd)
-	register(newMapCmd)
-	register(newUnmapCmd)
-}
-
-// mountNotifyEnv marks the re-executed foreground child of a background
-// mount; its value is the file descriptor to report readiness on.
-const mountNotifyEnv = "CAIRN_MOUNT_NOTIFY"
-
 // mapStateDir holds one directory per mapped image (its FUSE mount point).
 var mapStateDir = "/run/cairn/map"
-
-// daemonize re-executes the command in the foreground in a new session and
-// waits until the child reports that the file system is mounted (or why
-// it failed). The child's "OK" line may carry a message to print.
-func daemonize() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer null.Close()
-	c := exec.Command(exe, append(os.Args[1:], "--foreground")...)
-	c.Env = append(os.Environ(), mountNotifyEnv+"=3")
-	c.Stdin, c.Stdout, c.Stderr = null, null, null
-	c.ExtraFiles = []*os.File{w}
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
-		w.Close()
-		return err
-	}
-	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
-	line = strings.TrimRight(line, "\n")
-	if msg, ok := strings.CutPrefix(line, "OK"); ok {
-		c.Process.Release()
-		if msg = strings.TrimSpace(msg); msg != "" {
-			fmt.Fprintln(stdout, msg)
-		}
-		return nil
-	}
-	c.Wait()
-	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
-		return errors.New(msg)
-	}
-	return errors.New("the mount process ended before the file system was mounted")
-}
-
-// notifier reports the outcome of the mount to a waiting parent, if any.
-type notifier struct{ f *os.File }
-
-func newNotifier() *notifier {
-	v := os.Getenv(mountNotifyEnv)
-	if v == "" {
-		return &notifier{}
-	}
-	os.Unsetenv(mountNotifyEnv)
-	var fd int
-	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil {
-		return &notifier{}
-	}
-	return &notifier{f: os.NewFile(uintptr(fd), "notify")}
-}
-
-func (n *notifier) done(err error, msg string) {
-	if n.f == nil {
-		return
-	}
-	if err != nil {
-		fmt.Fprintf(n.f, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-	} else {
-		fmt.Fprintf(n.f, "OK %s\n", msg)
-	}
-	n.f.Close()
-	n.f = nil
-}
 
 type mountFlags struct {
 	rf         repoFlags
@@ -124,65 +36,34 @@ func (m *mountFlags) add(cmd *cobra.Command) {
 }
 
 // serveFS opens the snapshot, builds the file system with mk, mounts it
-// at dir and serves until unmounted or signalled. after runs once mounted
-// and returns the message to print (e.g. the loop device).
+// at dir and serves until unmounted or signalled (mount.Mount.Run), in the
+// background unless --foreground. after runs once mounted and returns the
+// message to print (e.g. the loop device).
 func (m *mountFlags) serveFS(cmd *cobra.Command, snapArg, dir string,
 	mk func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error),
 	after func() (string, error)) error {
-	if !m.foreground && os.Getenv(mountNotifyEnv) == "" {
-		return daemonize()
+	if !m.foreground && !mount.IsChild() {
+		return mount.Background(stdout)
 	}
-	n := newNotifier()
-	err := func() error {
-		// Signals are caught from the start so one arriving while mounting
-		// cannot leave a stale mount behind.
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
-		defer signal.Stop(sigs)
-		ctx, cancel := context.WithCancel(cmd.Context())
-		defer cancel()
-		o, err := openSnapshotForRead(ctx, &m.rf, &m.cf, snapArg)
-		if err != nil {
-			return err
+	var o *openedSnapshot
+	defer func() {
+		if o != nil {
+			o.Close()
 		}
-		defer o.Close()
-		root, release, err := mk(ctx, o)
-		if err != nil {
-			return err
-		}
-		defer release()
-		srv, err := mount.Serve(dir, root, mount.Options{FsName: "cairn:" + o.snap.Reader.Snapshot().String(), Debug: m.debug})
-		if err != nil {
-			return fmt.Errorf("mount %s: %w", dir, err)
-		}
-		if err := srv.WaitMount(); err != nil {
-			srv.Unmount()
-			return err
-		}
-		msg := ""
-		if after != nil {
-			if msg, err = after(); err != nil {
-				srv.Unmount()
-				srv.Wait()
-				return err
-			}
-		}
-		go func() {
-			for range sigs {
-				if err := srv.Unmount(); err != nil {
-					mount.Unmount(dir)
-				}
-			}
-		}()
-		if msg != "" && n.f == nil {
-			fmt.Fprintln(stdout, msg)
-		}
-		n.done(nil, msg)
-		srv.Wait()
-		return nil
 	}()
-	n.done(err, "")
-	return err
+	return mount.Mount{Dir: dir, Debug: m.debug, After: after,
+		Open: func(ctx context.Context) (fs.InodeEmbedder, string, func(), error) {
+			var err error
+			if o, err = openSnapshotForRead(ctx, &m.rf, &m.cf, snapArg); err != nil {
+				return nil, "", nil, err
+			}
+			root, release, err := mk(ctx, o)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			return root, "cairn:" + o.snap.Reader.Snapshot().String(), release, nil
+		},
+	}.Run(cmd.Context(), stdout)
 }
 
 func newMountCmd() *cobra.Command {
@@ -285,26 +166,19 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 					return fmt.Errorf("mount point %s is not a directory", dir)
 				}
 			} else {
-				repo := m.rf.repository
-				if repo == "" {
-					repo = os.Getenv("PBS_REPOSITORY")
-				}
-				mapName := systemdEscape(repo + ":" + args[0] + "/" + file)
+				mapName := systemdEscape(m.rf.value() + ":" + args[0] + "/" + file)
 				dir = filepath.Join(mapStateDir, mapName)
-				if m.foreground || os.Getenv(mountNotifyEnv) != "" {
+				if m.foreground || mount.IsChild() {
 					if err := os.MkdirAll(dir, 0o700); err != nil {
 						return err
 					}
 				}
 				after = func() (string, error) {
-					c := exec.Command("losetup", "--find", "--show", "--read-only", filepath.Join(dir, file))
-					var errb strings.Builder
-					c.Stderr = &errb
-					out, err := c.Output()
+					dev, err := mount.AttachLoop(filepath.Join(dir, file))
 					if err != nil {
-						return "", fmt.Errorf("attach loop device: %v: %s", err, strings.TrimSpace(errb.String()))
+						return "", err
 					}
-					return fmt.Sprintf("Image '%s' mapped on %s", mapName, strings.TrimSpace(string(out))), nil
+					return fmt.Sprintf("Image '%s' mapped on %s", mapName, dev), nil
 				}
 			}
 			return m.serveFS(cmd, args[0], dir, func(ctx context.Context, o *openedSnapshot) (fs.InodeEmbedder, func(), error) {
@@ -321,48 +195,23 @@ loop device ("Image '<name>' mapped on /dev/loopN"). Undo with 'cairn unmap'.`,
 	return cmd
 }
 
-// mapping is a mapped image: its state directory and loop device.
-type mapping struct {
-	name, dir, loop string
-}
-
-func listMappings() []mapping {
-	ents, _ := os.ReadDir(mapStateDir)
-	var out []mapping
-	for _, e := range ents {
-		dir := filepath.Join(mapStateDir, e.Name())
-		mp := mapping{name: e.Name(), dir: dir}
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			o, err := exec.Command("losetup", "-j", filepath.Join(dir, f.Name())).Output()
-			if err == nil {
-				if dev, _, ok := strings.Cut(string(o), ":"); ok {
-					mp.loop = dev
-				}
-			}
-		}
-		out = append(out, mp)
-	}
-	return out
-}
-
 func newUnmapCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unmap [NAME|/dev/loopN|N|MOUNTPOINT]",
 		Short: "Remove a mapping made with 'cairn map' (no argument: list mappings)",
 		Args:  rangeArgs(0, 1, "[NAME]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			maps := listMappings()
+			maps := mount.Mappings(mapStateDir)
 			if len(args) == 0 {
 				any := false
 				for _, mp := range maps {
-					if mp.loop == "" {
+					if mp.Loop == "" {
 						// Stale: nothing attached any more.
-						mount.Unmount(mp.dir)
-						os.Remove(mp.dir)
+						mount.Unmount(mp.Dir)
+						os.Remove(mp.Dir)
 						continue
 					}
-					fmt.Fprintf(stdout, "%s:\t%s\n", mp.loop, mp.name)
+					fmt.Fprintf(stdout, "%s:\t%s\n", mp.Loop, mp.Name)
 					any = true
 				}
 				if !any {
@@ -375,24 +224,11 @@ func newUnmapCmd() *cobra.Command {
 				arg = "/dev/loop" + arg
 			}
 			for _, mp := range maps {
-				if mp.name == arg || (mp.loop != "" && mp.loop == arg) {
-					if mp.loop != "" {
-						if out, err := exec.Command("losetup", "-d", mp.loop).CombinedOutput(); err != nil {
-							return fmt.Errorf("detach %s: %v: %s", mp.loop, err, strings.TrimSpace(string(out)))
-						}
-					}
-					// The loop device lets go of the file asynchronously.
-					var err error
-					for range 50 {
-						if err = mount.Unmount(mp.dir); err == nil {
-							break
-						}
-						time.Sleep(100 * time.Millisecond)
-					}
-					if err != nil {
+				if mp.Name == arg || (mp.Loop != "" && mp.Loop == arg) {
+					if err := mp.Unmap(); err != nil {
 						return err
 					}
-					os.Remove(mp.dir)
+					os.Remove(mp.Dir)
 					fmt.Fprintln(stdout, "Image unmapped")
 					return nil
 				}

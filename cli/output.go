@@ -14,42 +14,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/spf13/cobra"
-	"golang.org/x/term"
-
 	"cairn/cli/format"
 	"cairn/core"
 	"cairn/core/manifest"
 	"cairn/net/client"
 )
 
-var humanByte = format.HumanByte
-
-// outputFlag is the --output-format option shared by listing commands.
-type outputFlag struct{ value string }
-
-func (o *outputFlag) options() (format.Options, error) {
-	opts, err := format.OptionsFromEnv(o.value)
-	if err != nil {
-		return opts, usageError{err}
-	}
-	opts.Width = terminalWidth(stdout)
-	return opts, nil
-}
-
-// terminalWidth is the width tables are cut to: the terminal's columns
-// when w is one, else 0 (no limit), as upstream does.
-func terminalWidth(w io.Writer) int {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return 0
-	}
-	cols, _, err := term.GetSize(int(f.Fd()))
-	if err != nil || cols <= 0 {
-		return 0
-	}
-	return cols
-}
+// humanByte is upstream's HumanByte, shared with the TUI and the engine.
+var humanByte = core.HumanByte
 
 // snapshotItem is a SnapshotListItem (protocol.md 5.4).
 func snapshotItem(s core.SnapshotInfo) map[string]any {
@@ -246,10 +218,6 @@ func asInt64(v any) int64 {
 }
 
 func str(v any) string { s, _ := v.(string); return s }
-
-func (o *outputFlag) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.value, "output-format", "", "output format: text, json or json-pretty")
-}
 
 // renderKeyValue prints one object: JSON as is, text as a Name/Value table
 // in the given key order (absent keys skipped). custom gives columns their

@@ -13,24 +13,6 @@ import (
 	"cairn/core"
 )
 
-// snapshotArgs parses the flags and the snapshot argument shared by the
-// single-snapshot commands and opens the repository.
-func snapshotArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Snapshot, error) {
-	ns, err := rf.namespace()
-	if err != nil {
-		return nil, "", core.Snapshot{}, usageError{err}
-	}
-	snap, err := core.ParseSnapshot(arg)
-	if err != nil {
-		return nil, "", core.Snapshot{}, usageError{err}
-	}
-	repo, err := rf.open(false)
-	if err != nil {
-		return nil, "", core.Snapshot{}, err
-	}
-	return repo, ns, snap, nil
-}
-
 func newProtectedCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "protected", Short: "Show or change whether a snapshot is protected from prune and forget"}
 	var rfShow, rfUpdate repoFlags
@@ -67,7 +49,7 @@ func newProtectedCmd() *cobra.Command {
 		},
 	}
 	rfShow.add(show, true)
-	show.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(show)
 	update := &cobra.Command{
 		Use:   "update SNAPSHOT true|false",
 		Short: "Protect or unprotect a snapshot",
@@ -99,15 +81,7 @@ func newGroupCmd() *cobra.Command {
 		Short: "Delete every unprotected snapshot of a group (asks first)",
 		Args:  exactArgs(1, "GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			g, err := core.ParseGroup(args[0])
-			if err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
+			repo, ns, g, err := groupArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}

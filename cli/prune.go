@@ -65,7 +65,7 @@ Exit codes: 0 done; 1 a snapshot could not be removed; 2 bad usage.`,
 	}
 	rf.add(cmd, true)
 	f := cmd.Flags()
-	f.StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(cmd)
 	f.IntVar(&keep.KeepLast, "keep-last", 0, "keep the last N snapshots")
 	f.IntVar(&keep.KeepHourly, "keep-hourly", 0, "keep the newest snapshot of each of the last N hours with backups")
 	f.IntVar(&keep.KeepDaily, "keep-daily", 0, "keep the newest snapshot of each of the last N days with backups")
@@ -157,7 +157,7 @@ func newGCCmd() *cobra.Command {
 		},
 	}
 	rf.add(cmd, false)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(cmd)
 	return cmd
 }
 

@@ -52,41 +52,102 @@ func (f *repoFlags) open(create bool) (core.Repository, error) {
 }
 
 func (f *repoFlags) openRepo(create bool, limit ratelimit.Config) (core.Repository, error) {
-	value := f.repository
-	if value == "" {
-		value = os.Getenv("PBS_REPOSITORY")
-	}
-	if core.IsS3Repository(value) {
-		// The embedded datastore in a bucket: s3://HOST[:PORT]/bucket[/prefix],
-		// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
-		cfg, err := datastore.ParseS3Repository(value)
-		if err != nil {
-			return nil, err
-		}
-		if create {
-			if err := datastore.CreateS3(cfg); err != nil {
-				return nil, err
-			}
-		}
-		return datastore.OpenS3(cfg, localOwner())
-	}
-	spec, err := core.ParseRepository(value)
+	t, err := f.target()
 	if err != nil {
 		return nil, err
 	}
-	if spec.Local == "" {
-		return openRemote(spec, limit)
+	if t.local == "" {
+		return openRemote(t.spec, limit)
 	}
-	if create && !datastore.Exists(spec.Local) {
-		// An interrupted creation (only its leftovers there) is finished.
-		if datastore.Foreign(spec.Local) {
-			return nil, fmt.Errorf("%q is not a datastore (no .chunks directory) and not empty", spec.Local)
-		}
-		if err := datastore.Create(spec.Local); err != nil {
-			return nil, err
-		}
+	if create {
+		return datastore.OpenOrCreate(t.local, localOwner())
 	}
-	return datastore.Open(spec.Local, localOwner())
+	return datastore.Open(t.local, localOwner())
+}
+
+// value is the repository as given (--repository, else PBS_REPOSITORY).
+func (f *repoFlags) value() string {
+	if f.repository != "" {
+		return f.repository
+	}
+	return os.Getenv("PBS_REPOSITORY")
+}
+
+// repoTarget is what the repository value names: an embedded datastore
+// opened in-process (a path, or an s3:// bucket with credentials from
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or a server.
+type repoTarget struct {
+	local string        // the embedded datastore's location; "" for a server
+	spec  core.RepoSpec // the server, when local is ""
+}
+
+// target resolves and parses the repository value.
+func (f *repoFlags) target() (repoTarget, error) {
+	value := f.value()
+	if datastore.IsLocation(value) {
+		return repoTarget{local: value}, nil
+	}
+	spec, err := core.ParseRepository(value)
+	if err != nil {
+		return repoTarget{}, err
+	}
+	return repoTarget{spec: spec}, nil
+}
+
+// isServer reports that the repository is a server, not a local datastore
+// (a path or an s3:// bucket opened in-process). A value that does not
+// parse counts as a server: opening it reports why.
+func (f *repoFlags) isServer() bool {
+	t, err := f.target()
+	return err != nil || t.local == ""
+}
+
+// localExists reports that a path repository is an existing datastore (an
+// s3:// one, or a server, is taken to exist).
+func (f *repoFlags) localExists() bool {
+	t, err := f.target()
+	return err != nil || !core.IsLocalPath(t.local) || datastore.Exists(t.local)
+}
+
+// openWithArg is the start of the commands on one repository object: it
+// parses --ns and the argument with parse (both usage errors, found before
+// anything is opened), then opens the repository.
+func openWithArg[T any](rf *repoFlags, arg string, parse func(string) (T, error)) (core.Repository, core.Namespace, T, error) {
+	var v T
+	ns, err := rf.namespace()
+	if err != nil {
+		return nil, "", v, usageError{err}
+	}
+	if v, err = parse(arg); err != nil {
+		return nil, "", v, usageError{err}
+	}
+	repo, err := rf.open(false)
+	if err != nil {
+		return nil, "", v, err
+	}
+	return repo, ns, v, nil
+}
+
+// snapshotArgs opens the repository for a command on one snapshot
+// (TYPE/ID/TIME).
+func snapshotArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Snapshot, error) {
+	return openWithArg(rf, arg, core.ParseSnapshot)
+}
+
+// groupArgs opens the repository for a command on one group (TYPE/ID).
+func groupArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, core.Group, error) {
+	return openWithArg(rf, arg, core.ParseGroup)
+}
+
+// refArgs opens the repository for a command on a snapshot or a group (for
+// its newest snapshot): it checks the argument's form only, the caller
+// resolves it.
+func refArgs(rf *repoFlags, arg string) (core.Repository, core.Namespace, error) {
+	repo, ns, _, err := openWithArg(rf, arg, func(s string) (bool, error) {
+		_, isGroup, err := core.ParseGroupOrSnapshot(s)
+		return isGroup, err
+	})
+	return repo, ns, err
 }
 
 // localOwner is the auth id recorded for groups in a local datastore.

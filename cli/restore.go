@@ -33,14 +33,7 @@ Exit codes: 0 restored; 1 the restore failed (a corrupt chunk is named by its
 digest); 2 bad usage.`,
 		Args: exactArgs(3, "SNAPSHOT ARCHIVE TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
-			}
-			if _, _, err := core.ParseGroupOrSnapshot(args[0]); err != nil {
-				return usageError{err}
-			}
-			repo, err := rf.open(false)
+			repo, ns, err := refArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}

@@ -55,7 +55,15 @@ func newRoot() *cobra.Command {
 		}
 		return runTUI(tui)
 	}
-	root.AddCommand(
+	root.AddCommand(verbs()...)
+	return root
+}
+
+// verbs are the top-level commands: the one place a verb is added. Each
+// builds its own subcommands (`snapshot list`, `catalog shell` …); help
+// lists them sorted by name whatever the order here.
+func verbs() []*cobra.Command {
+	return []*cobra.Command{
 		newBackupCmd(),
 		newRestoreCmd(),
 		newListCmd(),
@@ -69,19 +77,26 @@ func newRoot() *cobra.Command {
 		newGroupCmd(),
 		newKeyCmd(),
 		newTUICmd(),
-	)
-	for _, mk := range registered {
-		root.AddCommand(mk())
+		newBenchmarkCmd(),
+		newChangeOwnerCmd(),
+		newLoginCmd(),
+		newLogoutCmd(),
+		newManagerCmd(),
+		newMountCmd(),
+		newUmountCmd(),
+		newMapCmd(),
+		newUnmapCmd(),
+		newServeCmd(),
+		newStatusCmd(),
+		newTaskCmd(),
+		newVersionCmd(),
+		// Upstream's top-level aliases of snapshot subcommands.
+		alias("snapshots", newSnapshotListCmd()),
+		alias("files", newSnapshotFilesCmd()),
+		alias("forget", newSnapshotForgetCmd()),
+		alias("upload-log", newUploadLogCmd()),
 	}
-	return root
 }
-
-// registered holds commands that files add from init, so command groups
-// can be added without touching this file.
-var registered []func() *cobra.Command
-
-// register adds a command group to the tree.
-func register(mk func() *cobra.Command) { registered = append(registered, mk) }
 
 // Execute runs the command line and returns the process exit code.
 func Execute() int {

@@ -16,8 +16,6 @@ import (
 	"cairn/net/server"
 )
 
-func init() { register(newServeCmd) }
-
 func newServeCmd() *cobra.Command {
 	var dirFlag, listen string
 	var limits server.Limits

@@ -15,8 +15,6 @@ import (
 	"cairn/shell"
 )
 
-func init() { catalogSubcommands = append(catalogSubcommands, newCatalogShellCmd) }
-
 // openedSnapshot is a snapshot opened for reading with its key unlocked.
 type openedSnapshot struct {
 	repo core.Repository
@@ -31,14 +29,7 @@ func (o *openedSnapshot) Close() {
 // openSnapshotForRead opens the repository and snapshot (TYPE/ID/TIME, or a
 // group for its newest snapshot) and unlocks the key when needed.
 func openSnapshotForRead(ctx context.Context, rf *repoFlags, cf *cryptFlags, arg string) (*openedSnapshot, error) {
-	ns, err := rf.namespace()
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if _, _, err := core.ParseGroupOrSnapshot(arg); err != nil {
-		return nil, usageError{err}
-	}
-	repo, err := rf.open(false)
+	repo, ns, err := refArgs(rf, arg)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,6 @@ import (
 	"cairn/net/client"
 )
 
-func init() { register(newStatusCmd) }
-
 // newStatusCmd: status — the datastore's disk usage (GET status,
 // protocol.md 5.5 and 9.4).
 func newStatusCmd() *cobra.Command {

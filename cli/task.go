@@ -11,11 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"cairn/cli/format"
-	"cairn/core"
 	"cairn/net/client"
 )
-
-func init() { register(newTaskCmd) }
 
 // newTaskCmd: task list | log | stop — the server's worker tasks
 // (protocol.md 6 and 9.4).
@@ -32,15 +29,8 @@ func errLocalTasks(name string) error {
 
 // taskClient opens the repository's server; a local datastore has no tasks.
 func taskClient(rf *repoFlags) (*client.Repository, error) {
-	value := rf.repository
-	if value == "" {
-		value = os.Getenv("PBS_REPOSITORY")
-	}
-	if core.IsS3Repository(value) {
-		return nil, errLocalTasks(value)
-	}
-	if spec, err := core.ParseRepository(value); err == nil && spec.Local != "" {
-		return nil, errLocalTasks(spec.Local)
+	if t, err := rf.target(); err == nil && t.local != "" {
+		return nil, errLocalTasks(t.local)
 	}
 	repo, err := rf.open(false)
 	if err != nil {

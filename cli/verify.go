@@ -88,6 +88,6 @@ chunks are named by digest, with the snapshots that need them); 2 bad usage.`,
 		},
 	}
 	rf.add(cmd, true)
-	cmd.Flags().StringVar(&of.value, "output-format", "", "output format: text, json or json-pretty")
+	of.add(cmd)
 	return cmd
 }

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"cairn/cli/format"
-	"cairn/core"
 	"cairn/net/client"
 )
 
@@ -22,8 +20,6 @@ const (
 	Version = "0.1"
 	Release = "0"
 )
-
-func init() { register(newVersionCmd) }
 
 // repoID is the commit cairn was built from, when the build recorded one
 // (upstream's repoid); "" otherwise.
@@ -81,21 +77,17 @@ func newVersionCmd() *cobra.Command {
 // reached or refuses the login is reported on errw and left out; a bad
 // repository or no way to get a password is an error.
 func serverVersion(ctx context.Context, rf *repoFlags, errw io.Writer) (any, error) {
-	value := rf.repository
-	if value == "" {
-		value = os.Getenv("PBS_REPOSITORY")
-	}
-	if value == "" || core.IsS3Repository(value) {
+	if rf.value() == "" {
 		return nil, nil
 	}
-	spec, err := core.ParseRepository(value)
+	t, err := rf.target()
 	if err != nil {
 		return nil, err
 	}
-	if spec.Local != "" {
+	if t.local != "" {
 		return nil, nil
 	}
-	opts, err := remoteOptions(spec)
+	opts, err := remoteOptions(t.spec)
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -100,7 +98,7 @@ func NewBackup(c *ui.Common, ns core.Namespace) *Backup {
 	} else {
 		b.dir = "/"
 	}
-	b.host = backupHostName()
+	b.host = backup.HostName()
 	b.kStart = c.Keys.Open
 	b.kStart.SetHelp("enter", "start backup")
 	b.kStop = c.Keys.Cancel
@@ -112,17 +110,6 @@ func NewBackup(c *ui.Common, ns core.Namespace) *Backup {
 	b.kAgain = c.Keys.Backup
 	b.kAgain.SetHelp("b", "new backup")
 	return b
-}
-
-// backupHostName is the machine's name without its domain, as upstream's
-// default backup id.
-func backupHostName() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	h, _, _ = strings.Cut(h, ".")
-	return h
 }
 
 // Init opens the form and looks up where the datastore lives.
@@ -347,7 +334,7 @@ func (j backupJob) work(ctx context.Context, r ui.Reporter) (any, error) {
 	if err != nil {
 		return nil, backupInputError{err}
 	}
-	snap := core.Snapshot{Group: j.group, Time: backupNextTime(ctx, j.repo, j.ns, j.group)}
+	snap := core.Snapshot{Group: j.group, Time: backup.NextTime(ctx, j.repo, j.ns, j.group)}
 	r.Event(backupStarted{snap: snap, encrypted: crypt != nil && mode == "encrypt"})
 	o := backup.Options{
 		Repo: j.repo, Namespace: j.ns, Snapshot: snap, Owner: j.owner, Specs: j.specs,
@@ -362,27 +349,4 @@ func (j backupJob) work(ctx context.Context, r ui.Reporter) (any, error) {
 	}
 	j.flags.Options(&o)
 	return backup.Run(ctx, o)
-}
-
-// backupNextTime is now, unless the group's newest snapshot is from this
-// very second: snapshot times are whole seconds and must grow, so wait for
-// the next one (as the CLI does).
-func backupNextTime(ctx context.Context, repo core.Repository, ns core.Namespace, g core.Group) int64 {
-	now := time.Now().Unix()
-	list, err := repo.ListSnapshots(ns, &g)
-	if err != nil {
-		return now
-	}
-	var last int64
-	for _, s := range list {
-		last = max(last, s.Snapshot.Time)
-	}
-	if last >= now && last-now < 3 {
-		select {
-		case <-time.After(time.Until(time.Unix(last+1, 0))):
-		case <-ctx.Done():
-		}
-		return max(time.Now().Unix(), last+1)
-	}
-	return now
 }

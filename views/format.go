@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"cairn/cli/format"
+	"cairn/core"
 )
 
 // when renders an epoch time for lists, in local time.
@@ -16,7 +16,7 @@ func when(t int64) string {
 }
 
 // size is a byte count for list columns: one decimal keeps it within ten cells.
-func size(n uint64) string { return format.HumanBytePrec(n, 1) }
+func size(n uint64) string { return core.HumanBytePrec(n, 1) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"cairn/core"
 )
 
 // Kind is an output format.
@@ -595,10 +593,3 @@ func formatFloat(f float64, bits int) string {
 	}
 	return strconv.FormatFloat(f, 'f', -1, bits)
 }
-
-// HumanByte formats a byte count like upstream's HumanByte ("576.109 KiB");
-// see core.HumanByte.
-func HumanByte(n uint64) string { return core.HumanByte(n) }
-
-// HumanBytePrec is HumanByte with prec decimals instead of 3.
-func HumanBytePrec(n uint64, prec int) string { return core.HumanBytePrec(n, prec) }

@@ -321,9 +321,9 @@ func prefixIndex(name string) (int, bool) {
 	return n, true
 }
 
-// Open opens the datastore at dir. owner is the auth id recorded for groups
-// this process creates.
-func Open(dir, owner string) (*Datastore, error) {
+// openDir opens the datastore at dir. owner is the auth id recorded for
+// groups this process creates.
+func openDir(dir, owner string) (*Datastore, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err

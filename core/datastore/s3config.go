@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"cairn/core"
 )
 
 // S3Config describes a datastore kept in an S3-compatible bucket.
@@ -106,10 +108,8 @@ func (c S3Config) normalized() (S3Config, error) {
 }
 
 // IsS3Repository reports whether a repository string names an S3 datastore
-// (s3://… or s3+http://…).
-func IsS3Repository(s string) bool {
-	return strings.HasPrefix(s, "s3://") || strings.HasPrefix(s, "s3+http://")
-}
+// (s3://… or s3+http://…); it is core.IsS3Repository.
+func IsS3Repository(s string) bool { return core.IsS3Repository(s) }
 
 // ParseS3Repository parses s3://HOST[:PORT]/bucket[/prefix][?options], the
 // embedded-mode repository string of an S3 datastore. HTTPS is the default;
