@@ -80,6 +80,7 @@ func statusData(ctx context.Context, repo core.Repository) (any, error) {
 }
 
 // errZeroTotal is upstream's renderer error for a file system of size 0.
+//
 //lint:ignore ST1005 upstream's exact words
 var errZeroTotal = errors.New("Cannot render total percentage: denominator is zero")
 

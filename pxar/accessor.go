@@ -406,6 +406,7 @@ func (a *Accessor) contents(e *Entry) (io.Reader, error) {
 var errSkipDir = SkipDir
 
 // SkipDir may be returned by a Walk callback to skip a directory's contents.
+//
 //lint:ignore ST1012 named like fs.SkipDir, which it mirrors
 var SkipDir = errors.New("pxar: skip directory")
 
