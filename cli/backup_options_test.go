@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"cairn/core"
 	"cairn/internal/testserver"
@@ -123,6 +125,17 @@ func TestBackupKeyFromDescriptors(t *testing.T) {
 		"Using master key from file descriptor..", "Upload RSA encoded key to"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("backup output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// The descriptors stay the caller's: nothing in the process closes them,
+	// not even a finalizer after the command is done with them.
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, f := range []*os.File{kf, mf} {
+		if _, err := f.Stat(); err != nil {
+			t.Fatalf("--keyfd/--master-pubkey-fd descriptor closed behind the caller: %v", err)
 		}
 	}
 	snap := "host/fd"

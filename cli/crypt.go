@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"cairn/keys"
 )
@@ -58,10 +59,15 @@ const maxKeyFileSize = 1 << 20
 // read reads the whole descriptor once; later calls return the same bytes
 // (a pipe can be read only once).
 func (f *fdFlag) read(name string) ([]byte, error) {
-	file := os.NewFile(uintptr(f.fd), name)
-	if file == nil {
+	// Read a duplicate and close it: an *os.File over the caller's own
+	// descriptor would close that descriptor when collected, and the
+	// number could by then belong to another file of this process.
+	dup, err := unix.Dup(f.fd)
+	if err != nil {
 		return nil, fmt.Errorf("--%s %d: not an open file descriptor", name, f.fd)
 	}
+	file := os.NewFile(uintptr(dup), name)
+	defer file.Close()
 	data, err := io.ReadAll(io.LimitReader(file, maxKeyFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("--%s %d: %v", name, f.fd, err)
