@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,20 +58,11 @@ func newBackupEnv(t *testing.T) *backupEnv {
 // writeBackupTree makes a few files of deterministic data.
 func writeBackupTree(t *testing.T, root string) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
+	tree := testutil.Tree{}
 	for i, name := range []string{"a.bin", "sub/b.bin", "sub/deeper/c.txt", "etc.conf"} {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		data := make([]byte, 40<<10*(i+1))
-		for j := range data {
-			data[j] = byte(r.UintN(256))
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[name] = testutil.File(testutil.SeededBytes(uint64(i+1), 40<<10*(i+1)))
 	}
+	testutil.WriteTree(t, root, tree, time.Time{})
 }
 
 func backupKey(b *Backup, km tea.KeyMsg) tea.Cmd {

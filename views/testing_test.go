@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -94,35 +93,11 @@ func brWriteTree(t *testing.T, root string, files []brFile) {
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
-	dirs := map[string]bool{}
+	tree := testutil.Tree{}
 	for _, f := range files {
-		p := filepath.Join(root, f.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(f.data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mt := time.Unix(f.mtime, 0)
-		if err := os.Chtimes(p, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-		for d := filepath.Dir(p); len(d) >= len(root); d = filepath.Dir(d) {
-			dirs[d] = true
-		}
+		tree[f.path] = testutil.File(f.data).MTime(time.Unix(f.mtime, 0))
 	}
-	// Deepest first, so setting a child does not move its parent's mtime.
-	var list []string
-	for d := range dirs {
-		list = append(list, d)
-	}
-	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
-	mt := time.Unix(brT0-100*brDay, 0)
-	for _, d := range list {
-		if err := os.Chtimes(d, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, root, tree, time.Unix(brT0-100*brDay, 0))
 }
 
 func brWriteFile(t *testing.T, p, data string) {

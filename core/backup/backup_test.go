@@ -2,7 +2,6 @@ package backup_test
 
 import (
 	"bytes"
-	"cairn/internal/testutil"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -20,37 +19,24 @@ import (
 	"cairn/core/backup"
 	"cairn/core/datastore"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 )
 
 // makeTree writes a small tree with every common kind of entry.
 func makeTree(t testing.TB, dir string) {
 	t.Helper()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(dir, "etc/conf.d"), 0o755))
-	must(os.MkdirAll(filepath.Join(dir, "home/user"), 0o700))
-	must(os.MkdirAll(filepath.Join(dir, "empty"), 0o755))
-	must(os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte("hello\n"), 0o644))
-	must(os.WriteFile(filepath.Join(dir, "etc/empty"), nil, 0o600))
-	big := make([]byte, 5<<20+123)
-	rand.Read(big)
-	must(os.WriteFile(filepath.Join(dir, "home/user/big.bin"), big, 0o640))
-	must(os.WriteFile(filepath.Join(dir, "home/user/text.txt"), bytes.Repeat([]byte("all work and no play\n"), 50000), 0o644))
-	must(os.Symlink("../etc/hostname", filepath.Join(dir, "home/link")))
-	must(os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "etc/hostname.hard")))
-	must(syscall.Mkfifo(filepath.Join(dir, "etc/fifo"), 0o644))
-	mt := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if d.Type()&fs.ModeSymlink == 0 {
-			os.Chtimes(p, mt, mt)
-		}
-		return nil
-	})
-	os.Chtimes(dir, mt, mt)
+	testutil.WriteTree(t, dir, testutil.Tree{
+		"etc/conf.d":         testutil.Dir(),
+		"home/user":          testutil.Dir().Mode(0o700),
+		"empty":              testutil.Dir(),
+		"etc/hostname":       testutil.File("hello\n"),
+		"etc/empty":          testutil.File("").Mode(0o600),
+		"home/user/big.bin":  testutil.File(testutil.RandomBytes(5<<20 + 123)).Mode(0o640),
+		"home/user/text.txt": testutil.File(strings.Repeat("all work and no play\n", 50000)),
+		"home/link":          testutil.Symlink("../etc/hostname"),
+		"etc/hostname.hard":  testutil.HardLink("etc/hostname"),
+		"etc/fifo":           testutil.Fifo(),
+	}, time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC))
 }
 
 // describe lists a tree's entries with type, mode, size, mtime and content hash.
