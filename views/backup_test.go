@@ -36,18 +36,14 @@ type backupEnv struct {
 func newBackupEnv(t *testing.T) *backupEnv {
 	t.Helper()
 	dir := testutil.TempDir(t)
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
+	ds, err := datastore.NewMemory("root@pam")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
 	src := filepath.Join(dir, "src")
 	writeBackupTree(t, src)
-	c := &ui.Common{Repo: ds, RepoName: store, Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: "root@pam"}
+	c := &ui.Common{Repo: ds, RepoName: filepath.Join(dir, "store"), Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: "root@pam"}
 	b := NewBackup(c, "")
 	b.dir, b.host = src, "testhost"
 	b.SetSize(80, 21)

@@ -6,7 +6,6 @@ package views
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -123,7 +122,7 @@ func TestQuitDuringBackupLeavesNoSnapshot(t *testing.T) {
 	if snaps := snapshotsOf(t, e.ds, "quitme"); len(snaps) != 0 {
 		t.Errorf("after quitting: %+v (an unfinished snapshot visible)", snaps)
 	}
-	dirs, _ := os.ReadDir(filepath.Join(e.ds.Root(), "host", "quitme"))
+	dirs, _ := e.ds.Backend().ReadDir("host/quitme")
 	for _, d := range dirs {
 		if d.IsDir() {
 			t.Errorf("snapshot directory %s left behind", d.Name())
@@ -257,7 +256,7 @@ func selectionEnv(t *testing.T) (*brEnv, core.Snapshot, string) {
 	snap := brBackup(t, e.ds, "", g, brT0, "root.pxar:"+src)
 	// Damage a chunk in the middle of big.bin: no byte of small.txt, of its
 	// directory or of the root's GOODBYE table is in it.
-	raw, err := os.ReadFile(filepath.Join(e.ds.Root(), "host/sel", snap.TimeString(), "root.pxar.didx"))
+	raw, err := e.ds.Backend().ReadFile("host/sel/" + snap.TimeString() + "/root.pxar.didx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,9 +268,9 @@ func selectionEnv(t *testing.T) (*brEnv, core.Snapshot, string) {
 		t.Fatalf("only %d chunks", idx.Count())
 	}
 	d := idx.ChunkDigest(idx.Count() / 2)
-	h := hex.EncodeToString(d[:])
-	chunk := filepath.Join(e.ds.Root(), ".chunks", h[:4], h)
-	if err := os.WriteFile(chunk, []byte("damaged"), 0o644); err != nil {
+	if err := e.ds.Backend().(interface {
+		CorruptChunk([32]byte, []byte) error
+	}).CorruptChunk(d, []byte("damaged")); err != nil {
 		t.Fatal(err)
 	}
 	return e, snap, src
