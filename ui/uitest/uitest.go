@@ -90,9 +90,9 @@ func IsTimer(c tea.Cmd) bool {
 		strings.HasPrefix(name, "github.com/charmbracelet/bubbletea.Tick")
 }
 
-// isBlink tells messages that must not be fed back: cursor blinks
+// IsBlink tells messages that must not be fed back: cursor blinks
 // schedule the next blink forever.
-func isBlink(msg tea.Msg) bool {
+func IsBlink(msg tea.Msg) bool {
 	return strings.HasPrefix(fmt.Sprintf("%T", msg), "cursor.")
 }
 
@@ -119,7 +119,7 @@ func Run(t testing.TB, cmd tea.Cmd) []tea.Msg {
 		}
 		return out
 	}
-	if msg == nil || isBlink(msg) {
+	if msg == nil || IsBlink(msg) {
 		return nil
 	}
 	return []tea.Msg{msg}
@@ -179,7 +179,7 @@ func pump(t testing.TB, m tea.Model, cmd tea.Cmd, until func(tea.Msg) bool, earl
 				}
 				continue
 			}
-			if isBlink(msg) {
+			if IsBlink(msg) {
 				continue
 			}
 			seen = append(seen, msg)
@@ -208,8 +208,8 @@ func pump(t testing.TB, m tea.Model, cmd tea.Cmd, until func(tea.Msg) bool, earl
 
 // Drive runs cmd and every command that follows one at a time, first in
 // first out, feeding each message back into m: a deterministic order for
-// models whose commands all return. A command that does not return within
-// Settle fails the test.
+// models whose commands all return (timers and blinks are skipped). A
+// command that does not return within Settle fails the test.
 func Drive(t testing.TB, m tea.Model, cmd tea.Cmd) []tea.Msg {
 	t.Helper()
 	var msgs []tea.Msg
@@ -220,7 +220,7 @@ func Drive(t testing.TB, m tea.Model, cmd tea.Cmd) []tea.Msg {
 		}
 		c := queue[0]
 		queue = queue[1:]
-		if c == nil {
+		if c == nil || IsTimer(c) {
 			continue
 		}
 		ch := make(chan tea.Msg, 1)
@@ -235,7 +235,7 @@ func Drive(t testing.TB, m tea.Model, cmd tea.Cmd) []tea.Msg {
 			queue = append(queue, batch...)
 			continue
 		}
-		if msg == nil {
+		if msg == nil || IsBlink(msg) {
 			continue
 		}
 		msgs = append(msgs, msg)
