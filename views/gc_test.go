@@ -147,8 +147,9 @@ func TestGCCancelWithEsc(t *testing.T) {
 	}}
 	g, c := newTestGC(repo)
 	_, cmd := g.Update(uitest.Press(c.Keys.Confirm))
-	// Runs until the phase line arrives; the collection then waits.
-	uitest.Pump(t, g, cmd, func(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && len(jm.Events) > 0 })
+	// Runs until the phase line arrives; the collection then waits (no need
+	// to wait for the pump to go idle).
+	uitest.PumpUntil(t, g, cmd, func(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && len(jm.Events) > 0 })
 	if g.phase != core.GCPhaseMark || g.State() != "running" {
 		t.Fatalf("phase %d, state %s", g.phase, g.State())
 	}
