@@ -84,6 +84,18 @@ func openStore(t testing.TB) *datastore.Datastore {
 	return ds
 }
 
+// memStore is an in-memory datastore, for tests that assert what the
+// pipeline does and not what a datastore directory holds.
+func memStore(t testing.TB) *datastore.Datastore {
+	t.Helper()
+	ds, err := datastore.NewMemory("root@pam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	return ds
+}
+
 func runBackup(t testing.TB, repo core.Repository, id string, when int64, specs ...string) (*backup.Result, []core.Event) {
 	t.Helper()
 	var parsed []backup.Spec
@@ -147,7 +159,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestSecondBackupReusesChunks(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := memStore(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	res, events := runBackup(t, ds, "elsa", 1700000100, "root.pxar:"+src)
 	if res.Totals.ChunksNew != 0 || res.Totals.ChunksReused == 0 {
@@ -170,7 +182,7 @@ func TestImageRoundTrip(t *testing.T) {
 	rand.Read(img)
 	os.WriteFile(filepath.Join(dir, "disk.raw"), img, 0o644)
 	os.WriteFile(filepath.Join(dir, "vm.conf"), []byte("memory: 2048\n"), 0o644)
-	ds := openStore(t)
+	ds := memStore(t)
 	runBackup(t, ds, "img", 1700000000, "mydata.img:"+filepath.Join(dir, "disk.raw"), "vm.conf:"+filepath.Join(dir, "vm.conf"))
 	out := filepath.Join(dir, "disk.out")
 	if err := restore.Run(context.Background(), restore.Options{Repo: ds, Snapshot: "host/img", Archive: "mydata.img", Target: out}); err != nil {

@@ -156,7 +156,7 @@ func checkSplit(t *testing.T, repo core.Repository, when int64, src string) {
 func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 400, 1)
-	ds := openStore(t)
+	ds := memStore(t)
 
 	first, _ := splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	if first.ReusedFiles != 0 || first.ChangedFiles != 400 {
@@ -212,7 +212,7 @@ func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 20, 2)
-	ds := openStore(t)
+	ds := memStore(t)
 	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	p := filepath.Join(src, "d01/f0001")
 	data, _ := os.ReadFile(p)
