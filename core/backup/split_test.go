@@ -26,30 +26,15 @@ import (
 func smallFilesTree(t *testing.T, dir string, n int, seed uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
+	tree := testutil.Tree{}
 	for i := range n {
-		p := filepath.Join(dir, fmt.Sprintf("d%02d/f%04d", i%7, i))
 		data := make([]byte, 1024+r.IntN(40<<10))
 		for k := range data {
 			data[k] = byte(r.Uint32())
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[fmt.Sprintf("d%02d/f%04d", i%7, i)] = testutil.File(data)
 	}
-	stampTree(t, dir, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-}
-
-func stampTree(t *testing.T, dir string, when time.Time) {
-	t.Helper()
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode()&os.ModeSymlink == 0 {
-			os.Chtimes(p, when, when)
-		}
-		return nil
-	})
+	testutil.WriteTree(t, dir, tree, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func splitBackup(t *testing.T, repo core.Repository, when int64, mode, src string) (*core.ReuseSummary, []core.Event) {
@@ -219,7 +204,7 @@ func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	data[0] ^= 1
 	os.WriteFile(p, data, 0o644)
 	os.Chmod(filepath.Join(src, "d02/f0002"), 0o600) // metadata only: read again too
-	stampTree(t, src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	testutil.Stamp(t, src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	os.Chtimes(p, time.Unix(1767225601, 0), time.Unix(1767225601, 0))
 	sum, _ := splitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	// A file sharing a chunk with a changed one may be read again too
