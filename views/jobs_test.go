@@ -5,7 +5,6 @@ package views
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"cairn/core"
 	"cairn/core/index"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 	"cairn/keys"
 	"cairn/ui"
 	"cairn/ui/uitest"
@@ -239,20 +239,10 @@ func selectionEnv(t *testing.T) (*brEnv, core.Snapshot, string) {
 	t.Helper()
 	e := newBrEnv(t)
 	src := filepath.Join(e.dir, "sel")
-	for name, size := range map[string]int{"a/small.txt": 0, "z/big.bin": 24 << 20} {
-		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		data := []byte("the selected file\n")
-		if size > 0 {
-			data = make([]byte, size)
-			rand.Read(data)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, src, testutil.Tree{
+		"a/small.txt": testutil.File("the selected file\n"),
+		"z/big.bin":   testutil.File(testutil.RandomBytes(24 << 20)),
+	}, time.Time{})
 	g := core.Group{Type: core.TypeHost, ID: "sel"}
 	snap := brBackup(t, e.ds, "", g, brT0, "root.pxar:"+src)
 	// Damage a chunk in the middle of big.bin: no byte of small.txt, of its
