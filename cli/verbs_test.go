@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Every verb of the command tree, walked from newRoot: its help, its flag
@@ -272,4 +273,35 @@ func TestVerbsNameTheBadValue(t *testing.T) {
 		{name: "unknown verb", args: []string{"frobnicate"}, code: exitUsage, err: []string{`"frobnicate"`}},
 	}...)
 	runVerbCases(t, cases)
+}
+
+// Every flag says what it does, and a flag name means one thing: the same
+// type everywhere it appears (--repository,
+// --output-format, --keyfile, --ns …).
+func TestEveryFlagIsDocumentedAndConsistent(t *testing.T) {
+	root := newRoot()
+	type seen struct{ typ, where string }
+	flags := map[string]seen{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name == "help" {
+				return
+			}
+			if strings.TrimSpace(f.Usage) == "" {
+				t.Errorf("cairn %s --%s has no help text", c.CommandPath(), f.Name)
+			}
+			s := seen{f.Value.Type(), c.CommandPath()}
+			if prev, ok := flags[f.Name]; ok && prev.typ != s.typ {
+				t.Errorf("--%s is a %s in %q but a %s in %q", f.Name, prev.typ, prev.where, s.typ, s.where)
+			} else if !ok {
+				flags[f.Name] = s
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	t.Logf("%d distinct flags", len(flags))
 }
