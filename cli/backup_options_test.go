@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"cairn/core"
 	"cairn/internal/testserver"
 )
@@ -101,24 +103,29 @@ func keyFiles(t *testing.T, dir string) (key, masterPub, masterPriv string) {
 	return key, filepath.Join(dir, "master-public.pem"), filepath.Join(dir, "master-private.pem")
 }
 
+// handOverFD opens path as a bare descriptor for a --*-fd option and
+// hands it to cairn, as a shell hands a process an inherited one: cairn's
+// *os.File over it closes it (when collected, today), so the test must not
+// close it too. A test-owned *os.File here was closed twice, the second
+// time after the number had been reused: a later test's restore then
+// failed with "chown …: bad file descriptor".
+func handOverFD(t *testing.T, path string) string {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(fd)
+}
+
 func TestBackupKeyFromDescriptors(t *testing.T) {
 	isolateClient(t)
 	dir := t.TempDir()
 	key, pub, priv := keyFiles(t, dir)
 	src := sourceTree(t)
 	repo := localRepo(t)
-	kf, err := os.Open(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	mf, err := os.Open(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mf.Close()
 	r := mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "fd",
-		"--keyfd", fmt.Sprint(kf.Fd()), "--master-pubkey-fd", fmt.Sprint(mf.Fd()))
+		"--keyfd", handOverFD(t, key), "--master-pubkey-fd", handOverFD(t, pub))
 	for _, want := range []string{"Using encryption key from file descriptor..", "Encryption key fingerprint: ",
 		"Using master key from file descriptor..", "Upload RSA encoded key to"} {
 		if !strings.Contains(r.stderr, want) {
@@ -136,9 +143,7 @@ func TestBackupKeyFromDescriptors(t *testing.T) {
 	if r := cairnRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "nokey"), "--repository", repo); r.code == 0 {
 		t.Fatal("restore of an encrypted archive without a key succeeded")
 	}
-	kf2, _ := os.Open(key)
-	defer kf2.Close()
-	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", fmt.Sprint(kf2.Fd()))
+	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", handOverFD(t, key))
 	sameFile(t, filepath.Join(src, "big"), filepath.Join(dir, "withfd", "big"))
 	// As upstream: the key copy is listed with the backup's crypt mode and
 	// restores without the key it protects.
