@@ -96,6 +96,19 @@ func IsBlink(msg tea.Msg) bool {
 	return strings.HasPrefix(fmt.Sprintf("%T", msg), "cursor.")
 }
 
+// within runs c in a goroutine and returns its message, or false when it
+// has not returned after d (it is left running).
+func within(c tea.Cmd, d time.Duration) (tea.Msg, bool) {
+	ch := make(chan tea.Msg, 1)
+	go func() { ch <- c() }()
+	select {
+	case msg := <-ch:
+		return msg, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
 // Run runs cmd alone (nothing is fed back) and returns its messages,
 // batches flattened. Timers, blinks and commands that have not answered
 // within Idle are dropped.
@@ -104,12 +117,8 @@ func Run(t testing.TB, cmd tea.Cmd) []tea.Msg {
 	if cmd == nil || IsTimer(cmd) {
 		return nil
 	}
-	ch := make(chan tea.Msg, 1)
-	go func() { ch <- cmd() }()
-	var msg tea.Msg
-	select {
-	case msg = <-ch:
-	case <-time.After(Idle):
+	msg, ok := within(cmd, Idle)
+	if !ok {
 		return nil
 	}
 	if b, ok := msg.(tea.BatchMsg); ok {
@@ -223,12 +232,8 @@ func Drive(t testing.TB, m tea.Model, cmd tea.Cmd) []tea.Msg {
 		if c == nil || IsTimer(c) {
 			continue
 		}
-		ch := make(chan tea.Msg, 1)
-		go func() { ch <- c() }()
-		var msg tea.Msg
-		select {
-		case msg = <-ch:
-		case <-time.After(Settle):
+		msg, ok := within(c, Settle)
+		if !ok {
 			t.Fatal("command did not return")
 		}
 		if batch, ok := msg.(tea.BatchMsg); ok {
