@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"cairn/core"
 	"cairn/core/datastore"
@@ -33,60 +32,9 @@ func TestMemoryBackupRestorePruneGC(t *testing.T) {
 	ds.SetClock(clk.now)
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	for i, when := range []int64{1700000000, 1700000100, 1700000200} {
-		if i == 2 {
-			os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("changed\n"), 0o644)
-			os.Chtimes(filepath.Join(src, "etc/hostname"), time.Unix(1714564800, 0), time.Unix(1714564800, 0))
-		}
-		if err := runBackup(t, ds, "elsa", when, src); err != nil {
-			t.Fatalf("backup %d: %v", i, err)
-		}
-	}
-	list, err := ds.ListSnapshots("", nil)
-	if err != nil || len(list) != 3 || !list[2].Finished || list[2].Owner != "root@pam" {
-		t.Fatalf("list: %+v %v", list, err)
-	}
+	threeBackups(t, ds, src)
 	restoreAndCompare(t, ds, "host/elsa", src)
-
-	first := list[0].Snapshot
-	if err := ds.SetProtected("", first, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := ds.ForgetSnapshot("", first); err == nil {
-		t.Fatal("forgot a protected snapshot")
-	}
-	ds.SetProtected("", first, false)
-	if _, err := ds.Prune("", first.Group, core.KeepOptions{KeepLast: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	if list, _ = ds.ListSnapshots("", nil); len(list) != 1 {
-		t.Fatalf("after prune: %d left", len(list))
-	}
-
-	st, err := ds.GarbageCollect(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.RemovedChunks != 0 || st.PendingChunks == 0 || st.DiskChunks == 0 {
-		t.Fatalf("fresh GC: %+v", st)
-	}
-	clk.advance(25 * time.Hour)
-	if st, err = ds.GarbageCollect(context.Background(), nil); err != nil || st.RemovedChunks == 0 || st.DiskChunks == 0 {
-		t.Fatalf("aged GC: %+v %v", st, err)
-	}
-	rep, err := ds.Verify(context.Background(), "", nil, nil, nil)
-	if err != nil || rep.Failed() != 0 {
-		t.Fatalf("verify: %v %+v", err, rep)
-	}
-	restoreAndCompare(t, ds, "host/elsa", src)
-
-	if err := ds.ForgetSnapshot("", list[0].Snapshot); err != nil {
-		t.Fatal(err)
-	}
-	clk.advance(25 * time.Hour)
-	if st, err = ds.GarbageCollect(context.Background(), nil); err != nil || st.DiskChunks != 0 {
-		t.Fatalf("GC of an empty store: %+v %v", st, err)
-	}
+	pruneGCRoundTrip(t, ds, clk, src, nil)
 	state := ds.Root()
 	ds.Close()
 	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {

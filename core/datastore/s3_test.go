@@ -1,7 +1,6 @@
 package datastore_test
 
 import (
-	"cairn/internal/testutil"
 	"context"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cairn/internal/testutil"
 
 	"cairn/core"
 	"cairn/core/backup"
@@ -120,20 +121,7 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 	if err := ds.CreateNamespace("a"); err != nil {
 		t.Fatal(err)
 	}
-	for i, when := range []int64{1700000000, 1700000100, 1700000200} {
-		if i == 2 {
-			os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("changed\n"), 0o644)
-			os.Chtimes(filepath.Join(src, "etc/hostname"), time.Unix(1714564800, 0), time.Unix(1714564800, 0))
-		}
-		if err := runBackup(t, ds, "elsa", when, src); err != nil {
-			t.Fatalf("backup %d: %v", i, err)
-		}
-	}
-	// The objects sit under the upstream layout's keys.
-	list, err := ds.ListSnapshots("", nil)
-	if err != nil || len(list) != 3 || !list[2].Finished || list[2].Owner != "root@pam" {
-		t.Fatalf("list: %+v %v", list, err)
-	}
+	threeBackups(t, ds, src)
 	if nss, _ := ds.ListNamespaces("", -1); len(nss) != 2 {
 		t.Fatalf("namespaces %v", nss)
 	}
@@ -151,6 +139,41 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 		t.Fatalf("second open lists %d snapshots: %v", len(l2), err)
 	}
 
+	pruneGCRoundTrip(t, ds, clk, src, func() {
+		// Restore through a cold cache too.
+		restoreAndCompare(t, ds2, "host/elsa", src)
+	})
+}
+
+// threeBackups stores three snapshots of host/elsa from src (the last one
+// with etc/hostname changed) and checks that they are listed, finished and
+// owned.
+func threeBackups(t *testing.T, ds *datastore.Datastore, src string) {
+	t.Helper()
+	for i, when := range []int64{1700000000, 1700000100, 1700000200} {
+		if i == 2 {
+			os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("changed\n"), 0o644)
+			os.Chtimes(filepath.Join(src, "etc/hostname"), time.Unix(1714564800, 0), time.Unix(1714564800, 0))
+		}
+		if err := runBackup(t, ds, "elsa", when, src); err != nil {
+			t.Fatalf("backup %d: %v", i, err)
+		}
+	}
+	list, err := ds.ListSnapshots("", nil)
+	if err != nil || len(list) != 3 || !list[2].Finished || list[2].Owner != "root@pam" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+}
+
+// pruneGCRoundTrip follows threeBackups on a datastore whose chunk ages
+// follow clk: protect, prune to the last snapshot, GC before and after the
+// cutoff, verify and restore (then also), forget and GC to nothing.
+func pruneGCRoundTrip(t *testing.T, ds *datastore.Datastore, clk *clock, src string, also func()) {
+	t.Helper()
+	list, err := ds.ListSnapshots("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Protect, prune and forget.
 	first := list[0].Snapshot
 	if err := ds.SetProtected("", first, true); err != nil {
@@ -195,8 +218,9 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 	restoreAndCompare(t, ds, "host/elsa", src)
-	// Restore through a cold cache too.
-	restoreAndCompare(t, ds2, "host/elsa", src)
+	if also != nil {
+		also()
+	}
 
 	if err := ds.ForgetSnapshot("", list[0].Snapshot); err != nil {
 		t.Fatal(err)
