@@ -514,20 +514,10 @@ func (g memGC) Sweep(ctx context.Context, minUse, oldest time.Time, st *core.GCS
 		size := int64(len(c.data))
 		switch {
 		case c.used.Before(minUse):
-			if bad {
-				st.RemovedBad++
-			} else {
-				st.RemovedChunks++
-			}
-			st.RemovedBytes += uint64(size)
+			countRemoved(bad, size, st)
 			return true
 		case c.used.Before(oldest):
-			if bad {
-				st.StillBad++
-			} else {
-				st.PendingChunks++
-				st.PendingBytes += uint64(size)
-			}
+			countPending(bad, size, st)
 		default:
 			countKept(bad, size, st)
 		}
