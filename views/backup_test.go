@@ -17,6 +17,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 	"cairn/ui"
 	"cairn/ui/uitest"
@@ -37,11 +38,7 @@ type backupEnv struct {
 func newBackupEnv(t *testing.T) *backupEnv {
 	t.Helper()
 	dir := testutil.TempDir(t)
-	ds, err := datastore.NewMemory("root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	ds := datastoretest.Memory(t)
 	src := filepath.Join(dir, "src")
 	writeBackupTree(t, src)
 	c := &ui.Common{Repo: ds, RepoName: filepath.Join(dir, "store"), Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: "root@pam"}

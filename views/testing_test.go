@@ -20,6 +20,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 	"cairn/ui"
 	"cairn/ui/uitest"
@@ -130,11 +131,7 @@ func newBrEnv(t *testing.T) *brEnv {
 	dir := testutil.TempDir(t)
 	// The views read and write the datastore only through its API: an
 	// in-memory one (no fsyncs) serves them as a directory would.
-	ds, err := datastore.NewMemory("root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	ds := datastoretest.Memory(t)
 	e := &brEnv{dir: dir, ds: ds, src: filepath.Join(dir, "src")}
 	img := filepath.Join(dir, "disk.img")
 	brWriteFile(t, img, strings.Repeat("disk block ", 6000))

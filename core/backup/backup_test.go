@@ -18,6 +18,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 )
@@ -70,32 +71,6 @@ func describe(t testing.TB, dir string) string {
 	return b.String()
 }
 
-func openStore(t testing.TB) *datastore.Datastore {
-	t.Helper()
-	dir := filepath.Join(testutil.TempDir(t), "store")
-	if err := datastore.Create(dir); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(dir, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	return ds
-}
-
-// memStore is an in-memory datastore, for tests that assert what the
-// pipeline does and not what a datastore directory holds.
-func memStore(t testing.TB) *datastore.Datastore {
-	t.Helper()
-	ds, err := datastore.NewMemory("root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	return ds
-}
-
 func runBackup(t testing.TB, repo core.Repository, id string, when int64, specs ...string) (*backup.Result, []core.Event) {
 	t.Helper()
 	var parsed []backup.Spec
@@ -124,7 +99,7 @@ func runBackup(t testing.TB, repo core.Repository, id string, when int64, specs 
 func TestBackupRestoreRoundTrip(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	res, _ := runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	if res.Snapshot.String() != "host/elsa/2023-11-14T22:13:20Z" {
 		t.Fatalf("snapshot %s", res.Snapshot)
@@ -159,7 +134,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestSecondBackupReusesChunks(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := memStore(t)
+	ds := datastoretest.Memory(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	res, events := runBackup(t, ds, "elsa", 1700000100, "root.pxar:"+src)
 	if res.Totals.ChunksNew != 0 || res.Totals.ChunksReused == 0 {
@@ -182,7 +157,7 @@ func TestImageRoundTrip(t *testing.T) {
 	rand.Read(img)
 	os.WriteFile(filepath.Join(dir, "disk.raw"), img, 0o644)
 	os.WriteFile(filepath.Join(dir, "vm.conf"), []byte("memory: 2048\n"), 0o644)
-	ds := memStore(t)
+	ds := datastoretest.Memory(t)
 	runBackup(t, ds, "img", 1700000000, "mydata.img:"+filepath.Join(dir, "disk.raw"), "vm.conf:"+filepath.Join(dir, "vm.conf"))
 	out := filepath.Join(dir, "disk.out")
 	if err := restore.Run(context.Background(), restore.Options{Repo: ds, Snapshot: "host/img", Archive: "mydata.img", Target: out}); err != nil {
@@ -208,7 +183,7 @@ func TestImageRoundTrip(t *testing.T) {
 func TestCorruptChunkFailsRestoreNamingDigest(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	// Flip a byte in the middle of the largest chunk file.
 	var victim string
@@ -264,7 +239,7 @@ func (f failingWriter) UploadChunk(d [32]byte, n uint64, enc func() ([]byte, err
 func TestFailedBackupLeavesNoSnapshot(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	sp, _ := backup.ParseSpec("root.pxar:" + src)
 	_, err := backup.Run(context.Background(), backup.Options{
 		Repo: failingRepo{ds, 1}, Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "x"}, Time: 1700000000},
@@ -290,7 +265,7 @@ func TestFailedBackupLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestGroupLockedDuringBackup(t *testing.T) {
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "a"}, Time: 1700000000}
 	w, err := ds.StartBackup(context.Background(), core.BackupOptions{Snapshot: snap})
 	if err != nil {
@@ -304,7 +279,7 @@ func TestGroupLockedDuringBackup(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	for _, bad := range []string{"no-colon-here", "x.tar:/tmp", "a b.pxar:/tmp"} {
 		if _, err := backup.ParseSpec(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("ParseSpec(%q): %v", bad, err)

@@ -13,6 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 )
@@ -96,7 +97,7 @@ func TestBackupCancelStopsMidWalk(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.make(t, src)
-			ds := memStore(t)
+			ds := datastoretest.Memory(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			repo := &cancelRepo{Repository: ds, cancel: cancel}
@@ -203,7 +204,7 @@ func TestBackupEstimateGivesProgressATotal(t *testing.T) {
 	const size = 512 << 20 // sparse: a second or more to read
 	f.Truncate(size)
 	f.Close()
-	ds := memStore(t)
+	ds := datastoretest.Memory(t)
 	var est *core.Estimate
 	var withTotal int
 	_, err = backup.Run(context.Background(), backup.Options{

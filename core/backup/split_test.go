@@ -16,6 +16,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 	"cairn/pxar"
@@ -141,7 +142,7 @@ func checkSplit(t *testing.T, repo core.Repository, when int64, src string) {
 func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 400, 1)
-	ds := memStore(t)
+	ds := datastoretest.Memory(t)
 
 	first, _ := splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	if first.ReusedFiles != 0 || first.ChangedFiles != 400 {
@@ -197,7 +198,7 @@ func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 20, 2)
-	ds := memStore(t)
+	ds := datastoretest.Memory(t)
 	splitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	p := filepath.Join(src, "d01/f0001")
 	data, _ := os.ReadFile(p)

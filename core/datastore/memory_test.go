@@ -11,23 +11,14 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 )
-
-func newMemory(t testing.TB) *datastore.Datastore {
-	t.Helper()
-	ds, err := datastore.NewMemory("root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	return ds
-}
 
 // The memory datastore does what S3's round trip asks of a backend:
 // backup, restore, protect, prune, GC by the datastore clock, verify.
 func TestMemoryBackupRestorePruneGC(t *testing.T) {
-	ds := newMemory(t)
+	ds := datastoretest.Memory(t)
 	clk := &clock{}
 	ds.SetClock(clk.now)
 	src := filepath.Join(t.TempDir(), "src")
@@ -108,7 +99,7 @@ func TestMemoryBehavesAsDirectory(t *testing.T) {
 	want := script(onDisk)
 	// Errors name paths: the directory's and the memory store's differ.
 	want = strings.ReplaceAll(want, dir, "STORE")
-	got := strings.ReplaceAll(script(newMemory(t)), "memory:", "STORE")
+	got := strings.ReplaceAll(script(datastoretest.Memory(t)), "memory:", "STORE")
 	if got != want {
 		t.Errorf("memory datastore:\n%s\ndirectory datastore:\n%s", got, want)
 	}
