@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+
 	"cairn/core"
 	"cairn/internal/testserver"
 )
@@ -103,22 +104,28 @@ func keyFiles(t *testing.T, dir string) (key, masterPub, masterPriv string) {
 	return key, filepath.Join(dir, "master-public.pem"), filepath.Join(dir, "master-private.pem")
 }
 
+// handOverFD opens path for a --*-fd option. The test keeps the file and
+// closes it at the end: cairn reads a duplicate, so the caller's descriptor
+// stays the caller's (an *os.File over it inside cairn once closed it when
+// collected, and a later close here hit a reused number: a restore then
+// failed with "bad file descriptor").
+func handOverFD(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 func TestBackupKeyFromDescriptors(t *testing.T) {
 	isolateClient(t)
 	dir := t.TempDir()
 	key, pub, priv := keyFiles(t, dir)
 	src := sourceTree(t)
 	repo := localRepo(t)
-	kf, err := os.Open(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kf.Close()
-	mf, err := os.Open(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mf.Close()
+	kf, mf := handOverFD(t, key), handOverFD(t, pub)
 	r := mustRun(t, "backup", "root.pxar:"+src, "--repository", repo, "--backup-id", "fd",
 		"--keyfd", fmt.Sprint(kf.Fd()), "--master-pubkey-fd", fmt.Sprint(mf.Fd()))
 	for _, want := range []string{"Using encryption key from file descriptor..", "Encryption key fingerprint: ",
@@ -149,9 +156,7 @@ func TestBackupKeyFromDescriptors(t *testing.T) {
 	if r := cairnRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "nokey"), "--repository", repo); r.code == 0 {
 		t.Fatal("restore of an encrypted archive without a key succeeded")
 	}
-	kf2, _ := os.Open(key)
-	defer kf2.Close()
-	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", fmt.Sprint(kf2.Fd()))
+	mustRun(t, "restore", snap, "root.pxar", filepath.Join(dir, "withfd"), "--repository", repo, "--keyfd", fmt.Sprint(handOverFD(t, key).Fd()))
 	sameFile(t, filepath.Join(src, "big"), filepath.Join(dir, "withfd", "big"))
 	// As upstream: the key copy is listed with the backup's crypt mode and
 	// restores without the key it protects.

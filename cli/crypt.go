@@ -56,17 +56,25 @@ func (f *fdFlag) Type() string { return "fd" }
 // files and PEM public keys are a few KiB.
 const maxKeyFileSize = 1 << 20
 
+// dupFD opens a duplicate of an inherited descriptor, for the caller to
+// close: an *os.File over the descriptor itself would close it when
+// collected, and the number could by then belong to another file of this
+// process (tests run cairn in-process).
+func dupFD(fd int, name string) (*os.File, error) {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(dup), name), nil
+}
+
 // read reads the whole descriptor once; later calls return the same bytes
 // (a pipe can be read only once).
 func (f *fdFlag) read(name string) ([]byte, error) {
-	// Read a duplicate and close it: an *os.File over the caller's own
-	// descriptor would close that descriptor when collected, and the
-	// number could by then belong to another file of this process.
-	dup, err := unix.Dup(f.fd)
+	file, err := dupFD(f.fd, name)
 	if err != nil {
 		return nil, fmt.Errorf("--%s %d: not an open file descriptor", name, f.fd)
 	}
-	file := os.NewFile(uintptr(dup), name)
 	defer file.Close()
 	data, err := io.ReadAll(io.LimitReader(file, maxKeyFileSize+1))
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"cairn/internal/testserver"
 	"cairn/internal/testutil"
@@ -74,14 +76,8 @@ func remoteRepo(t *testing.T) (*testserver.Server, string) {
 func sourceTree(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, data := range map[string]string{"etc/hostname": "elsa\n", "home/a.txt": "alpha\n", "big": string(bytes.Repeat([]byte("0123456789"), 50000))} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, dir, testutil.Files(map[string]string{
+		"etc/hostname": "elsa\n", "home/a.txt": "alpha\n", "big": strings.Repeat("0123456789", 50000),
+	}), time.Time{})
 	return dir
 }

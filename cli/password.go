@@ -29,7 +29,11 @@ func secretFromEnv(name string) (secret []byte, ok bool, err error) {
 		if err != nil || fd < 0 {
 			return nil, true, fmt.Errorf("%s_FD: %q is not a file descriptor", name, v)
 		}
-		f := os.NewFile(uintptr(fd), name+"_FD")
+		f, err := dupFD(fd, name+"_FD")
+		if err != nil {
+			return nil, true, fmt.Errorf("%s_FD: reading descriptor %d: %v", name, fd, err)
+		}
+		defer f.Close()
 		line, err := bufio.NewReader(f).ReadBytes('\n')
 		if err != nil && len(line) == 0 {
 			return nil, true, fmt.Errorf("%s_FD: reading descriptor %d: %v", name, fd, err)

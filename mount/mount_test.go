@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,17 +65,19 @@ func makeFixture(t testing.TB, bigBytes int, mode string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	must(os.MkdirAll(filepath.Join(src, "etc/conf.d"), 0o755))
-	must(os.MkdirAll(filepath.Join(src, "home/user/empty"), 0o700))
-	must(os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("host\n"), 0o644))
-	must(os.WriteFile(filepath.Join(src, "etc/conf.d/a.conf"), []byte("a=1\n"), 0o600))
-	must(os.WriteFile(filepath.Join(src, "etc/empty"), nil, 0o640))
-	must(os.WriteFile(filepath.Join(src, "home/user/text.txt"), bytes.Repeat([]byte("all work and no play\n"), 50000), 0o644))
 	big := randBytes(bigBytes, 42)
-	must(os.WriteFile(filepath.Join(src, "home/user/big.bin"), big, 0o644))
-	must(os.Symlink("../etc/hostname", filepath.Join(src, "home/link")))
-	must(os.Link(filepath.Join(src, "etc/hostname"), filepath.Join(src, "etc/hostname.hard")))
-	must(syscall.Mkfifo(filepath.Join(src, "etc/fifo"), 0o644))
+	testutil.WriteTree(t, src, testutil.Tree{
+		"etc/conf.d":         testutil.Dir(),
+		"home/user/empty":    testutil.Dir().Mode(0o700),
+		"etc/hostname":       testutil.File("host\n"),
+		"etc/conf.d/a.conf":  testutil.File("a=1\n").Mode(0o600),
+		"etc/empty":          testutil.File("").Mode(0o640),
+		"home/user/text.txt": testutil.File(strings.Repeat("all work and no play\n", 50000)),
+		"home/user/big.bin":  testutil.File(big),
+		"home/link":          testutil.Symlink("../etc/hostname"),
+		"etc/hostname.hard":  testutil.HardLink("etc/hostname"),
+		"etc/fifo":           testutil.Fifo(),
+	}, time.Time{})
 	os.Chown(filepath.Join(src, "etc/conf.d/a.conf"), 1234, 5678)
 	unix.Setxattr(filepath.Join(src, "etc/hostname"), "user.comment", []byte("the host name"), 0)
 	mt := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)

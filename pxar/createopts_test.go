@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"cairn/internal/testutil"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,10 +77,7 @@ func TestCreateE2BigXattr(t *testing.T) {
 func TestCreateEntriesMax(t *testing.T) {
 	dir := t.TempDir()
 	// 3 entries at the top, 4 in a/: at most 7 names are held at once.
-	for _, p := range []string{"a/1", "a/2", "a/3", "a/4", "b", "c"} {
-		must(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755))
-		must(t, os.WriteFile(filepath.Join(dir, p), nil, 0o644))
-	}
+	testutil.WriteTree(t, dir, testutil.Files(map[string]string{"a/1": "", "a/2": "", "a/3": "", "a/4": "", "b": "", "c": ""}), time.Time{})
 	if err := Create(&bytes.Buffer{}, dir, CreateOptions{EntriesMax: 7}); err != nil {
 		t.Fatalf("EntriesMax 7: %v", err)
 	}

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"cairn/internal/testutil"
 	"cairn/pxar/pattern"
 )
 
@@ -42,11 +44,7 @@ func TestCreateExcludes(t *testing.T) {
 		"junk.tmp": "", "keep/a.tmp": "", "keep/b.txt": "",
 		".pxarexclude-cli": "real file, replaced",
 	}
-	for rel, data := range files {
-		p := filepath.Join(dir, rel)
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		must(t, os.WriteFile(p, []byte(data), 0o644))
-	}
+	testutil.WriteTree(t, dir, testutil.Files(files), time.Time{})
 	p, err := pattern.Parse("*.tmp")
 	must(t, err)
 	rec := &recorder{}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"cairn/internal/testutil"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -25,37 +27,32 @@ func makeTree(t testing.TB, dir string) {
 			t.Fatal(err)
 		}
 	}
-	write := func(rel string, data []byte, mode os.FileMode) {
-		p := filepath.Join(dir, rel)
-		must(os.MkdirAll(filepath.Dir(p), 0o755))
-		must(os.WriteFile(p, data, mode))
-		must(os.Chmod(p, mode))
-	}
-	write("empty", nil, 0o644)
-	write("small.txt", []byte("hello\n"), 0o644)
 	big := make([]byte, 300<<10)
 	for i := range big {
 		big[i] = byte(i * 7 % 251)
 	}
-	write("big.bin", big, 0o640)
-	write("setuid", []byte("#!/bin/sh\n"), 0o4755)
-	write(strings.Repeat("n", 255), []byte("long name"), 0o600)
-	write("weird name \t\"'\\ üñï", []byte("weird"), 0o644)
-	must(os.MkdirAll(filepath.Join(dir, "emptydir"), 0o755))
-	must(os.MkdirAll(filepath.Join(dir, "sticky"), 0o1777))
-	must(os.Chmod(filepath.Join(dir, "sticky"), 0o1777))
-	deep := dir
+	var deep []string
 	for i := 0; i < 40; i++ {
-		deep = filepath.Join(deep, fmt.Sprintf("level%02d", i))
+		deep = append(deep, fmt.Sprintf("level%02d", i))
 	}
-	must(os.MkdirAll(deep, 0o755))
-	must(os.WriteFile(filepath.Join(deep, "bottom"), []byte("deep"), 0o644))
-	must(os.Symlink("small.txt", filepath.Join(dir, "link")))
-	must(os.Symlink(strings.Repeat("x/", 1000)+"end", filepath.Join(dir, "longlink")))
-	write("hl/one", []byte("linked"), 0o644)
-	must(os.Link(filepath.Join(dir, "hl/one"), filepath.Join(dir, "hl/two")))
-	must(os.Link(filepath.Join(dir, "hl/one"), filepath.Join(dir, "zz-three")))
-	must(unix.Mkfifo(filepath.Join(dir, "fifo"), 0o640))
+	testutil.WriteTree(t, dir, testutil.Tree{
+		"empty":                             testutil.File(""),
+		"small.txt":                         testutil.File("hello\n"),
+		"big.bin":                           testutil.File(big).Mode(0o640),
+		"setuid":                            testutil.File("#!/bin/sh\n").Mode(0o755 | os.ModeSetuid),
+		strings.Repeat("n", 255):            testutil.File("long name").Mode(0o600),
+		"weird name \t\"'\\ üñï":            testutil.File("weird"),
+		"emptydir":                          testutil.Dir(),
+		"sticky":                            testutil.Dir().Mode(0o777 | os.ModeSticky),
+		strings.Join(deep, "/"):             testutil.Dir(),
+		strings.Join(deep, "/") + "/bottom": testutil.File("deep"),
+		"link":                              testutil.Symlink("small.txt"),
+		"longlink":                          testutil.Symlink(strings.Repeat("x/", 1000) + "end"),
+		"hl/one":                            testutil.File("linked"),
+		"hl/two":                            testutil.HardLink("hl/one"),
+		"zz-three":                          testutil.HardLink("hl/one"),
+		"fifo":                              testutil.Fifo().Mode(0o640),
+	}, time.Time{})
 	if l, err := net.Listen("unix", filepath.Join(dir, "sock")); err == nil {
 		l.(*net.UnixListener).SetUnlinkOnClose(false)
 		l.Close()

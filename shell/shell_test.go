@@ -20,16 +20,6 @@ import (
 	"cairn/shell"
 )
 
-func write(t *testing.T, p string, data []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // modes are the archive forms every test runs against: a unified archive
 // with its catalog, and a split one (metadata change detection, second
 // backup reusing the first's payload) with none.
@@ -46,28 +36,19 @@ func setup(t *testing.T, mode string) (src string, o shell.Options, s *snapshot.
 	t.Helper()
 	dir := testutil.TempDir(t)
 	src = filepath.Join(dir, "src")
-	write(t, filepath.Join(src, "etc/hostname"), []byte("host\n"), 0o644)
-	write(t, filepath.Join(src, "etc/a.conf"), []byte("a=1\n"), 0o600)
-	write(t, filepath.Join(src, "etc/conf.d/b.conf"), []byte("b=2\n"), 0o644)
-	write(t, filepath.Join(src, "etc/conf.d/deep/c.conf"), []byte("c=3\n"), 0o640)
-	write(t, filepath.Join(src, "etc/conf.d/notes.txt"), []byte("notes\n"), 0o644)
-	write(t, filepath.Join(src, "home/user/doc.txt"), bytes.Repeat([]byte("document\n"), 100000), 0o644)
-	write(t, filepath.Join(src, "home/user/big.bin"), bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 3<<20), 0o644)
-	write(t, filepath.Join(src, "home/user/My File.txt"), []byte("spaces\n"), 0o644)
-	os.Symlink("../etc/hostname", filepath.Join(src, "home/link"))
-	os.Link(filepath.Join(src, "etc/a.conf"), filepath.Join(src, "etc/a.hard"))
-	mt := time.Date(2024, 5, 1, 12, 0, 0, 5000, time.UTC)
-	filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if info.Mode()&os.ModeSymlink == 0 {
-			os.Chtimes(p, mt, mt)
-		}
-		return nil
-	})
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
+	testutil.WriteTree(t, src, testutil.Tree{
+		"etc/hostname":           testutil.File("host\n"),
+		"etc/a.conf":             testutil.File("a=1\n").Mode(0o600),
+		"etc/conf.d/b.conf":      testutil.File("b=2\n"),
+		"etc/conf.d/deep/c.conf": testutil.File("c=3\n").Mode(0o640),
+		"etc/conf.d/notes.txt":   testutil.File("notes\n"),
+		"home/user/doc.txt":      testutil.File(strings.Repeat("document\n", 100000)),
+		"home/user/big.bin":      testutil.File(bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 3<<20)),
+		"home/user/My File.txt":  testutil.File("spaces\n"),
+		"home/link":              testutil.Symlink("../etc/hostname"),
+		"etc/a.hard":             testutil.HardLink("etc/a.conf"),
+	}, time.Date(2024, 5, 1, 12, 0, 0, 5000, time.UTC))
+	ds, err := datastore.NewMemory("root@pam")
 	if err != nil {
 		t.Fatal(err)
 	}

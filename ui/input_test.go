@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"cairn/ui/uitest"
+
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -19,7 +21,7 @@ func TestRootBurstIsItsKeys(t *testing.T) {
 	c := testCommon()
 	a := newFake(c, "a")
 	r := NewRoot(c, a)
-	r.Update(runes("jjk"))
+	r.Update(uitest.Runes("jjk"))
 	if want := []string{"j", "j", "k"}; !reflect.DeepEqual(a.keys, want) {
 		t.Errorf("burst jjk reached the view as %q, want %q", a.keys, want)
 	}
@@ -31,9 +33,9 @@ func TestRootBurstIsItsKeys(t *testing.T) {
 	}
 	// The root's own keys inside a burst act too: q quits.
 	a.keys = nil
-	_, cmd := r.Update(runes("jq"))
-	if !hasQuit(execCmd(t, cmd)) || !reflect.DeepEqual(a.keys, []string{"j"}) {
-		t.Errorf("burst jq: view got %q, quit %v", a.keys, hasQuit(execCmd(t, cmd)))
+	_, cmd := r.Update(uitest.Runes("jq"))
+	if !hasQuit(uitest.Run(t, cmd)) || !reflect.DeepEqual(a.keys, []string{"j"}) {
+		t.Errorf("burst jq: view got %q, quit %v", a.keys, hasQuit(uitest.Run(t, cmd)))
 	}
 }
 
@@ -82,7 +84,7 @@ func TestRootHelpListsKeysOnce(t *testing.T) {
 	v := &titled{fakeView: newFake(c, "a"), title: "a", help: [][]key.Binding{{k.Up, k.Down}, {k.Open, k.Back}}}
 	r := NewRoot(c, v)
 	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-	r.Update(pressOf(k.Help))
+	r.Update(uitest.Press(k.Help))
 	view := r.View()
 	if n := strings.Count(view, "esc back"); n != 1 {
 		t.Errorf("help lists esc back %d times:\n%s", n, view)
@@ -103,7 +105,7 @@ func TestListPosition(t *testing.T) {
 	l, c := newTestList(names...)
 	l.SetSize(40, 20)
 	for i := 0; i < 122; i++ {
-		press(l, pressOf(c.Keys.Down))
+		press(l, uitest.Press(c.Keys.Down))
 	}
 	lines := strings.Split(l.View(), "\n")
 	if len(lines) != 20 || strings.TrimSpace(lines[19]) != "123/3,000" {
@@ -166,7 +168,7 @@ func TestRootMouseToTopView(t *testing.T) {
 		t.Errorf("the top view got %v, want one click at Y 4", b.msgs)
 	}
 	// Not while the help covers it.
-	r.Update(pressOf(c.Keys.Help))
+	r.Update(uitest.Press(c.Keys.Help))
 	r.Update(tea.MouseMsg{Button: tea.MouseButtonWheelDown, Action: tea.MouseActionPress})
 	if len(b.msgs) != 1 {
 		t.Errorf("the view got a wheel turn under the help: %v", b.msgs)

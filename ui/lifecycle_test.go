@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"cairn/ui/uitest"
+
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -17,7 +19,7 @@ import (
 // ask first; any other key keeps the job; y cancels it and quits only
 // once the job has cleaned up.
 func TestRootQuitAsksWhileAJobRuns(t *testing.T) {
-	for _, press := range []tea.KeyMsg{pressOf(testCommon().Keys.Quit), {Type: tea.KeyCtrlC}} {
+	for _, press := range []tea.KeyMsg{uitest.Press(testCommon().Keys.Quit), {Type: tea.KeyCtrlC}} {
 		t.Run(press.String(), func(t *testing.T) {
 			c := testCommon()
 			a := newFake(c, "a")
@@ -33,7 +35,7 @@ func TestRootQuitAsksWhileAJobRuns(t *testing.T) {
 			go cmd().(tea.BatchMsg)[0]()
 
 			_, cmd = r.Update(press)
-			if hasQuit(execCmd(t, cmd)) || !r.Asking() {
+			if hasQuit(uitest.Run(t, cmd)) || !r.Asking() {
 				t.Fatalf("%s quit while a backup runs (asking %v)", press, r.Asking())
 			}
 			v := r.View()
@@ -43,12 +45,12 @@ func TestRootQuitAsksWhileAJobRuns(t *testing.T) {
 				}
 			}
 			// Any other key keeps it running, and reaches no view.
-			r.Update(runes("n"))
+			r.Update(uitest.Runes("n"))
 			if r.Asking() || r.Stopping() || len(a.keys) != 0 || len(c.JobList().Running()) != 1 {
 				t.Fatalf("n: asking %v stopping %v view keys %q jobs %v", r.Asking(), r.Stopping(), a.keys, c.JobList().Running())
 			}
 			r.Update(press)
-			_, cmd = r.Update(pressOf(c.Keys.Confirm))
+			_, cmd = r.Update(uitest.Press(c.Keys.Confirm))
 			if !r.Stopping() || !strings.Contains(r.View(), "Stopping backup") {
 				t.Fatalf("y did not stop:\n%s", r.View())
 			}
@@ -65,7 +67,7 @@ func TestRootQuitAsksWhileAJobRuns(t *testing.T) {
 				t.Fatal("quit before the job cleaned up")
 			}
 			_, cmd = r.Update(msg)
-			if !hasQuit(execCmd(t, cmd)) {
+			if !hasQuit(uitest.Run(t, cmd)) {
 				t.Error("no quit once the jobs stopped")
 			}
 		})
@@ -76,8 +78,8 @@ func TestRootQuitAsksWhileAJobRuns(t *testing.T) {
 func TestRootQuitAtOnceWithoutJobs(t *testing.T) {
 	c := testCommon()
 	r := NewRoot(c, newFake(c, "a"))
-	_, cmd := r.Update(pressOf(c.Keys.Quit))
-	if !hasQuit(execCmd(t, cmd)) || r.Asking() {
+	_, cmd := r.Update(uitest.Press(c.Keys.Quit))
+	if !hasQuit(uitest.Run(t, cmd)) || r.Asking() {
 		t.Error("q with no job running did not quit at once")
 	}
 }
@@ -114,7 +116,7 @@ func TestRootStatusClears(t *testing.T) {
 	}
 	// The next key ends it too, and still reaches the view.
 	r.Update(StatusMsg{Text: "restored 2 entries"})
-	r.Update(runes("j"))
+	r.Update(uitest.Runes("j"))
 	if status() != "" || len(a.keys) != 1 {
 		t.Errorf("after a key: status %q, view keys %q", status(), a.keys)
 	}
@@ -138,7 +140,7 @@ func TestRootLongErrorOpensDialog(t *testing.T) {
 		t.Errorf("the dialog cut the error:\n%s", v)
 	}
 	golden(t, "error_dialog", v, 80, 24)
-	r.Update(runes("j"))
+	r.Update(uitest.Runes("j"))
 	if r.Dialog() != "" || len(a.keys) != 0 {
 		t.Errorf("after a key: dialog %q, the view got %q", r.Dialog(), a.keys)
 	}
@@ -197,19 +199,19 @@ func TestRootReloads(t *testing.T) {
 		t.Fatalf("after pop: reloads %d %d", groups.reloads, snaps.reloads)
 	}
 	// ctrl+r reloads the screen on top.
-	_, cmd := r.Update(pressOf(c.Keys.Reload))
+	_, cmd := r.Update(uitest.Press(c.Keys.Reload))
 	if snaps.reloads != 3 || len(snaps.keys) != 0 {
 		t.Errorf("ctrl+r: reloads %d, view keys %q", snaps.reloads, snaps.keys)
 	}
 	found := false
-	for _, m := range execCmd(t, cmd) {
+	for _, m := range uitest.Run(t, cmd) {
 		_, ok := m.(reloadedMsg)
 		found = found || ok
 	}
 	if !found {
 		t.Error("ctrl+r's command does not run the reload")
 	}
-	r.Update(pressOf(c.Keys.Help))
+	r.Update(uitest.Press(c.Keys.Help))
 	if !strings.Contains(r.View(), "ctrl+r") {
 		t.Errorf("help does not list ctrl+r:\n%s", r.View())
 	}

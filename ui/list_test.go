@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"cairn/ui/uitest"
+
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -49,12 +51,14 @@ func press(l *List[string], km tea.KeyMsg) bool {
 
 func TestListFilter(t *testing.T) {
 	l, c := newTestList("alpha", "beta", "gamma", "delta", "epsilon")
-	press(l, pressOf(c.Keys.Down))
-	press(l, pressOf(c.Keys.Down)) // gamma
-	if !press(l, pressOf(c.Keys.Find)) || !l.Filtering() {
+	press(l, uitest.Press(c.Keys.Down))
+	press(l, uitest.Press(c.Keys.Down)) // gamma
+	if !press(l, uitest.Press(c.Keys.Find)) || !l.Filtering() {
 		t.Fatal("/ did not open the filter")
 	}
-	typeInto("ta", func(m tea.Msg) { l.Update(m) })
+	for _, k := range uitest.Keys("ta") {
+		l.Update(k)
+	}
 	if l.Filter() != "ta" {
 		t.Fatalf("filter %q", l.Filter())
 	}
@@ -65,7 +69,7 @@ func TestListFilter(t *testing.T) {
 		t.Errorf("filtering left the cursor at %d", l.Cursor())
 	}
 	// Keys that mean something else are text while filtering; arrows move.
-	press(l, tea.KeyMsg{Type: tea.KeyDown})
+	press(l, uitest.Key("down"))
 	second := selected(l)
 	if second != visibleNames(l)[1] {
 		t.Errorf("down selected %q", second)
@@ -74,33 +78,39 @@ func TestListFilter(t *testing.T) {
 		t.Errorf("the filter input is not drawn:\n%s", l.View())
 	}
 	// Enter keeps the match selected and shows every row again.
-	press(l, pressOf(c.Keys.Open))
+	press(l, uitest.Press(c.Keys.Open))
 	if l.Filtering() || l.Len() != 5 || selected(l) != second {
 		t.Errorf("enter: filtering %v, %d rows, selected %q, want %q", l.Filtering(), l.Len(), selected(l), second)
 	}
 	// Esc puts the cursor back where it was before the filter opened.
-	press(l, pressOf(c.Keys.Find))
-	typeInto("eps", func(m tea.Msg) { l.Update(m) })
+	press(l, uitest.Press(c.Keys.Find))
+	for _, k := range uitest.Keys("eps") {
+		l.Update(k)
+	}
 	if selected(l) != "epsilon" {
 		t.Errorf("eps selected %q", selected(l))
 	}
-	press(l, pressOf(c.Keys.Cancel))
+	press(l, uitest.Press(c.Keys.Cancel))
 	if l.Filtering() || l.Len() != 5 || selected(l) != second {
 		t.Errorf("esc: filtering %v, %d rows, selected %q, want %q", l.Filtering(), l.Len(), selected(l), second)
 	}
 	// ctrl+u clears the filter text.
-	press(l, pressOf(c.Keys.Find))
-	typeInto("zzz", func(m tea.Msg) { l.Update(m) })
+	press(l, uitest.Press(c.Keys.Find))
+	for _, k := range uitest.Keys("zzz") {
+		l.Update(k)
+	}
 	if l.Len() != 0 || !strings.Contains(l.View(), "(empty)") {
 		t.Errorf("zzz matches %d rows:\n%s", l.Len(), l.View())
 	}
-	press(l, pressOf(c.Keys.Clear))
+	press(l, uitest.Press(c.Keys.Clear))
 	if l.Filter() != "" || l.Len() != 5 {
 		t.Errorf("ctrl+u: filter %q, %d rows", l.Filter(), l.Len())
 	}
 	// Enter with nothing matched selects nothing but still closes.
-	typeInto("zzz", func(m tea.Msg) { l.Update(m) })
-	press(l, pressOf(c.Keys.Open))
+	for _, k := range uitest.Keys("zzz") {
+		l.Update(k)
+	}
+	press(l, uitest.Press(c.Keys.Open))
 	if l.Filtering() || l.Len() != 5 {
 		t.Errorf("enter on no match: filtering %v, %d rows", l.Filtering(), l.Len())
 	}
@@ -108,12 +118,12 @@ func TestListFilter(t *testing.T) {
 
 func TestListCursorClamp(t *testing.T) {
 	l, c := newTestList("a", "b", "c")
-	press(l, pressOf(c.Keys.Up))
+	press(l, uitest.Press(c.Keys.Up))
 	if l.Cursor() != 0 {
 		t.Errorf("up at the top: cursor %d", l.Cursor())
 	}
 	for i := 0; i < 5; i++ {
-		press(l, pressOf(c.Keys.Down))
+		press(l, uitest.Press(c.Keys.Down))
 	}
 	if l.Cursor() != 2 || selected(l) != "c" {
 		t.Errorf("down past the end: cursor %d", l.Cursor())
@@ -127,8 +137,8 @@ func TestListCursorClamp(t *testing.T) {
 	if _, ok := l.Selected(); ok || l.Cursor() != 0 {
 		t.Errorf("empty list: cursor %d, selected %v", l.Cursor(), ok)
 	}
-	press(l, pressOf(c.Keys.Down))
-	press(l, pressOf(c.Keys.End))
+	press(l, uitest.Press(c.Keys.Down))
+	press(l, uitest.Press(c.Keys.End))
 	if l.Cursor() != 0 {
 		t.Errorf("keys on an empty list moved the cursor to %d", l.Cursor())
 	}
@@ -137,15 +147,15 @@ func TestListCursorClamp(t *testing.T) {
 	}
 	// k and j work like the arrows; unknown keys are not handled.
 	l.SetRows(rowsOf("a", "b"))
-	press(l, runes("j"))
+	press(l, uitest.Runes("j"))
 	if selected(l) != "b" {
 		t.Errorf("j selected %q", selected(l))
 	}
-	press(l, runes("k"))
+	press(l, uitest.Runes("k"))
 	if selected(l) != "a" {
 		t.Errorf("k selected %q", selected(l))
 	}
-	if press(l, runes("z")) || press(l, pressOf(c.Keys.Open)) {
+	if press(l, uitest.Runes("z")) || press(l, uitest.Press(c.Keys.Open)) {
 		t.Error("the list claims keys it does not use")
 	}
 	if handled, _ := l.Update(tea.WindowSizeMsg{}); handled {
@@ -155,7 +165,7 @@ func TestListCursorClamp(t *testing.T) {
 
 func TestListSetRowsKeepsSelection(t *testing.T) {
 	l, c := newTestList("alpha", "beta", "gamma")
-	press(l, pressOf(c.Keys.End))
+	press(l, uitest.Press(c.Keys.End))
 	l.SetRows(rowsOf("new", "alpha", "beta", "other", "gamma", "zeta"))
 	if selected(l) != "gamma" || l.Cursor() != 4 {
 		t.Errorf("after a reload: selected %q at %d, want gamma at 4", selected(l), l.Cursor())
@@ -185,15 +195,15 @@ func TestListPageKeys(t *testing.T) {
 		key  tea.KeyMsg
 		want int
 	}{
-		{pressOf(k.PageDown), 4},
-		{pressOf(k.PageDown), 8},
-		{pressOf(k.PageUp), 4},
-		{pressOf(k.PageUp), 0},
-		{pressOf(k.PageUp), 0},
-		{pressOf(k.End), 19},
-		{pressOf(k.PageDown), 19},
-		{pressOf(k.Home), 0},
-		{tea.KeyMsg{Type: tea.KeyCtrlF}, 4},
+		{uitest.Press(k.PageDown), 4},
+		{uitest.Press(k.PageDown), 8},
+		{uitest.Press(k.PageUp), 4},
+		{uitest.Press(k.PageUp), 0},
+		{uitest.Press(k.PageUp), 0},
+		{uitest.Press(k.End), 19},
+		{uitest.Press(k.PageDown), 19},
+		{uitest.Press(k.Home), 0},
+		{uitest.Key("ctrl+f"), 4},
 		{tea.KeyMsg{Type: tea.KeyCtrlB}, 0},
 	}
 	for i, s := range steps {
@@ -203,19 +213,19 @@ func TestListPageKeys(t *testing.T) {
 		}
 	}
 	// The selected row is always drawn, and only a page of rows is.
-	press(l, pressOf(k.End))
+	press(l, uitest.Press(k.End))
 	v := l.View()
 	lines := strings.Split(v, "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[4], "row19") || !strings.HasPrefix(lines[1], "row16") || strings.TrimSpace(lines[5]) != "20/20" {
 		t.Errorf("view at the end:\n%s", v)
 	}
-	press(l, pressOf(k.Home))
+	press(l, uitest.Press(k.Home))
 	if lines := strings.Split(l.View(), "\n"); !strings.HasPrefix(lines[1], "row00") || strings.TrimSpace(lines[5]) != "1/20" {
 		t.Errorf("view at the top:\n%s", l.View())
 	}
 	// With the filter open, the input takes a line: 3 rows a page.
-	press(l, pressOf(k.Find))
-	press(l, pressOf(k.PageDown)) // not text: the input ignores it
+	press(l, uitest.Press(k.Find))
+	press(l, uitest.Press(k.PageDown)) // not text: the input ignores it
 	if lines := strings.Split(l.View(), "\n"); len(lines) != 6 || lines[5] != "/" && !strings.HasPrefix(lines[5], "/") {
 		t.Errorf("filter view:\n%s", l.View())
 	}
@@ -292,19 +302,23 @@ func TestPrompt(t *testing.T) {
 		}
 	}
 	// Typing appends at the end of the prefilled value.
-	typeInto("/x", func(m tea.Msg) { p.Update(m) })
+	for _, k := range uitest.Keys("/x") {
+		p.Update(k)
+	}
 	if p.Value() != "/var/restore/x" {
 		t.Errorf("typed: %q", p.Value())
 	}
-	if res, _ := p.Update(pressOf(c.Keys.Clear)); res != PromptTyping || p.Value() != "" {
+	if res, _ := p.Update(uitest.Press(c.Keys.Clear)); res != PromptTyping || p.Value() != "" {
 		t.Errorf("ctrl+u: %v, %q", res, p.Value())
 	}
-	typeInto("/tmp/q", func(m tea.Msg) { p.Update(m) }) // q is text here
-	if res, _ := p.Update(tea.KeyMsg{Type: tea.KeyEnter}); res != PromptConfirmed || p.Value() != "/tmp/q" || p.Active() {
+	for _, k := range uitest.Keys("/tmp/q") {
+		p.Update(k)
+	} // q is text here
+	if res, _ := p.Update(uitest.Key("enter")); res != PromptConfirmed || p.Value() != "/tmp/q" || p.Active() {
 		t.Errorf("enter: %v, %q, active %v", res, p.Value(), p.Active())
 	}
 	p.Open("Again:", "x")
-	if res, _ := p.Update(tea.KeyMsg{Type: tea.KeyEsc}); res != PromptCancelled || p.Active() {
+	if res, _ := p.Update(uitest.Key("esc")); res != PromptCancelled || p.Active() {
 		t.Errorf("esc: %v, active %v", res, p.Active())
 	}
 	// Reopening replaces the old value with the new default.

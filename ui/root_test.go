@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"cairn/ui/uitest"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -22,80 +23,6 @@ func init() { lipgloss.SetColorProfile(termenv.Ascii) }
 
 func testCommon() *Common {
 	return &Common{RepoName: "store", Keys: NewKeyMap(), Styles: NewStyles(true), Owner: "root@pam"}
-}
-
-// pressOf presses a binding by its first key.
-func pressOf(b key.Binding) tea.KeyMsg {
-	switch k := b.Keys()[0]; k {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case " ":
-		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "pgup":
-		return tea.KeyMsg{Type: tea.KeyPgUp}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "home":
-		return tea.KeyMsg{Type: tea.KeyHome}
-	case "end":
-		return tea.KeyMsg{Type: tea.KeyEnd}
-	case "ctrl+u":
-		return tea.KeyMsg{Type: tea.KeyCtrlU}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	case "ctrl+r":
-		return tea.KeyMsg{Type: tea.KeyCtrlR}
-	case "ctrl+a":
-		return tea.KeyMsg{Type: tea.KeyCtrlA}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	default:
-		// One key: a name of several runes would be a burst of keys.
-		return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
-	}
-}
-
-func runes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
-
-// typeInto sends s one rune at a time to f.
-func typeInto(s string, f func(tea.Msg)) {
-	for _, r := range s {
-		f(runes(string(r)))
-	}
-}
-
-// execCmd runs a command with a deadline and flattens batches; commands
-// that wait on a timer (cursor blinks) are dropped after 2s.
-func execCmd(t *testing.T, cmd tea.Cmd) []tea.Msg {
-	t.Helper()
-	if cmd == nil {
-		return nil
-	}
-	ch := make(chan tea.Msg, 1)
-	go func() { ch <- cmd() }()
-	var msg tea.Msg
-	select {
-	case msg = <-ch:
-	case <-time.After(2 * time.Second):
-		return nil
-	}
-	if b, ok := msg.(tea.BatchMsg); ok {
-		var out []tea.Msg
-		for _, c := range b {
-			out = append(out, execCmd(t, c)...)
-		}
-		return out
-	}
-	if msg == nil {
-		return nil
-	}
-	return []tea.Msg{msg}
 }
 
 func hasQuit(msgs []tea.Msg) bool {
@@ -162,7 +89,7 @@ func TestRootPushSizesAndInits(t *testing.T) {
 	c := testCommon()
 	a, b := newFake(c, "a"), newFake(c, "b")
 	r := NewRoot(c, a)
-	if msgs := execCmd(t, r.Init()); len(msgs) != 1 || msgs[0] != (fakeInitMsg{"a"}) {
+	if msgs := uitest.Run(t, r.Init()); len(msgs) != 1 || msgs[0] != (fakeInitMsg{"a"}) {
 		t.Errorf("Init yields %v, want the first view's Init", msgs)
 	}
 	r.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
@@ -177,7 +104,7 @@ func TestRootPushSizesAndInits(t *testing.T) {
 	if b.w != 100 || b.h != 27 {
 		t.Errorf("pushed view sized %dx%d, want 100x27", b.w, b.h)
 	}
-	if msgs := execCmd(t, cmd); len(msgs) != 1 || msgs[0] != (fakeInitMsg{"b"}) {
+	if msgs := uitest.Run(t, cmd); len(msgs) != 1 || msgs[0] != (fakeInitMsg{"b"}) {
 		t.Errorf("push yields %v, want the pushed view's Init", msgs)
 	}
 	if strings.Contains(r.View(), "old news") {
@@ -187,7 +114,7 @@ func TestRootPushSizesAndInits(t *testing.T) {
 		t.Errorf("breadcrumb %q", first)
 	}
 	// The Push helper yields the same message.
-	if msgs := execCmd(t, Push(a)); len(msgs) != 1 || msgs[0].(PushMsg).View != View(a) {
+	if msgs := uitest.Run(t, Push(a)); len(msgs) != 1 || msgs[0].(PushMsg).View != View(a) {
 		t.Errorf("Push yields %v", msgs)
 	}
 }
@@ -197,7 +124,7 @@ func TestRootPopNeverLast(t *testing.T) {
 	a, b := newFake(c, "a"), newFake(c, "b")
 	r := NewRoot(c, a)
 	r.Update(PushMsg{View: b})
-	if msgs := execCmd(t, Pop()); len(msgs) != 1 || msgs[0] != (PopMsg{}) {
+	if msgs := uitest.Run(t, Pop()); len(msgs) != 1 || msgs[0] != (PopMsg{}) {
 		t.Fatalf("Pop yields %v", msgs)
 	}
 	r.Update(PopMsg{})
@@ -215,29 +142,29 @@ func TestRootQuitOnlyWhenNotCapturing(t *testing.T) {
 	c := testCommon()
 	a := newFake(c, "a")
 	r := NewRoot(c, a)
-	_, cmd := r.Update(pressOf(c.Keys.Quit))
-	if !hasQuit(execCmd(t, cmd)) {
+	_, cmd := r.Update(uitest.Press(c.Keys.Quit))
+	if !hasQuit(uitest.Run(t, cmd)) {
 		t.Error("q did not quit")
 	}
 	if len(a.keys) != 0 {
 		t.Errorf("q reached the view: %q", a.keys)
 	}
 	a.capturing = true
-	_, cmd = r.Update(pressOf(c.Keys.Quit))
-	if hasQuit(execCmd(t, cmd)) {
+	_, cmd = r.Update(uitest.Press(c.Keys.Quit))
+	if hasQuit(uitest.Run(t, cmd)) {
 		t.Error("q quit while the view was typing")
 	}
 	if len(a.keys) != 1 || a.keys[0] != "q" {
 		t.Errorf("the typing view got %q, want q", a.keys)
 	}
 	// ? and esc are the view's too while it types.
-	r.Update(pressOf(c.Keys.Help))
+	r.Update(uitest.Press(c.Keys.Help))
 	if r.showHelp || a.keys[len(a.keys)-1] != "?" {
 		t.Errorf("? while typing: help %v, view got %q", r.showHelp, a.keys)
 	}
 	// ctrl+c always quits.
-	_, cmd = r.Update(tea.KeyMsg{Type: tea.KeyCtrlC})
-	if !hasQuit(execCmd(t, cmd)) {
+	_, cmd = r.Update(uitest.Key("ctrl+c"))
+	if !hasQuit(uitest.Run(t, cmd)) {
 		t.Error("ctrl+c did not quit while typing")
 	}
 }
@@ -247,7 +174,7 @@ func TestRootHelpFromFullHelp(t *testing.T) {
 	a := newFake(c, "a")
 	r := NewRoot(c, a)
 	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-	r.Update(pressOf(c.Keys.Help))
+	r.Update(uitest.Press(c.Keys.Help))
 	v := r.View()
 	for _, want := range []string{"Keys", "explode the view", "↑/k", "press any key to close", "quit", "back"} {
 		if !strings.Contains(v, want) {
@@ -258,7 +185,7 @@ func TestRootHelpFromFullHelp(t *testing.T) {
 		t.Error("help drawn with the view's body")
 	}
 	// Any key closes it and is not passed on.
-	r.Update(runes("j"))
+	r.Update(uitest.Runes("j"))
 	if r.showHelp || len(a.keys) != 0 {
 		t.Errorf("after a key: help %v, view got %q", r.showHelp, a.keys)
 	}
@@ -266,9 +193,9 @@ func TestRootHelpFromFullHelp(t *testing.T) {
 		t.Error("view not drawn after the help closed")
 	}
 	// q closes the help; it does not quit.
-	r.Update(pressOf(c.Keys.Help))
-	_, cmd := r.Update(pressOf(c.Keys.Quit))
-	if hasQuit(execCmd(t, cmd)) || r.showHelp {
+	r.Update(uitest.Press(c.Keys.Help))
+	_, cmd := r.Update(uitest.Press(c.Keys.Quit))
+	if hasQuit(uitest.Run(t, cmd)) || r.showHelp {
 		t.Error("q on the help quit or left it open")
 	}
 }
@@ -286,7 +213,7 @@ func TestRootRouting(t *testing.T) {
 		}
 	}
 	// Keys go to the top view only; other messages reach every view.
-	r.Update(runes("j"))
+	r.Update(uitest.Runes("j"))
 	r.Update(fakeMsg{})
 	if len(d.keys) != 1 || len(a.keys)+len(b.keys) != 0 {
 		t.Errorf("keys: a %q b %q d %q", a.keys, b.keys, d.keys)
@@ -308,10 +235,10 @@ func TestRootRouting(t *testing.T) {
 	if got := strings.TrimSpace(lines[len(lines)-2]); got != "boom" {
 		t.Errorf("status line %q", got)
 	}
-	if msgs := execCmd(t, Status("hi")); len(msgs) != 1 || msgs[0] != (StatusMsg{Text: "hi"}) {
+	if msgs := uitest.Run(t, Status("hi")); len(msgs) != 1 || msgs[0] != (StatusMsg{Text: "hi"}) {
 		t.Errorf("Status yields %v", msgs)
 	}
-	if msgs := execCmd(t, Error(os.ErrNotExist)); len(msgs) != 1 || msgs[0] != (StatusMsg{Text: os.ErrNotExist.Error(), Err: true}) {
+	if msgs := uitest.Run(t, Error(os.ErrNotExist)); len(msgs) != 1 || msgs[0] != (StatusMsg{Text: os.ErrNotExist.Error(), Err: true}) {
 		t.Errorf("Error yields %v", msgs)
 	}
 }
@@ -359,7 +286,7 @@ func TestRootGolden(t *testing.T) {
 		r.Update(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
 		r.Update(StatusMsg{Text: "restored 2 entries"})
 		golden(t, "view", r.View(), sz.w, sz.h)
-		r.Update(pressOf(c.Keys.Help))
+		r.Update(uitest.Press(c.Keys.Help))
 		golden(t, "help", r.View(), sz.w, sz.h)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +17,10 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // update rewrites the golden files: go test ./views/ -run Golden -update
@@ -37,18 +38,10 @@ type backupEnv struct {
 func newBackupEnv(t *testing.T) *backupEnv {
 	t.Helper()
 	dir := testutil.TempDir(t)
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	ds := datastoretest.Memory(t)
 	src := filepath.Join(dir, "src")
 	writeBackupTree(t, src)
-	c := &ui.Common{Repo: ds, RepoName: store, Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: "root@pam"}
+	c := &ui.Common{Repo: ds, RepoName: filepath.Join(dir, "store"), Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false), Owner: "root@pam"}
 	b := NewBackup(c, "")
 	b.dir, b.host = src, "testhost"
 	b.SetSize(80, 21)
@@ -59,20 +52,11 @@ func newBackupEnv(t *testing.T) *backupEnv {
 // writeBackupTree makes a few files of deterministic data.
 func writeBackupTree(t *testing.T, root string) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
+	tree := testutil.Tree{}
 	for i, name := range []string{"a.bin", "sub/b.bin", "sub/deeper/c.txt", "etc.conf"} {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		data := make([]byte, 40<<10*(i+1))
-		for j := range data {
-			data[j] = byte(r.UintN(256))
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[name] = testutil.File(testutil.SeededBytes(uint64(i+1), 40<<10*(i+1)))
 	}
+	testutil.WriteTree(t, root, tree, time.Time{})
 }
 
 func backupKey(b *Backup, km tea.KeyMsg) tea.Cmd {
@@ -81,61 +65,14 @@ func backupKey(b *Backup, km tea.KeyMsg) tea.Cmd {
 }
 
 func backupType(b *Backup, s string) {
-	backupKey(b, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)})
+	backupKey(b, uitest.Runes(s))
 }
 
 // backupEnter clears the prompt, types line and presses enter.
 func backupEnter(b *Backup, line string) tea.Cmd {
-	backupKey(b, tea.KeyMsg{Type: tea.KeyCtrlU})
+	backupKey(b, uitest.Key("ctrl+u"))
 	backupType(b, line)
-	return backupKey(b, tea.KeyMsg{Type: tea.KeyEnter})
-}
-
-// pumpBackup runs cmd (and every command the messages lead to) in
-// goroutines, as Bubble Tea would, feeds the messages to m's Update in
-// order of arrival, and returns them once until accepts one.
-func pumpBackup(t *testing.T, m tea.Model, cmd tea.Cmd, until func(tea.Msg) bool) []tea.Msg {
-	t.Helper()
-	msgs := make(chan tea.Msg)
-	stop := make(chan struct{})
-	defer close(stop)
-	run := func(c tea.Cmd) {
-		if c == nil {
-			return
-		}
-		go func() {
-			select {
-			case msgs <- c():
-			case <-stop:
-			}
-		}()
-	}
-	run(cmd)
-	deadline := time.After(60 * time.Second)
-	var seen []tea.Msg
-	for {
-		select {
-		case msg := <-msgs:
-			switch msg := msg.(type) {
-			case nil:
-				continue
-			case tea.BatchMsg:
-				for _, c := range msg {
-					run(c)
-				}
-				continue
-			}
-			seen = append(seen, msg)
-			var c tea.Cmd
-			m, c = m.Update(msg)
-			run(c)
-			if until(msg) {
-				return seen
-			}
-		case <-deadline:
-			t.Fatalf("no final message after 60s; got %d messages", len(seen))
-		}
-	}
+	return backupKey(b, uitest.Key("enter"))
 }
 
 func isBackupDone(m tea.Msg) bool { _, ok := m.(BackupDoneMsg); return ok }
@@ -164,7 +101,7 @@ func TestBackupRunsIntoDatastore(t *testing.T) {
 	line := "root.pxar:" + e.src + " etc.conf:" + filepath.Join(e.src, "etc.conf") + " --backup-id web1"
 	// The status and the done message come from one batch, in any order.
 	var gotStatus, gotDone bool
-	msgs := pumpBackup(t, b, backupEnter(b, line), func(m tea.Msg) bool {
+	msgs := uitest.PumpUntil(t, b, backupEnter(b, line), func(m tea.Msg) bool {
 		switch m.(type) {
 		case ui.StatusMsg:
 			gotStatus = true
@@ -216,12 +153,12 @@ func TestBackupRunsIntoDatastore(t *testing.T) {
 	}
 
 	// b starts another one with the same line; unchanged data is reused.
-	cmd := backupKey(b, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("b")})
+	cmd := backupKey(b, uitest.Runes("b"))
 	if !b.Capturing() || b.prompt.Value() != line {
 		t.Fatalf("b did not reopen the prompt with the last line: %q", b.prompt.Value())
 	}
 	_ = cmd
-	pumpBackup(t, b, backupKey(b, tea.KeyMsg{Type: tea.KeyEnter}), isBackupDone)
+	uitest.PumpUntil(t, b, backupKey(b, uitest.Key("enter")), isBackupDone)
 	if snaps := snapshotsOf(t, e.ds, "web1"); len(snaps) != 2 {
 		t.Fatalf("want 2 snapshots, got %d", len(snaps))
 	}
@@ -230,7 +167,7 @@ func TestBackupRunsIntoDatastore(t *testing.T) {
 	}
 
 	// esc goes back.
-	if msg := backupKey(b, tea.KeyMsg{Type: tea.KeyEsc})(); msg != (ui.PopMsg{}) {
+	if msg := backupKey(b, uitest.Key("esc"))(); msg != (ui.PopMsg{}) {
 		t.Errorf("esc after the backup gave %#v", msg)
 	}
 }
@@ -259,9 +196,9 @@ func TestBackupBadSpec(t *testing.T) {
 			line := strings.ReplaceAll(tc.line, "SRC", e.src)
 			cmd := backupEnter(b, line)
 			if tc.engine {
-				pumpBackup(t, b, cmd, isBackupFinished)
+				uitest.PumpUntil(t, b, cmd, isBackupFinished)
 			} else {
-				msgs := pumpBackup(t, b, cmd, func(m tea.Msg) bool { _, ok := m.(ui.StatusMsg); return ok })
+				msgs := uitest.PumpUntil(t, b, cmd, func(m tea.Msg) bool { _, ok := m.(ui.StatusMsg); return ok })
 				if s := msgs[len(msgs)-1].(ui.StatusMsg); !s.Err || !strings.Contains(s.Text, "see the error in the form") {
 					t.Errorf("status %+v", s)
 				}
@@ -289,7 +226,7 @@ func TestBackupCancel(t *testing.T) {
 		t.Fatal("not running after enter")
 	}
 	// esc asks first; another key keeps it running.
-	backupKey(b, tea.KeyMsg{Type: tea.KeyEsc})
+	backupKey(b, uitest.Key("esc"))
 	if !b.confirming || !strings.Contains(b.View(), "Stop the backup?") {
 		t.Fatalf("esc did not ask:\n%s", b.View())
 	}
@@ -297,12 +234,12 @@ func TestBackupCancel(t *testing.T) {
 	if b.confirming || b.stopping {
 		t.Fatal("n did not keep the backup running")
 	}
-	backupKey(b, tea.KeyMsg{Type: tea.KeyEsc})
+	backupKey(b, uitest.Key("esc"))
 	backupType(b, "y")
 	if !b.stopping {
 		t.Fatal("y did not stop")
 	}
-	pumpBackup(t, b, cmd, isBackupFinished)
+	uitest.PumpUntil(t, b, cmd, isBackupFinished)
 	if b.running() || !b.cancelled {
 		t.Fatalf("running %v cancelled %v err %v", b.running(), b.cancelled, b.err)
 	}
@@ -316,7 +253,7 @@ func TestBackupCancel(t *testing.T) {
 
 func TestBackupPromptEscPops(t *testing.T) {
 	e := newBackupEnv(t)
-	cmd := backupKey(e.b, tea.KeyMsg{Type: tea.KeyEsc})
+	cmd := backupKey(e.b, uitest.Key("esc"))
 	if cmd == nil || cmd() != (ui.PopMsg{}) {
 		t.Fatal("esc in the prompt did not go back")
 	}
@@ -420,9 +357,9 @@ type backupEnd struct {
 // backupStartFixture types a line and presses enter without running the
 // engine: the test plays the engine's part.
 func backupStartFixture(r *ui.Root, b *Backup) {
-	r.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
-	r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("root.pxar:/home/alice etc.conf:/etc/hosts data.pxar:/srv/data/with/a/rather/long/path")})
-	r.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	r.Update(uitest.Key("ctrl+u"))
+	r.Update(uitest.Runes("root.pxar:/home/alice etc.conf:/etc/hosts data.pxar:/srv/data/with/a/rather/long/path"))
+	r.Update(uitest.Key("enter"))
 }
 
 func backupProgress(read, newB, reused, cnew, creused, files uint64, path string, elapsed time.Duration) core.Event {
@@ -472,9 +409,9 @@ func TestBackupGolden(t *testing.T) {
 			b.openForm(b.defaultLine())
 		}},
 		{"prompt_error", func(r *ui.Root, b *Backup) {
-			r.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
-			r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("root.tar:/home/alice")})
-			_, cmd := r.Update(tea.KeyMsg{Type: tea.KeyEnter})
+			r.Update(uitest.Key("ctrl+u"))
+			r.Update(uitest.Runes("root.tar:/home/alice"))
+			_, cmd := r.Update(uitest.Key("enter"))
 			if bm, ok := cmd().(tea.BatchMsg); ok {
 				for _, c := range bm {
 					if s, ok := c().(ui.StatusMsg); ok {
@@ -493,7 +430,7 @@ func TestBackupGolden(t *testing.T) {
 		{"sizing", func(r *ui.Root, b *Backup) { running(r, b, false) }},
 		{"confirm_stop", func(r *ui.Root, b *Backup) {
 			running(r, b, true)
-			r.Update(tea.KeyMsg{Type: tea.KeyEsc})
+			r.Update(uitest.Key("esc"))
 		}},
 		{"done", func(r *ui.Root, b *Backup) {
 			running(r, b, true)

@@ -12,6 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // Layer 1 of STYLE.md's TUI tests for the browse screens, over a real
@@ -21,7 +22,7 @@ func brLoadedGroups(t *testing.T, e *brEnv) *Groups {
 	t.Helper()
 	g := NewGroups(e.c)
 	g.SetSize(80, 21)
-	brPump(t, g, g.Init(), nil)
+	uitest.Pump(t, g, g.Init(), nil)
 	if g.loading {
 		t.Fatal("groups still loading")
 	}
@@ -50,15 +51,15 @@ func TestGroupsLoad(t *testing.T) {
 func TestGroupsFilterEnterSelects(t *testing.T) {
 	e := newBrEnv(t)
 	g := brLoadedGroups(t, e)
-	brPress(t, g, brKey(e.c.Keys.Find))
+	uitest.Send(t, g, uitest.Press(e.c.Keys.Find))
 	if !g.Capturing() || !g.list.Filtering() {
 		t.Fatal("/ did not open the filter")
 	}
-	brType(t, g, "olaf")
+	uitest.Type(t, g, "olaf")
 	if g.list.Len() != 1 || brSelected(g.list) != "host/olaf" {
 		t.Fatalf("filter olaf shows %d rows, selected %q", g.list.Len(), brSelected(g.list))
 	}
-	brPress(t, g, brKey(e.c.Keys.Open))
+	uitest.Send(t, g, uitest.Press(e.c.Keys.Open))
 	if g.Capturing() {
 		t.Fatal("enter did not close the filter")
 	}
@@ -66,16 +67,16 @@ func TestGroupsFilterEnterSelects(t *testing.T) {
 		t.Fatalf("after enter: %d rows, selected %q; want all 4 rows with host/olaf selected", g.list.Len(), brSelected(g.list))
 	}
 	// q is a filter character while filtering, and esc puts the cursor back.
-	brPress(t, g, brKey(e.c.Keys.Find))
-	brType(t, g, "q")
+	uitest.Send(t, g, uitest.Press(e.c.Keys.Find))
+	uitest.Type(t, g, "q")
 	if g.list.Filter() != "q" {
 		t.Errorf("filter %q, want q", g.list.Filter())
 	}
-	brPress(t, g, brKey(e.c.Keys.Cancel))
+	uitest.Send(t, g, uitest.Press(e.c.Keys.Cancel))
 	if g.Capturing() || brSelected(g.list) != "host/olaf" {
 		t.Errorf("esc: capturing %v, selected %q", g.Capturing(), brSelected(g.list))
 	}
-	_, cmd := g.Update(brKey(e.c.Keys.Open))
+	_, cmd := g.Update(uitest.Press(e.c.Keys.Open))
 	s, ok := brPushed(t, cmd).(*Snapshots)
 	if !ok {
 		t.Fatal("enter on a group does not push *Snapshots")
@@ -89,16 +90,16 @@ func TestGroupsNamespaceCollapseAndOpen(t *testing.T) {
 	e := newBrEnv(t)
 	g := brLoadedGroups(t, e)
 	brSelect(t, g.list, "▾ ns site1")
-	_, cmd := g.Update(brKey(e.c.Keys.Open))
+	_, cmd := g.Update(uitest.Press(e.c.Keys.Open))
 	if cmd != nil {
 		t.Error("enter on a namespace returned a command")
 	}
 	if want := []string{"host/elsa", "host/olaf", "▸ ns site1"}; !reflect.DeepEqual(brCells(g.list), want) {
 		t.Fatalf("collapsed: %q, want %q", brCells(g.list), want)
 	}
-	g.Update(brKey(e.c.Keys.Open))
+	g.Update(uitest.Press(e.c.Keys.Open))
 	brSelect(t, g.list, "  ct/200")
-	_, cmd = g.Update(brKey(e.c.Keys.Open))
+	_, cmd = g.Update(uitest.Press(e.c.Keys.Open))
 	s := brPushed(t, cmd).(*Snapshots)
 	if s.ns != "site1" || s.group.ID != "200" || s.Title() != "ns site1 › ct/200" {
 		t.Errorf("pushed %q %v, title %q", s.ns, s.group, s.Title())
@@ -109,7 +110,7 @@ func TestSnapshotsNewestFirst(t *testing.T) {
 	e := newBrEnv(t)
 	s := NewSnapshots(e.c, "", brElsa)
 	s.SetSize(80, 21)
-	brPump(t, s, s.Init(), nil)
+	uitest.Pump(t, s, s.Init(), nil)
 	want := []string{"2024-01-03 12:00:00", "2024-01-02 12:00:00", "2024-01-01 12:00:00"}
 	if got := brCells(s.list); !reflect.DeepEqual(got, want) {
 		t.Fatalf("rows %q, want newest first %q", got, want)
@@ -117,7 +118,7 @@ func TestSnapshotsNewestFirst(t *testing.T) {
 	if r := s.list.Rows()[0]; r.Cells[2] != "disk.img app.conf root.pxar" || r.Cells[4] != "none" {
 		t.Errorf("archives/crypt cells %q", r.Cells)
 	}
-	_, cmd := s.Update(brKey(e.c.Keys.Open))
+	_, cmd := s.Update(uitest.Press(e.c.Keys.Open))
 	a, ok := brPushed(t, cmd).(*Archives)
 	if !ok {
 		t.Fatal("enter on a snapshot does not push *Archives")
@@ -125,13 +126,13 @@ func TestSnapshotsNewestFirst(t *testing.T) {
 	if a.snap.Snapshot != e.newest() || a.Title() != "2024-01-03T12:00:00Z" {
 		t.Errorf("pushed archives of %v, title %q", a.snap.Snapshot, a.Title())
 	}
-	s.Update(brKey(e.c.Keys.Down))
-	_, cmd = s.Update(brKey(e.c.Keys.Open))
+	s.Update(uitest.Press(e.c.Keys.Down))
+	_, cmd = s.Update(uitest.Press(e.c.Keys.Open))
 	if a := brPushed(t, cmd).(*Archives); a.snap.Snapshot != e.snaps[1] {
 		t.Errorf("second row opens %v, want %v", a.snap.Snapshot, e.snaps[1])
 	}
-	_, cmd = s.Update(brKey(e.c.Keys.Back))
-	if msgs := brCmdMsgs(t, cmd); len(msgs) != 1 || msgs[0] != (ui.PopMsg{}) {
+	_, cmd = s.Update(uitest.Press(e.c.Keys.Back))
+	if msgs := uitest.Run(t, cmd); len(msgs) != 1 || msgs[0] != (ui.PopMsg{}) {
 		t.Errorf("esc yields %v, want PopMsg", msgs)
 	}
 }
@@ -156,7 +157,7 @@ func brLoadedArchives(t *testing.T, e *brEnv) *Archives {
 	t.Helper()
 	a := NewArchives(e.c, "", brInfo(t, e, e.newest()))
 	a.SetSize(80, 21)
-	brPump(t, a, a.Init(), nil)
+	uitest.Pump(t, a, a.Init(), nil)
 	return a
 }
 
@@ -171,7 +172,7 @@ func TestArchivesPxarFirst(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("archives %q, want %q", got, want)
 	}
-	_, cmd := a.Update(brKey(e.c.Keys.Open))
+	_, cmd := a.Update(uitest.Press(e.c.Keys.Open))
 	tr, ok := brPushed(t, cmd).(*Tree)
 	if !ok {
 		t.Fatal("enter on root.pxar does not push *Tree")
@@ -186,7 +187,7 @@ func TestArchivesRestoreImage(t *testing.T) {
 	e := newBrEnv(t)
 	a := brLoadedArchives(t, e)
 	brSelect(t, a.list, "disk.img")
-	brPress(t, a, brKey(e.c.Keys.Open))
+	uitest.Send(t, a, uitest.Press(e.c.Keys.Open))
 	if !a.Capturing() || !a.restore.prompt.Active() {
 		t.Fatal("enter on an image did not open the restore prompt")
 	}
@@ -194,10 +195,10 @@ func TestArchivesRestoreImage(t *testing.T) {
 		t.Errorf("default target %q", a.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "out.img")
-	brPress(t, a, brKey(e.c.Keys.Clear))
-	brType(t, a, target)
-	_, cmd := a.Update(brKey(e.c.Keys.Open))
-	msgs := brPump(t, a, cmd, brIsRestoreDone)
+	uitest.Send(t, a, uitest.Press(e.c.Keys.Clear))
+	uitest.Type(t, a, target)
+	_, cmd := a.Update(uitest.Press(e.c.Keys.Open))
+	msgs := uitest.Pump(t, a, cmd, brIsRestoreDone)
 	if st := brStatuses(msgs); len(st) == 0 || st[len(st)-1].Err || !strings.Contains(st[len(st)-1].Text, "restored archive to "+target) {
 		t.Errorf("statuses %+v", st)
 	}
@@ -217,7 +218,7 @@ func brLoadedTree(t *testing.T, e *brEnv) *Tree {
 	t.Helper()
 	tr := NewTree(e.c, "", e.newest(), "root.pxar.didx")
 	tr.SetSize(80, 21)
-	brPump(t, tr, tr.Init(), nil)
+	uitest.Pump(t, tr, tr.Init(), nil)
 	if tr.loading || tr.err != nil {
 		t.Fatalf("catalog not loaded: %v", tr.err)
 	}
@@ -235,8 +236,8 @@ func TestTreeDescendAndBack(t *testing.T) {
 		t.Errorf("README row %q", readme.Cells)
 	}
 	brSelect(t, tr.list, "home/")
-	brPress(t, tr, brKey(k.Open))
-	brPress(t, tr, brKey(k.Open)) // elsa/, the only entry
+	uitest.Send(t, tr, uitest.Press(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open)) // elsa/, the only entry
 	if got := strings.Join(tr.dir, "/"); got != "home/elsa" || tr.Title() != "root.pxar › home/elsa" {
 		t.Fatalf("dir %q, title %q", got, tr.Title())
 	}
@@ -244,20 +245,20 @@ func TestTreeDescendAndBack(t *testing.T) {
 		t.Errorf("home/elsa %q, want %q", brCells(tr.list), want)
 	}
 	brSelect(t, tr.list, "notes.txt")
-	brPress(t, tr, brKey(k.Open)) // a file: nothing happens
+	uitest.Send(t, tr, uitest.Press(k.Open)) // a file: nothing happens
 	if strings.Join(tr.dir, "/") != "home/elsa" {
 		t.Errorf("enter on a file moved to %q", tr.dir)
 	}
-	brPress(t, tr, brKey(k.Back))
+	uitest.Send(t, tr, uitest.Press(k.Back))
 	if strings.Join(tr.dir, "/") != "home" || brSelected(tr.list) != "elsa/" {
 		t.Errorf("esc: dir %q selected %q, want home with elsa/ selected", tr.dir, brSelected(tr.list))
 	}
-	brPress(t, tr, tea.KeyMsg{Type: tea.KeyBackspace})
+	uitest.Send(t, tr, uitest.Key("backspace"))
 	if len(tr.dir) != 0 || brSelected(tr.list) != "home/" {
 		t.Errorf("backspace: dir %q selected %q, want / with home/ selected", tr.dir, brSelected(tr.list))
 	}
-	_, cmd := tr.Update(brKey(k.Back))
-	if msgs := brCmdMsgs(t, cmd); len(msgs) != 1 || msgs[0] != (ui.PopMsg{}) {
+	_, cmd := tr.Update(uitest.Press(k.Back))
+	if msgs := uitest.Run(t, cmd); len(msgs) != 1 || msgs[0] != (ui.PopMsg{}) {
 		t.Errorf("esc at the archive root yields %v, want PopMsg", msgs)
 	}
 }
@@ -265,14 +266,14 @@ func TestTreeDescendAndBack(t *testing.T) {
 // brFind opens the whole-archive find and types q, pumping every search.
 func brFind(t *testing.T, m tea.Model, tr *Tree, q string) {
 	t.Helper()
-	brPress(t, m, brKey(tr.c.Keys.Find))
+	uitest.Send(t, m, uitest.Press(tr.c.Keys.Find))
 	if !tr.find.active || !tr.Capturing() {
 		t.Fatal("/ did not open the find")
 	}
 	if tr.find.ix == nil {
 		t.Fatal("paths not indexed after /")
 	}
-	brType(t, m, q)
+	uitest.Type(t, m, q)
 }
 
 func TestTreeFindJumps(t *testing.T) {
@@ -291,7 +292,7 @@ func TestTreeFindJumps(t *testing.T) {
 	if v := tr.View(); !strings.Contains(v, "find: cat") || !strings.Contains(v, "› home/elsa/photos/cat.jpg") {
 		t.Errorf("find view:\n%s", v)
 	}
-	brPress(t, tr, brKey(e.c.Keys.Open))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Open))
 	if tr.find.active || tr.Capturing() {
 		t.Error("enter did not close the find")
 	}
@@ -300,12 +301,12 @@ func TestTreeFindJumps(t *testing.T) {
 	}
 	// Esc closes the find without moving; ctrl+u clears the query.
 	brFind(t, tr, tr, "sysl")
-	brPress(t, tr, brKey(e.c.Keys.Clear))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Clear))
 	if tr.find.input.Value() != "" || tr.find.last != nil {
 		t.Errorf("ctrl+u left %q / %v", tr.find.input.Value(), tr.find.last)
 	}
-	brType(t, tr, "sysl")
-	brPress(t, tr, brKey(e.c.Keys.Cancel))
+	uitest.Type(t, tr, "sysl")
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Cancel))
 	if tr.find.active || strings.Join(tr.dir, "/") != "home/elsa/photos" {
 		t.Errorf("esc: active %v, dir %q", tr.find.active, tr.dir)
 	}
@@ -315,8 +316,8 @@ func TestTreeFindJumps(t *testing.T) {
 		t.Fatalf("host: %+v", tr.find.last)
 	}
 	second := tr.find.ix.Path(tr.find.last.Top[1].Index)
-	brPress(t, tr, tea.KeyMsg{Type: tea.KeyDown})
-	brPress(t, tr, brKey(e.c.Keys.Open))
+	uitest.Send(t, tr, uitest.Key("down"))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Open))
 	dir, base := filepath.Split(second)
 	if strings.Join(tr.dir, "/") != strings.TrimSuffix(dir, "/") || strings.TrimSuffix(brSelected(tr.list), "/") != base {
 		t.Errorf("jumped to %q with %q selected, want %s", tr.dir, brSelected(tr.list), second)
@@ -341,41 +342,41 @@ func TestTreeMarksSurviveAndRestore(t *testing.T) {
 
 	// A mark below a directory is covered by marking the directory.
 	brSelect(t, tr.list, "etc/")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	brSelect(t, tr.list, "hostname")
-	brPress(t, tr, brKey(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
 	if _, ok := tr.marks["etc/hostname"]; !ok || brSelected(tr.list) != "hosts" {
 		t.Fatalf("space: marks %v, selected %q (the cursor moves down)", tr.marks, brSelected(tr.list))
 	}
-	brPress(t, tr, brKey(k.Back))
-	brPress(t, tr, brKey(k.Mark)) // etc/ is selected after coming back
+	uitest.Send(t, tr, uitest.Press(k.Back))
+	uitest.Send(t, tr, uitest.Press(k.Mark)) // etc/ is selected after coming back
 	if want := map[string]mark{"etc": {dir: true, size: brTreeSize(2, "etc/")}}; !reflect.DeepEqual(tr.marks, want) {
 		t.Fatalf("marks %v, want %v", tr.marks, want)
 	}
 	// Space on a marked entry unmarks it, and marks it again.
 	brSelect(t, tr.list, "README")
-	brPress(t, tr, brKey(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
 	brSelect(t, tr.list, "README")
-	brPress(t, tr, brKey(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
 	if _, ok := tr.marks["README"]; ok {
 		t.Fatal("second space did not unmark README")
 	}
 
 	// Jump with the find and mark there: marks survive find and navigation.
 	brFind(t, tr, tr, "notes")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	if brSelected(tr.list) != "notes.txt" {
 		t.Fatalf("find notes selected %q in %q", brSelected(tr.list), tr.dir)
 	}
-	brPress(t, tr, brKey(k.Mark))
-	brPress(t, tr, brKey(k.Back))
-	brPress(t, tr, brKey(k.Back))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Back))
+	uitest.Send(t, tr, uitest.Press(k.Back))
 	brSelect(t, tr.list, "etc/")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	if !strings.Contains(tr.View(), "✓ hostname") {
 		t.Errorf("entries under a marked directory are not drawn marked:\n%s", tr.View())
 	}
-	brPress(t, tr, brKey(k.Back))
+	uitest.Send(t, tr, uitest.Press(k.Back))
 	total := brTreeSize(2, "etc/") + brTreeSize(2, "home/elsa/notes.txt")
 	wantStatus := "2 entries marked, " + size(total)
 	if !strings.Contains(tr.View(), wantStatus) {
@@ -386,7 +387,7 @@ func TestTreeMarksSurviveAndRestore(t *testing.T) {
 	}
 
 	// r opens the prompt prefilled; ctrl+u clears; enter restores the marks.
-	brPress(t, tr, brKey(k.Restore))
+	uitest.Send(t, tr, uitest.Press(k.Restore))
 	if !tr.restore.prompt.Active() || !tr.Capturing() {
 		t.Fatal("r did not open the prompt")
 	}
@@ -397,17 +398,17 @@ func TestTreeMarksSurviveAndRestore(t *testing.T) {
 	if want := "Restore 2 marked entries (" + size(total) + ") to directory:"; !strings.Contains(tr.View(), want) {
 		t.Errorf("prompt lacks %q:\n%s", want, tr.View())
 	}
-	brPress(t, tr, brKey(k.Clear))
+	uitest.Send(t, tr, uitest.Press(k.Clear))
 	if tr.restore.prompt.Value() != "" {
 		t.Fatalf("ctrl+u left %q", tr.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "restored")
-	brType(t, tr, target)
-	_, cmd := tr.Update(brKey(k.Open))
+	uitest.Type(t, tr, target)
+	_, cmd := tr.Update(uitest.Press(k.Open))
 	if tr.restore.prompt.Active() || tr.restore.job == nil {
 		t.Fatal("enter did not start a restore")
 	}
-	msgs := brPump(t, tr, cmd, brIsRestoreDone)
+	msgs := uitest.Pump(t, tr, cmd, brIsRestoreDone)
 	st := brStatuses(msgs)
 	if len(st) == 0 || st[len(st)-1].Err || !strings.HasPrefix(st[len(st)-1].Text, "restored 2 entries to "+target+" in ") {
 		t.Errorf("statuses %+v", st)
@@ -457,17 +458,17 @@ func TestTreeRestoreGlobNameLiterally(t *testing.T) {
 	tr := brLoadedTree(t, e)
 	k := e.c.Keys
 	brFind(t, tr, tr, "app[1]")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	if strings.Join(tr.dir, "/") != "var/log" || brSelected(tr.list) != "app[1].log" {
 		t.Fatalf("find app[1] jumped to %q, %q", tr.dir, brSelected(tr.list))
 	}
-	brPress(t, tr, brKey(k.Mark))
-	brPress(t, tr, brKey(k.Restore))
-	brPress(t, tr, brKey(k.Clear))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Restore))
+	uitest.Send(t, tr, uitest.Press(k.Clear))
 	target := filepath.Join(e.dir, "glob")
-	brType(t, tr, target)
-	_, cmd := tr.Update(brKey(k.Open))
-	brPump(t, tr, cmd, brIsRestoreDone)
+	uitest.Type(t, tr, target)
+	_, cmd := tr.Update(uitest.Press(k.Open))
+	uitest.Pump(t, tr, cmd, brIsRestoreDone)
 	entries, err := os.ReadDir(filepath.Join(target, "var/log"))
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +484,7 @@ func TestTreeRestoreGlobNameLiterally(t *testing.T) {
 func TestTreeRestoreNeedsMarks(t *testing.T) {
 	e := newBrEnv(t)
 	tr := brLoadedTree(t, e)
-	msgs := brPress(t, tr, brKey(e.c.Keys.Restore))
+	msgs := uitest.Send(t, tr, uitest.Press(e.c.Keys.Restore))
 	if tr.restore.prompt.Active() {
 		t.Error("r with nothing marked opened the prompt")
 	}
@@ -491,9 +492,9 @@ func TestTreeRestoreNeedsMarks(t *testing.T) {
 		t.Errorf("statuses %+v", st)
 	}
 	// Esc in the prompt cancels it and restores nothing.
-	brPress(t, tr, brKey(e.c.Keys.Mark))
-	brPress(t, tr, brKey(e.c.Keys.Restore))
-	brPress(t, tr, brKey(e.c.Keys.Cancel))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Mark))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Restore))
+	uitest.Send(t, tr, uitest.Press(e.c.Keys.Cancel))
 	if tr.restore.prompt.Active() || tr.restore.job != nil || len(tr.marks) != 1 {
 		t.Errorf("esc: prompt %v job %v marks %v", tr.restore.prompt.Active(), tr.restore.job, tr.marks)
 	}
@@ -503,7 +504,7 @@ func brChanges(t *testing.T, e *brEnv, p string) ([]string, *History) {
 	t.Helper()
 	h := NewHistory(e.c, "", e.newest(), "root.pxar.didx", p)
 	h.SetSize(80, 21)
-	brPump(t, h, h.Init(), nil)
+	uitest.Pump(t, h, h.Init(), nil)
 	var out []string
 	for _, r := range h.list.Rows() {
 		out = append(out, r.Cells[0]+" "+r.Cells[3])
@@ -531,16 +532,16 @@ func TestHistoryVersions(t *testing.T) {
 	}
 
 	// Restoring the oldest version brings back its bytes.
-	h.Update(brKey(e.c.Keys.End))
-	brPress(t, h, brKey(e.c.Keys.Restore))
+	h.Update(uitest.Press(e.c.Keys.End))
+	uitest.Send(t, h, uitest.Press(e.c.Keys.Restore))
 	if !h.restore.prompt.Active() {
 		t.Fatal("r did not open the prompt")
 	}
 	target := filepath.Join(e.dir, "old")
-	brPress(t, h, brKey(e.c.Keys.Clear))
-	brType(t, h, target)
-	_, cmd := h.Update(brKey(e.c.Keys.Open))
-	brPump(t, h, cmd, brIsRestoreDone)
+	uitest.Send(t, h, uitest.Press(e.c.Keys.Clear))
+	uitest.Type(t, h, target)
+	_, cmd := h.Update(uitest.Press(e.c.Keys.Open))
+	uitest.Pump(t, h, cmd, brIsRestoreDone)
 	data, err := os.ReadFile(filepath.Join(target, "home/elsa/notes.txt"))
 	if err != nil || string(data) != brTree(0)[4].data {
 		t.Errorf("restored old notes: %q, %v", data, err)
@@ -551,12 +552,12 @@ func TestHistoryVersions(t *testing.T) {
 func TestTreeHistoryKey(t *testing.T) {
 	e := newBrEnv(t)
 	tr := brLoadedTree(t, e)
-	msgs := brPress(t, tr, brKey(e.c.Keys.History)) // etc/ is selected
+	msgs := uitest.Send(t, tr, uitest.Press(e.c.Keys.History)) // etc/ is selected
 	if st := brStatuses(msgs); len(st) != 1 || !strings.HasPrefix(st[0].Text, "history is for files") {
 		t.Errorf("h on a directory: %+v", st)
 	}
 	brSelect(t, tr.list, "README")
-	_, cmd := tr.Update(brKey(e.c.Keys.History))
+	_, cmd := tr.Update(uitest.Press(e.c.Keys.History))
 	h, ok := brPushed(t, cmd).(*History)
 	if !ok || h.path != "README" || h.Title() != "history README" {
 		t.Fatalf("pushed %#v", h)
@@ -568,7 +569,7 @@ func brRoot(t *testing.T, e *brEnv, w, h int) *ui.Root {
 	t.Helper()
 	r := ui.NewRoot(e.c, NewGroups(e.c))
 	r.Update(tea.WindowSizeMsg{Width: w, Height: h})
-	brPump(t, r, r.Init(), nil)
+	uitest.Pump(t, r, r.Init(), nil)
 	return r
 }
 
@@ -577,9 +578,9 @@ func TestBrowseThroughRoot(t *testing.T) {
 	e := newBrEnv(t)
 	r := brRoot(t, e, 80, 24)
 	k := e.c.Keys
-	brPress(t, r, brKey(k.Open))
-	brPress(t, r, brKey(k.Open))
-	brPress(t, r, brKey(k.Open))
+	uitest.Send(t, r, uitest.Press(k.Open))
+	uitest.Send(t, r, uitest.Press(k.Open))
+	uitest.Send(t, r, uitest.Press(k.Open))
 	tr, ok := r.Active().(*Tree)
 	if !ok || r.Depth() != 4 {
 		t.Fatalf("after three enters: depth %d, active %T", r.Depth(), r.Active())
@@ -588,20 +589,20 @@ func TestBrowseThroughRoot(t *testing.T) {
 		t.Fatal("catalog not loaded through the root")
 	}
 	// q while finding is text; the root does not quit.
-	brPress(t, r, brKey(k.Find))
-	_, cmd := r.Update(brRunes("q"))
-	for _, m := range brCmdMsgs(t, cmd) {
+	uitest.Send(t, r, uitest.Press(k.Find))
+	_, cmd := r.Update(uitest.Runes("q"))
+	for _, m := range uitest.Run(t, cmd) {
 		if _, ok := m.(tea.QuitMsg); ok {
 			t.Fatal("q quit while the find was open")
 		}
 	}
-	brPump(t, r, cmd, nil)
+	uitest.Pump(t, r, cmd, nil)
 	if tr.find.input.Value() != "q" {
 		t.Errorf("find query %q, want q", tr.find.input.Value())
 	}
-	brPress(t, r, brKey(k.Cancel))
+	uitest.Send(t, r, uitest.Press(k.Cancel))
 	for i := 0; i < 3; i++ {
-		brPress(t, r, brKey(k.Back))
+		uitest.Send(t, r, uitest.Press(k.Back))
 	}
 	if r.Depth() != 1 {
 		t.Errorf("three esc: depth %d, want 1", r.Depth())
@@ -619,32 +620,32 @@ func TestBrowseGolden(t *testing.T) {
 		shot := func(s string) { t.Helper(); brGolden(t, name(s), r.View(), sz.w, sz.h) }
 
 		shot("groups")
-		brPress(t, r, brKey(k.Open))
+		uitest.Send(t, r, uitest.Press(k.Open))
 		shot("snapshots")
-		brPress(t, r, brKey(k.Open))
+		uitest.Send(t, r, uitest.Press(k.Open))
 		shot("archives")
-		brPress(t, r, brKey(k.Open))
+		uitest.Send(t, r, uitest.Press(k.Open))
 		shot("tree")
 		tr := r.Active().(*Tree)
 
 		brFind(t, r, tr, "conf")
 		shot("tree_find")
-		brPress(t, r, brKey(k.Cancel))
+		uitest.Send(t, r, uitest.Press(k.Cancel))
 
 		brSelect(t, tr.list, "etc/")
-		brPress(t, r, brKey(k.Mark))
+		uitest.Send(t, r, uitest.Press(k.Mark))
 		brSelect(t, tr.list, "README")
-		brPress(t, r, brKey(k.Mark))
-		brPress(t, r, brKey(k.Restore))
+		uitest.Send(t, r, uitest.Press(k.Mark))
+		uitest.Send(t, r, uitest.Press(k.Restore))
 		// The default target holds the working directory: replace it.
-		brPress(t, r, brKey(k.Clear))
-		brType(t, r, "/srv/restore")
+		uitest.Send(t, r, uitest.Press(k.Clear))
+		uitest.Type(t, r, "/srv/restore")
 		shot("tree_restore_prompt")
-		brPress(t, r, brKey(k.Cancel))
+		uitest.Send(t, r, uitest.Press(k.Cancel))
 
 		brFind(t, r, tr, "notes")
-		brPress(t, r, brKey(k.Open))
-		brPress(t, r, brKey(k.History))
+		uitest.Send(t, r, uitest.Press(k.Open))
+		uitest.Send(t, r, uitest.Press(k.History))
 		if _, ok := r.Active().(*History); !ok {
 			t.Fatalf("h opened %T", r.Active())
 		}

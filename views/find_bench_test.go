@@ -22,6 +22,7 @@ import (
 	"cairn/core/catalog"
 	"cairn/internal/testutil"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // synthUsr writes testutil.SynthUsr(n), a tree shaped like /usr, as the
@@ -104,7 +105,7 @@ func runSync(m tea.Model, cmd tea.Cmd) {
 	for len(queue) > 0 {
 		c := queue[0]
 		queue = queue[1:]
-		if c == nil || brTimer(c) {
+		if c == nil || uitest.IsTimer(c) {
 			continue
 		}
 		switch msg := c().(type) {
@@ -112,7 +113,7 @@ func runSync(m tea.Model, cmd tea.Cmd) {
 		case tea.BatchMsg:
 			queue = append(queue, msg...)
 		default:
-			if brBlocking(msg) {
+			if uitest.IsBlink(msg) {
 				continue
 			}
 			_, next := m.Update(msg)
@@ -143,7 +144,7 @@ func BenchmarkFind1M(b *testing.B) {
 		tr := benchTree(b, synthCat)
 		runtime.GC()
 		t0 := time.Now()
-		_, cmd := tr.Update(brKey(tr.c.Keys.Find))
+		_, cmd := tr.Update(uitest.Press(tr.c.Keys.Find))
 		runSync(tr, cmd)
 		_ = tr.View()
 		open = max(open, time.Since(t0))
@@ -157,7 +158,7 @@ func BenchmarkFind1M(b *testing.B) {
 		for _, q := range benchQueries {
 			for _, r := range q {
 				t := time.Now()
-				_, cmd := tr.Update(brRunes(string(r)))
+				_, cmd := tr.Update(uitest.Runes(string(r)))
 				runSync(tr, cmd)
 				_ = tr.View()
 				keys = append(keys, time.Since(t))
@@ -165,7 +166,7 @@ func BenchmarkFind1M(b *testing.B) {
 			if tr.find.last == nil && q != "zqxj" {
 				b.Fatalf("no answer for %q", q)
 			}
-			tr.Update(brKey(tr.c.Keys.Clear))
+			tr.Update(uitest.Press(tr.c.Keys.Clear))
 		}
 		runtime.KeepAlive(tr)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // gcFixtureStats is what the fake collection reports.
@@ -55,11 +56,11 @@ func TestGCRunShowsStats(t *testing.T) {
 	if !strings.Contains(g.View(), "press enter/y to start") || g.Title() != "garbage collection" {
 		t.Fatalf("idle screen:\n%s", g.View())
 	}
-	_, cmd := g.Update(pgKey(c.Keys.Open))
+	_, cmd := g.Update(uitest.Press(c.Keys.Open))
 	if g.State() != "running" {
 		t.Fatalf("state %s after enter", g.State())
 	}
-	msgs := brPump(t, g, cmd, nil)
+	msgs := uitest.Pump(t, g, cmd, nil)
 	if g.State() != "done" || g.Stats() != gcFixtureStats {
 		t.Fatalf("state %s, stats %+v", g.State(), g.Stats())
 	}
@@ -84,8 +85,8 @@ func TestGCRunShowsStats(t *testing.T) {
 		t.Errorf("statuses %+v", st)
 	}
 	// y runs it again.
-	_, cmd = g.Update(pgKey(c.Keys.Confirm))
-	brPump(t, g, cmd, nil)
+	_, cmd = g.Update(uitest.Press(c.Keys.Confirm))
+	uitest.Pump(t, g, cmd, nil)
 	if repo.gcCalls != 2 || g.State() != "done" {
 		t.Errorf("second run: %d calls, state %s", repo.gcCalls, g.State())
 	}
@@ -145,20 +146,21 @@ func TestGCCancelWithEsc(t *testing.T) {
 		return nil, ctx.Err()
 	}}
 	g, c := newTestGC(repo)
-	_, cmd := g.Update(pgKey(c.Keys.Confirm))
-	// Runs until the phase line arrives; the collection then waits.
-	brPump(t, g, cmd, func(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && len(jm.Events) > 0 })
+	_, cmd := g.Update(uitest.Press(c.Keys.Confirm))
+	// Runs until the phase line arrives; the collection then waits (no need
+	// to wait for the pump to go idle).
+	uitest.PumpUntil(t, g, cmd, func(m tea.Msg) bool { jm, ok := m.(ui.JobMsg); return ok && len(jm.Events) > 0 })
 	if g.phase != core.GCPhaseMark || g.State() != "running" {
 		t.Fatalf("phase %d, state %s", g.phase, g.State())
 	}
-	_, cmd = g.Update(pgKey(c.Keys.Cancel))
+	_, cmd = g.Update(uitest.Press(c.Keys.Cancel))
 	if g.State() != "cancelling" {
 		t.Fatalf("state %s after esc", g.State())
 	}
 	if s, ok := cmd().(ui.StatusMsg); !ok || !strings.Contains(s.Text, "cancelling") {
 		t.Errorf("esc status %+v", s)
 	}
-	st := pgStatuses(brPump(t, g, g.job.Wait(), nil))
+	st := pgStatuses(uitest.Pump(t, g, g.job.Wait(), nil))
 	if g.State() != "cancelled" {
 		t.Fatalf("state %s after the engine stopped", g.State())
 	}
@@ -166,7 +168,7 @@ func TestGCCancelWithEsc(t *testing.T) {
 		t.Errorf("statuses %+v", st)
 	}
 	// Now esc goes back.
-	_, cmd = g.Update(pgKey(c.Keys.Back))
+	_, cmd = g.Update(uitest.Press(c.Keys.Back))
 	if _, ok := cmd().(ui.PopMsg); !ok {
 		t.Error("esc after the run does not go back")
 	}
@@ -177,8 +179,8 @@ func TestGCErrorStaysUsable(t *testing.T) {
 		return nil, fmt.Errorf("garbage collection already running on this datastore: %w", core.ErrLocked)
 	}}
 	g, c := newTestGC(repo)
-	_, cmd := g.Update(pgKey(c.Keys.Open))
-	st := pgStatuses(brPump(t, g, cmd, nil))
+	_, cmd := g.Update(uitest.Press(c.Keys.Open))
+	st := pgStatuses(uitest.Pump(t, g, cmd, nil))
 	if g.State() != "failed" {
 		t.Fatalf("state %s", g.State())
 	}
@@ -190,8 +192,8 @@ func TestGCErrorStaysUsable(t *testing.T) {
 		t.Errorf("error not shown:\n%s", v)
 	}
 	repo.gc = gcFixtureRun(gcFixtureStats)
-	_, cmd = g.Update(pgKey(c.Keys.Open))
-	brPump(t, g, cmd, nil)
+	_, cmd = g.Update(uitest.Press(c.Keys.Open))
+	uitest.Pump(t, g, cmd, nil)
 	if g.State() != "done" || strings.Contains(g.View(), "locked") {
 		t.Errorf("retry: state %s\n%s", g.State(), g.View())
 	}
@@ -207,8 +209,8 @@ func TestGCEventFloodDoesNotBlock(t *testing.T) {
 		return &core.GCStatus{}, nil
 	}}
 	g, c := newTestGC(repo)
-	_, cmd := g.Update(pgKey(c.Keys.Open))
-	msgs := brPump(t, g, cmd, nil)
+	_, cmd := g.Update(uitest.Press(c.Keys.Open))
+	msgs := uitest.Pump(t, g, cmd, nil)
 	if g.State() != "done" {
 		t.Fatalf("state %s", g.State())
 	}

@@ -24,6 +24,7 @@ import (
 	"cairn/core/catalog"
 	"cairn/keys"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // Item 8: "jj" arriving as one key moves two rows.
@@ -31,11 +32,11 @@ func TestBurstMovesTwoRows(t *testing.T) {
 	e := newBrEnv(t)
 	r := brRoot(t, e, 80, 24)
 	g := r.Active().(*Groups)
-	r.Update(brRunes("jj"))
+	r.Update(uitest.Runes("jj"))
 	if got := brSelected(g.list); got != "▾ ns site1" {
 		t.Errorf("after the burst jj: %q selected, want the third row ▾ ns site1", got)
 	}
-	r.Update(brRunes("kkk"))
+	r.Update(uitest.Runes("kkk"))
 	if got := brSelected(g.list); got != "host/elsa" {
 		t.Errorf("after kkk: %q selected", got)
 	}
@@ -46,18 +47,18 @@ func TestBurstMovesTwoRows(t *testing.T) {
 func TestBurstTypesPruneCount(t *testing.T) {
 	e := newBrEnv(t)
 	r := brRoot(t, e, 80, 24)
-	brPress(t, r, brKey(e.c.Keys.Prune)) // host/elsa is selected
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Prune)) // host/elsa is selected
 	p, ok := r.Active().(*Prune)
 	if !ok {
 		t.Fatalf("p opened %T", r.Active())
 	}
-	brPump(t, r, p.Init(), nil)
-	r.Update(brRunes("12"))
+	uitest.Pump(t, r, p.Init(), nil)
+	r.Update(uitest.Runes("12"))
 	if p.counts[0] != 12 {
 		t.Fatalf("keep-last %d after the burst 12, want 12", p.counts[0])
 	}
-	r.Update(brKey(e.c.Keys.Open)) // done
-	r.Update(brKey(e.c.Keys.NextField))
+	r.Update(uitest.Press(e.c.Keys.Open)) // done
+	r.Update(uitest.Press(e.c.Keys.NextField))
 	r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("34"), Paste: true})
 	if p.counts[1] != 34 {
 		t.Errorf("keep-hourly %d after pasting 34, want 34", p.counts[1])
@@ -70,16 +71,16 @@ func TestPasteIntoFindQuery(t *testing.T) {
 	tr := brLoadedTree(t, e)
 	r := ui.NewRoot(e.c, tr)
 	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-	brPress(t, r, brKey(e.c.Keys.Find))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Find))
 	_, cmd := r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("hostname"), Paste: true})
-	brPump(t, r, cmd, nil)
+	uitest.Pump(t, r, cmd, nil)
 	if tr.find.input.Value() != "hostname" || tr.find.last == nil || tr.find.last.Query != "hostname" {
 		t.Errorf("pasted query %q, answer %+v", tr.find.input.Value(), tr.find.last)
 	}
 	// A burst types the same.
-	brPress(t, r, brKey(e.c.Keys.Clear))
-	_, cmd = r.Update(brRunes("notes"))
-	brPump(t, r, cmd, nil)
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Clear))
+	_, cmd = r.Update(uitest.Runes("notes"))
+	uitest.Pump(t, r, cmd, nil)
 	if tr.find.input.Value() != "notes" {
 		t.Errorf("burst query %q", tr.find.input.Value())
 	}
@@ -99,16 +100,16 @@ func TestFindMarksAndRestores(t *testing.T) {
 		t.Fatalf("host: %d hits", len(hits))
 	}
 	first, second := tr.find.ix.Path(hits[0].Index), tr.find.ix.Path(hits[1].Index)
-	brPress(t, r, brKey(k.MarkHit))
+	uitest.Send(t, r, uitest.Press(k.MarkHit))
 	if !tr.marked(first) || tr.find.cursor != 1 || !tr.find.focusList {
 		t.Fatalf("tab: marked %v, cursor %d, list focus %v", tr.marked(first), tr.find.cursor, tr.find.focusList)
 	}
 	// In the list, space marks too, and letters move.
-	brPress(t, r, brKey(k.Mark))
+	uitest.Send(t, r, uitest.Press(k.Mark))
 	if !tr.marked(second) || tr.find.input.Value() != "host" {
 		t.Fatalf("space in the list: marked %v, query %q", tr.marked(second), tr.find.input.Value())
 	}
-	brPress(t, r, brRunes("k"))
+	uitest.Send(t, r, uitest.Runes("k"))
 	if tr.find.cursor != 1 {
 		t.Errorf("k in the list: cursor %d, want 1", tr.find.cursor)
 	}
@@ -116,41 +117,41 @@ func TestFindMarksAndRestores(t *testing.T) {
 		t.Errorf("marks not drawn:\n%s", v)
 	}
 	// tab again unmarks.
-	brPress(t, r, brKey(k.MarkHit))
+	uitest.Send(t, r, uitest.Press(k.MarkHit))
 	if tr.marked(second) {
 		t.Error("tab on a marked hit did not unmark it")
 	}
 	// / goes back to the query; r types there.
-	brPress(t, r, brKey(k.EditFind))
-	brType(t, r, "r")
+	uitest.Send(t, r, uitest.Press(k.EditFind))
+	uitest.Type(t, r, "r")
 	if tr.find.input.Value() != "hostr" || tr.find.focusList {
 		t.Errorf("after / and r: query %q, list focus %v", tr.find.input.Value(), tr.find.focusList)
 	}
-	brPress(t, r, tea.KeyMsg{Type: tea.KeyBackspace})
-	brPump(t, r, nil, nil)
+	uitest.Send(t, r, uitest.Key("backspace"))
+	uitest.Pump(t, r, nil, nil)
 
 	// ctrl+a marks every hit of a query, r asks for the target and
 	// restores exactly them.
-	brPress(t, r, brKey(k.Clear))
-	brType(t, r, "app")
+	uitest.Send(t, r, uitest.Press(k.Clear))
+	uitest.Type(t, r, "app")
 	want := map[string]bool{}
 	tr.find.last.Hits(func(i int) { want[tr.find.ix.Path(i)] = true })
-	brPress(t, r, tea.KeyMsg{Type: tea.KeyCtrlA})
+	uitest.Send(t, r, uitest.Key("ctrl+a"))
 	for p := range want {
 		if !tr.marked(p) {
 			t.Errorf("ctrl+a left %s unmarked", p)
 		}
 	}
 	marked := tr.markedPaths() // etc/hosts, tab-marked above, and the app hits
-	brPress(t, r, brKey(k.Restore))
+	uitest.Send(t, r, uitest.Press(k.Restore))
 	if tr.find.active || !tr.restore.prompt.Active() {
 		t.Fatalf("r in the results: find open %v, prompt %v", tr.find.active, tr.restore.prompt.Active())
 	}
 	target := filepath.Join(e.dir, "found")
-	brPress(t, r, brKey(k.Clear))
-	brType(t, r, target)
-	_, cmd := r.Update(brKey(k.Open))
-	brPump(t, r, cmd, brIsRestoreDone)
+	uitest.Send(t, r, uitest.Press(k.Clear))
+	uitest.Type(t, r, target)
+	_, cmd := r.Update(uitest.Press(k.Open))
+	uitest.Pump(t, r, cmd, brIsRestoreDone)
 	var got []string
 	filepath.WalkDir(target, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -182,19 +183,19 @@ func TestFindPagesThroughHits(t *testing.T) {
 	cr := brWideCatalog(t, 3000)
 	tr := benchTree(t, cr)
 	tr.SetSize(80, 21)
-	_, cmd := tr.Update(brKey(tr.c.Keys.Find))
+	_, cmd := tr.Update(uitest.Press(tr.c.Keys.Find))
 	runSync(tr, cmd)
 	for _, c := range "file" {
-		_, cmd := tr.Update(brRunes(string(c)))
+		_, cmd := tr.Update(uitest.Runes(string(c)))
 		runSync(tr, cmd)
 	}
 	page := tr.find.pageRows()
-	tr.Update(tea.KeyMsg{Type: tea.KeyPgDown})
-	tr.Update(tea.KeyMsg{Type: tea.KeyPgDown})
+	tr.Update(uitest.Key("pgdown"))
+	tr.Update(uitest.Key("pgdown"))
 	if tr.find.cursor != 2*page {
 		t.Errorf("two PgDn: cursor %d, want %d", tr.find.cursor, 2*page)
 	}
-	tr.Update(tea.KeyMsg{Type: tea.KeyPgUp})
+	tr.Update(uitest.Key("pgup"))
 	if tr.find.cursor != page {
 		t.Errorf("PgUp: cursor %d, want %d", tr.find.cursor, page)
 	}
@@ -236,9 +237,9 @@ func brWideCatalog(t *testing.T, n int) *catalog.Reader {
 func TestTreeShowsPosition(t *testing.T) {
 	tr := benchTree(t, brWideCatalog(t, 3000))
 	tr.SetSize(80, 21)
-	tr.Update(brKey(tr.c.Keys.Open)) // big/
+	tr.Update(uitest.Press(tr.c.Keys.Open)) // big/
 	for i := 0; i < 122; i++ {
-		tr.Update(brKey(tr.c.Keys.Down))
+		tr.Update(uitest.Press(tr.c.Keys.Down))
 	}
 	if v := tr.View(); !strings.Contains(v, "123/3,000") {
 		t.Errorf("no position 123/3,000:\n%s", v)
@@ -258,7 +259,7 @@ func TestSnapshotsUnfinishedShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := brRoot(t, e, 80, 24)
-	brPress(t, r, brKey(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	v := r.View()
 	line := ""
 	for _, l := range strings.Split(v, "\n") {
@@ -296,9 +297,9 @@ func TestMouseSelects(t *testing.T) {
 	if got := brSelected(g.list); got != "  ct/200" {
 		t.Errorf("wheel down: %q selected, want the last row", got)
 	}
-	brPress(t, r, brKey(e.c.Keys.Open)) // ct/200
-	brPress(t, r, brKey(e.c.Keys.Open))
-	brPress(t, r, brKey(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open)) // ct/200
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	tr, ok := r.Active().(*Tree)
 	if !ok {
 		t.Fatalf("active %T", r.Active())
@@ -372,44 +373,44 @@ func TestWrongKeyPasswordBrowsesTheRest(t *testing.T) {
 	// The plain group opens down to its files.
 	brSelect(t, g.list, "host/elsa")
 	for i := 0; i < 3; i++ {
-		brPress(t, r, brKey(e.c.Keys.Open))
+		uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	}
 	if tr, ok := r.Active().(*Tree); !ok || tr.err != nil || tr.reader == nil {
 		t.Fatalf("host/elsa's tree did not open: %T %v", r.Active(), r.Active())
 	}
 	for r.Depth() > 1 {
-		brPress(t, r, brKey(e.c.Keys.Back))
+		uitest.Send(t, r, uitest.Press(e.c.Keys.Back))
 	}
 	// The encrypted one's snapshots say why.
 	brSelect(t, g.list, "host/secret")
-	brPress(t, r, brKey(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	s := r.Active().(*Snapshots)
 	if c := s.list.Rows()[0].Cells; c[4] != "bad password" {
 		t.Errorf("encrypted snapshot row %q", c)
 	}
-	brPress(t, r, brKey(e.c.Keys.Back))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Back))
 
 	// K: the key file, then its password, masked.
-	brPress(t, r, brKey(e.c.Keys.LoadKey))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.LoadKey))
 	if !g.Capturing() || !strings.Contains(r.View(), keyPath) {
 		t.Fatalf("K did not ask for the key file:\n%s", r.View())
 	}
-	brPress(t, r, brKey(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	if !strings.Contains(r.View(), "Password of the key") {
 		t.Fatalf("no password asked:\n%s", r.View())
 	}
-	brType(t, r, "zebra-77")
+	uitest.Type(t, r, "zebra-77")
 	if strings.Contains(r.View(), "zebra-77") {
 		t.Errorf("the password shows:\n%s", r.View())
 	}
-	msgs := brPress(t, r, brKey(e.c.Keys.Open))
+	msgs := uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	if st := brStatuses(msgs); len(st) == 0 || !st[len(st)-1].Err || !errors.Is(e.c.KeyErr, keys.ErrWrongPassword) {
 		t.Errorf("a wrong password: statuses %+v, key error %v", st, e.c.KeyErr)
 	}
-	brPress(t, r, brKey(e.c.Keys.LoadKey))
-	brPress(t, r, brKey(e.c.Keys.Open))
-	brType(t, r, "right horse")
-	msgs = brPress(t, r, brKey(e.c.Keys.Open))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.LoadKey))
+	uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
+	uitest.Type(t, r, "right horse")
+	msgs = uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	if st := brStatuses(msgs); len(st) == 0 || st[len(st)-1].Err || !strings.Contains(st[len(st)-1].Text, "loaded") {
 		t.Errorf("the right password: statuses %+v", st)
 	}
@@ -424,7 +425,7 @@ func TestWrongKeyPasswordBrowsesTheRest(t *testing.T) {
 	// Now the encrypted group reads.
 	brSelect(t, g.list, "host/secret")
 	for i := 0; i < 3; i++ {
-		brPress(t, r, brKey(e.c.Keys.Open))
+		uitest.Send(t, r, uitest.Press(e.c.Keys.Open))
 	}
 	tr, ok := r.Active().(*Tree)
 	if !ok || tr.err != nil || !reflect.DeepEqual(brCells(tr.list), []string{"pin.txt"}) {

@@ -5,8 +5,6 @@ package views
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,8 +18,10 @@ import (
 	"cairn/core/index"
 	"cairn/core/restore"
 	"cairn/core/snapshot"
+	"cairn/internal/testutil"
 	"cairn/keys"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // bigSparseSource makes a directory with one sparse file of size bytes:
@@ -63,14 +63,14 @@ func TestBackupStopStopsTheEngine(t *testing.T) {
 	const size = 8 << 30
 	src := bigSparseSource(t, filepath.Dir(e.src), size)
 	cmd := backupEnter(b, "big.pxar:"+src+" --backup-id stopme")
-	pumpBackup(t, b, cmd, isBackupReading)
-	backupKey(b, tea.KeyMsg{Type: tea.KeyEsc})
+	uitest.PumpUntil(t, b, cmd, isBackupReading)
+	backupKey(b, uitest.Key("esc"))
 	backupType(b, "y")
 	if !b.stopping {
 		t.Fatal("y did not stop")
 	}
 	began := time.Now()
-	pumpBackup(t, b, b.job.Wait(), isBackupFinished)
+	uitest.PumpUntil(t, b, b.job.Wait(), isBackupFinished)
 	if !b.cancelled || b.result != nil || b.err != nil {
 		t.Fatalf("after the stop: cancelled %v, result %v, err %v", b.cancelled, b.result, b.err)
 	}
@@ -99,15 +99,15 @@ func TestQuitDuringBackupLeavesNoSnapshot(t *testing.T) {
 	r := ui.NewRoot(c, b)
 	r.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	src := bigSparseSource(t, filepath.Dir(e.src), 8<<30)
-	r.Update(tea.KeyMsg{Type: tea.KeyCtrlU})
-	r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("big.pxar:" + src + " --backup-id quitme")})
-	_, cmd := r.Update(tea.KeyMsg{Type: tea.KeyEnter})
-	pumpBackup(t, r, cmd, isBackupReading)
+	r.Update(uitest.Key("ctrl+u"))
+	r.Update(uitest.Runes("big.pxar:" + src + " --backup-id quitme"))
+	_, cmd := r.Update(uitest.Key("enter"))
+	uitest.PumpUntil(t, r, cmd, isBackupReading)
 	if snaps := snapshotsOf(t, e.ds, "quitme"); len(snaps) != 1 || snaps[0].Finished {
 		t.Fatalf("while running: %+v", snaps)
 	}
 
-	_, cmd = r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	_, cmd = r.Update(uitest.Runes("q"))
 	if cmd != nil {
 		if _, quit := cmd().(tea.QuitMsg); quit {
 			t.Fatal("q quit while the backup runs")
@@ -116,15 +116,15 @@ func TestQuitDuringBackupLeavesNoSnapshot(t *testing.T) {
 	if !r.Asking() || !strings.Contains(r.View(), "A backup is running") {
 		t.Fatalf("q did not ask:\n%s", r.View())
 	}
-	_, cmd = r.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
-	quit := pumpBackup(t, r, tea.Batch(cmd, b.job.Wait()), func(m tea.Msg) bool { _, ok := m.(tea.QuitMsg); return ok })
+	_, cmd = r.Update(uitest.Runes("y"))
+	quit := uitest.PumpUntil(t, r, tea.Batch(cmd, b.job.Wait()), func(m tea.Msg) bool { _, ok := m.(tea.QuitMsg); return ok })
 	if _, ok := quit[len(quit)-1].(tea.QuitMsg); !ok {
 		t.Fatal("no quit")
 	}
 	if snaps := snapshotsOf(t, e.ds, "quitme"); len(snaps) != 0 {
 		t.Errorf("after quitting: %+v (an unfinished snapshot visible)", snaps)
 	}
-	dirs, _ := os.ReadDir(filepath.Join(e.ds.Root(), "host", "quitme"))
+	dirs, _ := e.ds.Backend().ReadDir("host/quitme")
 	for _, d := range dirs {
 		if d.IsDir() {
 			t.Errorf("snapshot directory %s left behind", d.Name())
@@ -167,12 +167,12 @@ func TestBackupFormTakesTheCLIOptions(t *testing.T) {
 	}
 	line := "root.pxar:" + e.src + " --backup-id opts --ns site1 --exclude /sub/deeper --exclude '*.conf'" +
 		" --change-detection-mode metadata --keyfile " + keyPath + " --crypt-mode sign-only"
-	backupKey(b, tea.KeyMsg{Type: tea.KeyCtrlU})
+	backupKey(b, uitest.Key("ctrl+u"))
 	backupType(b, line)
 	if v := b.View(); !strings.Contains(v, "Target:   namespace site1 · group host/opts · 1 archive") {
 		t.Errorf("the target does not follow the line:\n%s", v)
 	}
-	pumpBackup(t, b, backupKey(b, tea.KeyMsg{Type: tea.KeyEnter}), isBackupFinished)
+	uitest.PumpUntil(t, b, backupKey(b, uitest.Key("enter")), isBackupFinished)
 	if b.result == nil {
 		t.Fatalf("backup failed: %v %s", b.err, b.inputErr)
 	}
@@ -224,7 +224,7 @@ func TestBackupFormKeyErrorsReopenTheForm(t *testing.T) {
 		{"--crypt-mode encrypt", "no default key"},
 		{"--keyfile /x --crypt-mode none", "mutually exclusive"},
 	} {
-		pumpBackup(t, b, backupEnter(b, "root.pxar:"+e.src+" "+tc.opts), isBackupFinished)
+		uitest.PumpUntil(t, b, backupEnter(b, "root.pxar:"+e.src+" "+tc.opts), isBackupFinished)
 		if !b.Capturing() || !strings.Contains(strings.Join(strings.Fields(b.View()), " "), tc.want) {
 			t.Errorf("%s: form open %v\n%s", tc.opts, b.Capturing(), b.View())
 		}
@@ -240,25 +240,15 @@ func selectionEnv(t *testing.T) (*brEnv, core.Snapshot, string) {
 	t.Helper()
 	e := newBrEnv(t)
 	src := filepath.Join(e.dir, "sel")
-	for name, size := range map[string]int{"a/small.txt": 0, "z/big.bin": 24 << 20} {
-		p := filepath.Join(src, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		data := []byte("the selected file\n")
-		if size > 0 {
-			data = make([]byte, size)
-			rand.Read(data)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, src, testutil.Tree{
+		"a/small.txt": testutil.File("the selected file\n"),
+		"z/big.bin":   testutil.File(testutil.RandomBytes(24 << 20)),
+	}, time.Time{})
 	g := core.Group{Type: core.TypeHost, ID: "sel"}
 	snap := brBackup(t, e.ds, "", g, brT0, "root.pxar:"+src)
 	// Damage a chunk in the middle of big.bin: no byte of small.txt, of its
 	// directory or of the root's GOODBYE table is in it.
-	raw, err := os.ReadFile(filepath.Join(e.ds.Root(), "host/sel", snap.TimeString(), "root.pxar.didx"))
+	raw, err := e.ds.Backend().ReadFile("host/sel/" + snap.TimeString() + "/root.pxar.didx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,9 +260,9 @@ func selectionEnv(t *testing.T) (*brEnv, core.Snapshot, string) {
 		t.Fatalf("only %d chunks", idx.Count())
 	}
 	d := idx.ChunkDigest(idx.Count() / 2)
-	h := hex.EncodeToString(d[:])
-	chunk := filepath.Join(e.ds.Root(), ".chunks", h[:4], h)
-	if err := os.WriteFile(chunk, []byte("damaged"), 0o644); err != nil {
+	if err := e.ds.Backend().(interface {
+		CorruptChunk([32]byte, []byte) error
+	}).CorruptChunk(d, []byte("damaged")); err != nil {
 		t.Fatal(err)
 	}
 	return e, snap, src
@@ -287,21 +277,21 @@ func TestTreeRestoreReadsOnlyTheSelection(t *testing.T) {
 	e, snap, _ := selectionEnv(t)
 	tr := NewTree(e.c, "", snap, "root.pxar.didx")
 	tr.SetSize(100, 30)
-	brPump(t, tr, tr.Init(), nil)
+	uitest.Pump(t, tr, tr.Init(), nil)
 	if tr.err != nil {
 		t.Fatal(tr.err)
 	}
 	k := e.c.Keys
 	brSelect(t, tr.list, "a/")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	brSelect(t, tr.list, "small.txt")
-	brPress(t, tr, brKey(k.Mark))
-	brPress(t, tr, brKey(k.Restore))
-	brPress(t, tr, brKey(k.Clear))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Restore))
+	uitest.Send(t, tr, uitest.Press(k.Clear))
 	target := filepath.Join(e.dir, "restored")
-	brType(t, tr, target)
-	_, cmd := tr.Update(brKey(k.Open))
-	msgs := brPump(t, tr, cmd, brIsRestoreDone)
+	uitest.Type(t, tr, target)
+	_, cmd := tr.Update(uitest.Press(k.Open))
+	msgs := uitest.Pump(t, tr, cmd, brIsRestoreDone)
 	var last core.Progress
 	for _, m := range msgs {
 		if jm, ok := m.(ui.JobMsg); ok {
@@ -326,14 +316,14 @@ func TestTreeRestoreReadsOnlyTheSelection(t *testing.T) {
 	// The whole archive does need the damaged chunk: the restore says so.
 	a := NewArchives(e.c, "", core.SnapshotInfo{Snapshot: snap, Finished: true})
 	a.SetSize(100, 30)
-	brPump(t, a, a.Init(), nil)
+	uitest.Pump(t, a, a.Init(), nil)
 	brSelect(t, a.list, "root.pxar")
-	brPress(t, a, brKey(k.Restore))
-	brPress(t, a, brKey(k.Clear))
-	brType(t, a, filepath.Join(e.dir, "whole"))
-	_, cmd = a.Update(brKey(k.Open))
+	uitest.Send(t, a, uitest.Press(k.Restore))
+	uitest.Send(t, a, uitest.Press(k.Clear))
+	uitest.Type(t, a, filepath.Join(e.dir, "whole"))
+	_, cmd = a.Update(uitest.Press(k.Open))
 	failed := false
-	for _, m := range brPump(t, a, cmd, brIsRestoreDone) {
+	for _, m := range uitest.Pump(t, a, cmd, brIsRestoreDone) {
 		if jm, ok := m.(ui.JobMsg); ok && jm.Done {
 			failed = errors.Is(jm.Err, core.ErrCorrupt)
 		}
@@ -352,11 +342,11 @@ func TestGroupsPollSeesBackupsMadeElsewhere(t *testing.T) {
 	v := NewGroups(e.c)
 	r := ui.NewRoot(e.c, v)
 	r.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	brPump(t, r, r.Init(), nil)
+	uitest.Pump(t, r, r.Init(), nil)
 	before := brCells(v.list)
 	poll := func() {
 		t.Helper()
-		brPump(t, r, v.Poll(), nil)
+		uitest.Pump(t, r, v.Poll(), nil)
 	}
 	poll() // the first poll takes its reference (and reloads once)
 	// A backup from "the command line".
@@ -382,8 +372,8 @@ func TestGroupsPollSeesBackupsMadeElsewhere(t *testing.T) {
 	if err := e.ds.ForgetSnapshot("", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "fromcli"}, Time: brT0 + 9000}); err != nil {
 		t.Fatal(err)
 	}
-	_, cmd := r.Update(tea.KeyMsg{Type: tea.KeyCtrlR})
-	brPump(t, r, cmd, nil)
+	_, cmd := r.Update(uitest.Key("ctrl+r"))
+	uitest.Pump(t, r, cmd, nil)
 	if got := brCells(v.list); strings.Contains(strings.Join(got, " "), "host/fromcli") {
 		t.Errorf("ctrl+r did not reload: %q", got)
 	}
@@ -396,7 +386,7 @@ func TestListsReloadAfterAPrune(t *testing.T) {
 	v := NewGroups(e.c)
 	r := ui.NewRoot(e.c, v)
 	r.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	brPump(t, r, r.Init(), nil)
+	uitest.Pump(t, r, r.Init(), nil)
 	count := func() string {
 		for _, row := range v.list.Rows() {
 			if strings.TrimSpace(row.Cells[0]) == "host/elsa" {
@@ -414,7 +404,7 @@ func TestListsReloadAfterAPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, cmd := r.Update(ui.PopMsg{})
-	brPump(t, r, cmd, nil)
+	uitest.Pump(t, r, cmd, nil)
 	if count() != "1" {
 		t.Errorf("after the prune and back: host/elsa shows %q snapshots", count())
 	}
@@ -428,7 +418,7 @@ func TestTreeErrorShownOnce(t *testing.T) {
 	missing := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "a-group-with-a-rather-long-name-that-does-not-exist"}, Time: brT0}
 	tr := NewTree(e.c, "", missing, "root.pxar.didx")
 	tr.SetSize(60, 20)
-	msgs := brPump(t, tr, tr.Init(), nil)
+	msgs := uitest.Pump(t, tr, tr.Init(), nil)
 	if st := brStatuses(msgs); len(st) != 0 {
 		t.Errorf("the error went to the status line too: %+v", st)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -18,6 +17,7 @@ import (
 	"cairn/core"
 	"cairn/core/prune"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // update (-update, rewrite goldens) is defined in backup_test.go; these tests use it.
@@ -121,83 +121,6 @@ func pgCommon(repo core.Repository) *ui.Common {
 	return &ui.Common{Repo: repo, RepoName: "/srv/store1", Keys: ui.NewKeyMap(), Styles: ui.NewStyles(false)}
 }
 
-// pgKey presses a binding by its first key, as DESIGN.md's keys are pressed by name.
-func pgKey(b key.Binding) tea.KeyMsg {
-	k := b.Keys()[0]
-	switch k {
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	case "shift+tab":
-		return tea.KeyMsg{Type: tea.KeyShiftTab}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "pgup":
-		return tea.KeyMsg{Type: tea.KeyPgUp}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "home":
-		return tea.KeyMsg{Type: tea.KeyHome}
-	case "end":
-		return tea.KeyMsg{Type: tea.KeyEnd}
-	}
-	// One key: a name of several runes would be a burst of keys.
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
-}
-
-func pgRunes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
-
-// pgDrive runs cmd and every command that follows, feeding each message
-// back into m, and returns the messages in the order they came.
-func pgDrive(t *testing.T, m tea.Model, cmd tea.Cmd) []tea.Msg {
-	t.Helper()
-	var msgs []tea.Msg
-	queue := []tea.Cmd{cmd}
-	for steps := 0; len(queue) > 0; steps++ {
-		if steps > 10000 {
-			t.Fatal("commands do not settle")
-		}
-		c := queue[0]
-		queue = queue[1:]
-		if c == nil {
-			continue
-		}
-		msg := pgExec(t, c)
-		if batch, ok := msg.(tea.BatchMsg); ok {
-			queue = append(queue, batch...)
-			continue
-		}
-		if msg == nil {
-			continue
-		}
-		msgs = append(msgs, msg)
-		_, next := m.Update(msg)
-		queue = append(queue, next)
-	}
-	return msgs
-}
-
-// pgExec runs one command with a deadline, so a hang fails instead of blocking.
-func pgExec(t *testing.T, c tea.Cmd) tea.Msg {
-	t.Helper()
-	ch := make(chan tea.Msg, 1)
-	go func() { ch <- c() }()
-	select {
-	case m := <-ch:
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("command did not return")
-		return nil
-	}
-}
-
 func pgStatuses(msgs []tea.Msg) []ui.StatusMsg {
 	var out []ui.StatusMsg
 	for _, m := range msgs {
@@ -261,7 +184,7 @@ func newLoadedPrune(t *testing.T) (*Prune, *pgRepo, *ui.Common) {
 	c := pgCommon(repo)
 	p := NewPrune(c, "", pgGroup)
 	p.SetSize(80, 21)
-	pgDrive(t, p, p.Init())
+	uitest.Drive(t, p, p.Init())
 	if len(p.Results()) != 16 {
 		t.Fatalf("loaded %d snapshots, want 16", len(p.Results()))
 	}
@@ -273,12 +196,12 @@ func newLoadedPrune(t *testing.T) (*Prune, *pgRepo, *ui.Common) {
 func pgSetField(t *testing.T, p *Prune, i int, n string) {
 	t.Helper()
 	for p.field != i {
-		p.Update(pgKey(p.c.Keys.NextField))
+		p.Update(uitest.Press(p.c.Keys.NextField))
 	}
 	for _, d := range n {
-		p.Update(pgRunes(string(d)))
+		p.Update(uitest.Runes(string(d)))
 	}
-	p.Update(pgKey(p.c.Keys.Open))
+	p.Update(uitest.Press(p.c.Keys.Open))
 }
 
 func TestPruneStartsKeepingEverything(t *testing.T) {
@@ -293,7 +216,7 @@ func TestPruneStartsKeepingEverything(t *testing.T) {
 	if p.Title() != "prune host/elsa" {
 		t.Errorf("title %q", p.Title())
 	}
-	msgs := pgDrive(t, p, func() tea.Msg { _, cmd := p.Update(pgKey(c.Keys.Confirm)); return cmd() })
+	msgs := uitest.Drive(t, p, func() tea.Msg { _, cmd := p.Update(uitest.Press(c.Keys.Confirm)); return cmd() })
 	if p.confirming || len(repo.pruneCalls) != 0 {
 		t.Fatalf("confirm with nothing to remove: confirming %v, prune calls %d", p.confirming, len(repo.pruneCalls))
 	}
@@ -337,22 +260,22 @@ func TestPruneKeepDailyDecisions(t *testing.T) {
 	}
 
 	// + and - change the focused count and re-run the selection.
-	p.Update(pgKey(c.Keys.Inc))
+	p.Update(uitest.Press(c.Keys.Inc))
 	if p.Options().KeepDaily != 8 {
 		t.Fatalf("after +: %+v", p.Options())
 	}
 	if _, remove, _ := p.Counts(); remove != 6 {
 		t.Errorf("after +: remove %d, want 6", remove)
 	}
-	p.Update(pgKey(c.Keys.Dec))
-	p.Update(pgKey(c.Keys.Dec))
+	p.Update(uitest.Press(c.Keys.Dec))
+	p.Update(uitest.Press(c.Keys.Dec))
 	if p.Options().KeepDaily != 6 {
 		t.Fatalf("after - -: %+v", p.Options())
 	}
 	// Weekly on top: 2024-01-01 is a Monday, so the fixture spans weeks 1 and 2.
-	p.Update(pgKey(c.Keys.NextField))
-	p.Update(pgKey(c.Keys.Inc))
-	p.Update(pgKey(c.Keys.Inc))
+	p.Update(uitest.Press(c.Keys.NextField))
+	p.Update(uitest.Press(c.Keys.Inc))
+	p.Update(uitest.Press(c.Keys.Inc))
 	if got := p.Options(); got != (core.KeepOptions{KeepDaily: 6, KeepWeekly: 2}) {
 		t.Fatalf("options %+v", got)
 	}
@@ -371,11 +294,11 @@ func byTimeOf(p *Prune) map[int64]prune.Result {
 
 func TestPruneTypingDigits(t *testing.T) {
 	p, _, c := newLoadedPrune(t)
-	p.Update(pgRunes("1"))
+	p.Update(uitest.Runes("1"))
 	if !p.Capturing() {
 		t.Fatal("typing a digit does not capture keys")
 	}
-	p.Update(pgRunes("2"))
+	p.Update(uitest.Runes("2"))
 	if p.Options().KeepLast != 12 {
 		t.Fatalf("typed 12: %+v", p.Options())
 	}
@@ -383,7 +306,7 @@ func TestPruneTypingDigits(t *testing.T) {
 		t.Errorf("edit not shown:\n%s", p.View())
 	}
 	// backspace deletes a digit while typing, and must not leave the screen.
-	_, cmd := p.Update(tea.KeyMsg{Type: tea.KeyBackspace})
+	_, cmd := p.Update(uitest.Key("backspace"))
 	if cmd != nil {
 		t.Fatal("backspace while typing returned a command")
 	}
@@ -391,13 +314,13 @@ func TestPruneTypingDigits(t *testing.T) {
 		t.Fatalf("after backspace: %+v", p.Options())
 	}
 	// esc undoes the edit.
-	p.Update(pgKey(c.Keys.Cancel))
+	p.Update(uitest.Press(c.Keys.Cancel))
 	if p.Capturing() || p.Options().KeepLast != 0 {
 		t.Fatalf("after esc: capturing %v, %+v", p.Capturing(), p.Options())
 	}
 	// Typing, then tab: the value stays and the focus moves on.
-	p.Update(pgRunes("3"))
-	p.Update(pgKey(c.Keys.NextField))
+	p.Update(uitest.Runes("3"))
+	p.Update(uitest.Press(c.Keys.NextField))
 	if p.Capturing() || p.Options().KeepLast != 3 || p.field != 1 {
 		t.Fatalf("after tab: capturing %v, field %d, %+v", p.Capturing(), p.field, p.Options())
 	}
@@ -405,7 +328,7 @@ func TestPruneTypingDigits(t *testing.T) {
 		t.Errorf("keep-last 3: remove %d, want 11", remove)
 	}
 	// Not typing: backspace is DESIGN.md's back.
-	_, cmd = p.Update(tea.KeyMsg{Type: tea.KeyBackspace})
+	_, cmd = p.Update(uitest.Key("backspace"))
 	if cmd == nil {
 		t.Fatal("backspace does not go back")
 	}
@@ -417,11 +340,11 @@ func TestPruneTypingDigits(t *testing.T) {
 func TestPruneConfirmRunsPrune(t *testing.T) {
 	p, repo, c := newLoadedPrune(t)
 	pgSetField(t, p, 2, "7")
-	p.Update(pgKey(c.Keys.NextField))
-	p.Update(pgKey(c.Keys.Inc))
+	p.Update(uitest.Press(c.Keys.NextField))
+	p.Update(uitest.Press(c.Keys.Inc))
 	_, remove, _ := p.Counts()
 
-	_, cmd := p.Update(pgKey(c.Keys.Confirm))
+	_, cmd := p.Update(uitest.Press(c.Keys.Confirm))
 	if cmd != nil || !p.confirming || !p.Capturing() {
 		t.Fatalf("first y: cmd %v, confirming %v", cmd != nil, p.confirming)
 	}
@@ -431,11 +354,11 @@ func TestPruneConfirmRunsPrune(t *testing.T) {
 	if len(repo.pruneCalls) != 0 {
 		t.Fatal("pruned before the second y")
 	}
-	_, cmd = p.Update(pgKey(c.Keys.Confirm))
+	_, cmd = p.Update(uitest.Press(c.Keys.Confirm))
 	if cmd == nil || !p.pruning {
 		t.Fatal("second y does not prune")
 	}
-	msgs := pgDrive(t, p, cmd)
+	msgs := uitest.Drive(t, p, cmd)
 	want := pgPruneCall{ns: "", group: pgGroup, opts: core.KeepOptions{KeepDaily: 7, KeepWeekly: 1}, dryRun: false}
 	if len(repo.pruneCalls) != 1 || repo.pruneCalls[0] != want {
 		t.Fatalf("prune calls %+v, want %+v", repo.pruneCalls, want)
@@ -459,12 +382,12 @@ func TestPruneConfirmRunsPrune(t *testing.T) {
 func TestPruneConfirmCancelled(t *testing.T) {
 	p, repo, c := newLoadedPrune(t)
 	pgSetField(t, p, 0, "2")
-	p.Update(pgKey(c.Keys.Confirm))
-	p.Update(pgKey(c.Keys.Quit)) // q is ignored while asking, not a quit
+	p.Update(uitest.Press(c.Keys.Confirm))
+	p.Update(uitest.Press(c.Keys.Quit)) // q is ignored while asking, not a quit
 	if !p.confirming {
 		t.Fatal("a stray key ended the confirmation")
 	}
-	_, cmd := p.Update(pgKey(c.Keys.Cancel))
+	_, cmd := p.Update(uitest.Press(c.Keys.Cancel))
 	if cmd != nil || p.confirming || len(repo.pruneCalls) != 0 {
 		t.Fatalf("esc: cmd %v confirming %v calls %d", cmd != nil, p.confirming, len(repo.pruneCalls))
 	}
@@ -474,9 +397,9 @@ func TestPruneErrorsStayUsable(t *testing.T) {
 	p, repo, c := newLoadedPrune(t)
 	pgSetField(t, p, 0, "2")
 	repo.pruneErr = errors.New("snapshot is locked")
-	p.Update(pgKey(c.Keys.Confirm))
-	_, cmd := p.Update(pgKey(c.Keys.Confirm))
-	st := pgStatuses(pgDrive(t, p, cmd))
+	p.Update(uitest.Press(c.Keys.Confirm))
+	_, cmd := p.Update(uitest.Press(c.Keys.Confirm))
+	st := pgStatuses(uitest.Drive(t, p, cmd))
 	if len(st) != 1 || !st[0].Err || !strings.Contains(st[0].Text, "snapshot is locked") {
 		t.Fatalf("status %+v", st)
 	}
@@ -484,13 +407,13 @@ func TestPruneErrorsStayUsable(t *testing.T) {
 		t.Errorf("error not in the view:\n%s", p.View())
 	}
 	// Still editable.
-	p.Update(pgKey(c.Keys.Inc))
+	p.Update(uitest.Press(c.Keys.Inc))
 	if p.Options().KeepLast != 3 {
 		t.Errorf("not usable after the error: %+v", p.Options())
 	}
 
 	repo.listErr = errors.New("permission denied")
-	st = pgStatuses(pgDrive(t, p, p.loadCmd()))
+	st = pgStatuses(uitest.Drive(t, p, p.loadCmd()))
 	if len(st) != 1 || !st[0].Err || !strings.Contains(p.View(), "permission denied") {
 		t.Errorf("list error: status %+v, view:\n%s", st, p.View())
 	}
@@ -529,12 +452,12 @@ func TestPruneGolden(t *testing.T) {
 		}},
 		{"80x24-editing", 80, 24, func(t *testing.T, p *Prune) {
 			pgSetField(t, p, 1, "")
-			p.Update(pgRunes("4"))
+			p.Update(uitest.Runes("4"))
 		}},
 		{"80x24-confirm", 80, 24, func(t *testing.T, p *Prune) {
 			pgSetField(t, p, 0, "3")
-			p.Update(pgKey(p.c.Keys.Down))
-			p.Update(pgKey(p.c.Keys.Confirm))
+			p.Update(uitest.Press(p.c.Keys.Down))
+			p.Update(uitest.Press(p.c.Keys.Confirm))
 		}},
 		{"140x40-daily7-weekly2", 140, 40, func(t *testing.T, p *Prune) {
 			pgSetField(t, p, 2, "7")
@@ -542,7 +465,7 @@ func TestPruneGolden(t *testing.T) {
 		}},
 		{"140x15-scrolled", 140, 15, func(t *testing.T, p *Prune) {
 			pgSetField(t, p, 0, "5")
-			p.Update(pgKey(p.c.Keys.End))
+			p.Update(uitest.Press(p.c.Keys.End))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

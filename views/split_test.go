@@ -9,6 +9,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/ui/uitest"
 )
 
 // Browse tests over split archives (root.mpxar + root.ppxar, no stored
@@ -42,7 +43,7 @@ func TestSplitSnapshotsAndArchives(t *testing.T) {
 	e := newBrSplitEnv(t)
 	s := NewSnapshots(e.c, "", brAnna)
 	s.SetSize(80, 21)
-	brPump(t, s, s.Init(), nil)
+	uitest.Pump(t, s, s.Init(), nil)
 	var archives []string
 	for _, r := range s.list.Rows() {
 		archives = append(archives, r.Cells[2])
@@ -53,7 +54,7 @@ func TestSplitSnapshotsAndArchives(t *testing.T) {
 
 	a := NewArchives(e.c, "", brInfo(t, e, e.newest()))
 	a.SetSize(80, 21)
-	brPump(t, a, a.Init(), nil)
+	uitest.Pump(t, a, a.Init(), nil)
 	rows := a.list.Rows()
 	if len(rows) != 1 || rows[0].Cells[0] != "root.mpxar" || rows[0].Cells[1] != "pxar" {
 		t.Fatalf("archive rows %q, want one pxar row root.mpxar", brCells(a.list))
@@ -67,7 +68,7 @@ func TestSplitSnapshotsAndArchives(t *testing.T) {
 	if rows[0].Cells[3] != size(total) {
 		t.Errorf("size cell %q, want both streams %s", rows[0].Cells[3], size(total))
 	}
-	_, cmd := a.Update(brKey(e.c.Keys.Open))
+	_, cmd := a.Update(uitest.Press(e.c.Keys.Open))
 	tr, ok := brPushed(t, cmd).(*Tree)
 	if !ok {
 		t.Fatal("enter on a split archive does not push *Tree")
@@ -81,7 +82,7 @@ func brLoadedSplitTree(t *testing.T, e *brEnv) *Tree {
 	t.Helper()
 	tr := NewTree(e.c, "", e.newest(), "root.mpxar.didx")
 	tr.SetSize(80, 21)
-	brPump(t, tr, tr.Init(), nil)
+	uitest.Pump(t, tr, tr.Init(), nil)
 	if tr.loading || tr.err != nil {
 		t.Fatalf("catalog not loaded: %v", tr.err)
 	}
@@ -101,19 +102,19 @@ func TestSplitTreeFindAndRestore(t *testing.T) {
 		t.Errorf("README row %q", readme.Cells)
 	}
 	brSelect(t, tr.list, "etc/")
-	brPress(t, tr, brKey(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
 	brFind(t, tr, tr, "notes")
-	brPress(t, tr, brKey(k.Open))
+	uitest.Send(t, tr, uitest.Press(k.Open))
 	if brSelected(tr.list) != "notes.txt" || strings.Join(tr.dir, "/") != "home/elsa" {
 		t.Fatalf("find notes selected %q in %q", brSelected(tr.list), tr.dir)
 	}
-	brPress(t, tr, brKey(k.Mark))
-	brPress(t, tr, brKey(k.Restore))
-	brPress(t, tr, brKey(k.Clear))
+	uitest.Send(t, tr, uitest.Press(k.Mark))
+	uitest.Send(t, tr, uitest.Press(k.Restore))
+	uitest.Send(t, tr, uitest.Press(k.Clear))
 	target := filepath.Join(e.dir, "restored")
-	brType(t, tr, target)
-	_, cmd := tr.Update(brKey(k.Open))
-	msgs := brPump(t, tr, cmd, brIsRestoreDone)
+	uitest.Type(t, tr, target)
+	_, cmd := tr.Update(uitest.Press(k.Open))
+	msgs := uitest.Pump(t, tr, cmd, brIsRestoreDone)
 	if st := brStatuses(msgs); len(st) == 0 || st[len(st)-1].Err || !strings.HasPrefix(st[len(st)-1].Text, "restored 2 entries to "+target) {
 		t.Fatalf("statuses %+v", st)
 	}
@@ -146,7 +147,7 @@ func TestSplitHistoryAcrossForms(t *testing.T) {
 	changes := func(p string) ([]string, *History) {
 		h := NewHistory(e.c, "", e.newest(), "root.mpxar.didx", p)
 		h.SetSize(80, 21)
-		brPump(t, h, h.Init(), nil)
+		uitest.Pump(t, h, h.Init(), nil)
 		var out []string
 		for _, r := range h.list.Rows() {
 			out = append(out, r.Cells[0]+" "+r.Cells[3])
@@ -166,15 +167,15 @@ func TestSplitHistoryAcrossForms(t *testing.T) {
 		t.Errorf("path below a file: %q, want %q", got, want)
 	}
 	restoreRow := func(end bool, target string) string {
-		h.Update(brKey(e.c.Keys.Home))
+		h.Update(uitest.Press(e.c.Keys.Home))
 		if end {
-			h.Update(brKey(e.c.Keys.End))
+			h.Update(uitest.Press(e.c.Keys.End))
 		}
-		brPress(t, h, brKey(e.c.Keys.Restore))
-		brPress(t, h, brKey(e.c.Keys.Clear))
-		brType(t, h, target)
-		_, cmd := h.Update(brKey(e.c.Keys.Open))
-		brPump(t, h, cmd, brIsRestoreDone)
+		uitest.Send(t, h, uitest.Press(e.c.Keys.Restore))
+		uitest.Send(t, h, uitest.Press(e.c.Keys.Clear))
+		uitest.Type(t, h, target)
+		_, cmd := h.Update(uitest.Press(e.c.Keys.Open))
+		uitest.Pump(t, h, cmd, brIsRestoreDone)
 		data, err := os.ReadFile(filepath.Join(target, "home/elsa/notes.txt"))
 		if err != nil {
 			t.Fatal(err)
@@ -194,16 +195,16 @@ func TestSplitArchiveRestoreAll(t *testing.T) {
 	e := newBrSplitEnv(t)
 	a := NewArchives(e.c, "", brInfo(t, e, e.newest()))
 	a.SetSize(80, 21)
-	brPump(t, a, a.Init(), nil)
-	brPress(t, a, brKey(e.c.Keys.Restore))
+	uitest.Pump(t, a, a.Init(), nil)
+	uitest.Send(t, a, uitest.Press(e.c.Keys.Restore))
 	if !a.restore.prompt.Active() || !strings.HasSuffix(a.restore.prompt.Value(), "restore-anna-2024-01-03T120000Z-root.mpxar") {
 		t.Fatalf("prompt %v %q", a.restore.prompt.Active(), a.restore.prompt.Value())
 	}
 	target := filepath.Join(e.dir, "all")
-	brPress(t, a, brKey(e.c.Keys.Clear))
-	brType(t, a, target)
-	_, cmd := a.Update(brKey(e.c.Keys.Open))
-	msgs := brPump(t, a, cmd, brIsRestoreDone)
+	uitest.Send(t, a, uitest.Press(e.c.Keys.Clear))
+	uitest.Type(t, a, target)
+	_, cmd := a.Update(uitest.Press(e.c.Keys.Open))
+	msgs := uitest.Pump(t, a, cmd, brIsRestoreDone)
 	if st := brStatuses(msgs); len(st) == 0 || st[len(st)-1].Err {
 		t.Fatalf("statuses %+v", st)
 	}

@@ -7,17 +7,12 @@ package views
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -25,8 +20,10 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 	"cairn/ui"
+	"cairn/ui/uitest"
 )
 
 // init makes goldens hold plain text and fixed local times (idempotent, so
@@ -94,35 +91,11 @@ func brWriteTree(t *testing.T, root string, files []brFile) {
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
-	dirs := map[string]bool{}
+	tree := testutil.Tree{}
 	for _, f := range files {
-		p := filepath.Join(root, f.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(f.data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mt := time.Unix(f.mtime, 0)
-		if err := os.Chtimes(p, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-		for d := filepath.Dir(p); len(d) >= len(root); d = filepath.Dir(d) {
-			dirs[d] = true
-		}
+		tree[f.path] = testutil.File(f.data).MTime(time.Unix(f.mtime, 0))
 	}
-	// Deepest first, so setting a child does not move its parent's mtime.
-	var list []string
-	for d := range dirs {
-		list = append(list, d)
-	}
-	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
-	mt := time.Unix(brT0-100*brDay, 0)
-	for _, d := range list {
-		if err := os.Chtimes(d, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, root, tree, time.Unix(brT0-100*brDay, 0))
 }
 
 func brWriteFile(t *testing.T, p, data string) {
@@ -156,15 +129,9 @@ func brBackup(t *testing.T, ds core.Repository, ns core.Namespace, g core.Group,
 func newBrEnv(t *testing.T) *brEnv {
 	t.Helper()
 	dir := testutil.TempDir(t)
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	// The views read and write the datastore only through its API: an
+	// in-memory one (no fsyncs) serves them as a directory would.
+	ds := datastoretest.Memory(t)
 	e := &brEnv{dir: dir, ds: ds, src: filepath.Join(dir, "src")}
 	img := filepath.Join(dir, "disk.img")
 	brWriteFile(t, img, strings.Repeat("disk block ", 6000))
@@ -190,194 +157,16 @@ func newBrEnv(t *testing.T) *brEnv {
 // newest is the newest elsa snapshot.
 func (e *brEnv) newest() core.Snapshot { return e.snaps[len(e.snaps)-1] }
 
-// brKey presses a binding by its first key.
-func brKey(b key.Binding) tea.KeyMsg {
-	switch k := b.Keys()[0]; k {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case " ":
-		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
-	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	case "shift+tab":
-		return tea.KeyMsg{Type: tea.KeyShiftTab}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "pgup":
-		return tea.KeyMsg{Type: tea.KeyPgUp}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "home":
-		return tea.KeyMsg{Type: tea.KeyHome}
-	case "end":
-		return tea.KeyMsg{Type: tea.KeyEnd}
-	case "ctrl+u":
-		return tea.KeyMsg{Type: tea.KeyCtrlU}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	default:
-		return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
-	}
-}
-
-func brRunes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
-
-// brBlocking tells messages that must not be fed back: cursor blinks
-// schedule the next blink forever.
-func brBlocking(msg tea.Msg) bool {
-	return strings.HasPrefix(fmt.Sprintf("%T", msg), "cursor.")
-}
-
-// brTimer tells commands that only wait for a timer (the cursor's blink,
-// tea.Tick) by their function's name, so the pump skips them instead of
-// waiting half a second per keystroke.
-func brTimer(c tea.Cmd) bool {
-	name := runtime.FuncForPC(reflect.ValueOf(c).Pointer()).Name()
-	return strings.HasPrefix(name, "github.com/charmbracelet/bubbles/cursor.") ||
-		strings.HasPrefix(name, "github.com/charmbracelet/bubbletea.Tick")
-}
-
-// brIdle is how long the pump waits for a command before dropping it as
-// one that blocks (a timer, a job's reader that has nothing more).
-const brIdle = 2 * time.Second
-
-// brPump runs cmd and every command the fed-back messages lead to, each in
-// its own goroutine as Bubble Tea does, feeds the messages to m's Update in
-// the order they arrive and returns them. It returns when no command is
-// left, or when the ones left have not answered for brIdle (timers, a
-// job's reader with nothing more to say: dropped). When until is set, a
-// message it accepts must come first (within 60s), or the test fails.
-func brPump(t *testing.T, m tea.Model, cmd tea.Cmd, until func(tea.Msg) bool) []tea.Msg {
-	t.Helper()
-	results := make(chan tea.Msg)
-	stop := make(chan struct{})
-	defer close(stop)
-	pending := 0
-	run := func(c tea.Cmd) {
-		if c == nil || brTimer(c) {
-			return
-		}
-		pending++
-		go func() {
-			msg := c()
-			select {
-			case results <- msg:
-			case <-stop:
-			}
-		}()
-	}
-	run(cmd)
-	var seen []tea.Msg
-	found := until == nil
-	deadline := time.After(60 * time.Second)
-	for pending > 0 {
-		select {
-		case msg := <-results:
-			pending--
-			switch msg := msg.(type) {
-			case nil:
-				continue
-			case tea.BatchMsg:
-				for _, c := range msg {
-					run(c)
-				}
-				continue
-			}
-			if brBlocking(msg) {
-				continue
-			}
-			seen = append(seen, msg)
-			var next tea.Cmd
-			m, next = m.Update(msg)
-			run(next)
-			if !found && until(msg) {
-				found = true
-			}
-		case <-time.After(brIdle):
-			if found {
-				return seen
-			}
-		case <-deadline:
-			t.Fatalf("commands did not settle in 60s; got %v", brTypes(seen))
-		}
-	}
-	if !found {
-		t.Fatalf("awaited message never came; got %v", brTypes(seen))
-	}
-	return seen
-}
-
-// brPress sends one key to m and pumps what follows.
-func brPress(t *testing.T, m tea.Model, km tea.KeyMsg) []tea.Msg {
-	t.Helper()
-	_, cmd := m.Update(km)
-	return brPump(t, m, cmd, nil)
-}
-
-// brType types s one rune at a time, pumping after each, as a user would.
-func brType(t *testing.T, m tea.Model, s string) {
-	t.Helper()
-	for _, r := range s {
-		if r == ' ' {
-			brPress(t, m, tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
-			continue
-		}
-		brPress(t, m, brRunes(string(r)))
-	}
-}
-
-// brCmdMsgs runs cmd alone (no feeding back) and returns its messages,
-// BatchMsg flattened.
-func brCmdMsgs(t *testing.T, cmd tea.Cmd) []tea.Msg {
-	t.Helper()
-	if cmd == nil || brTimer(cmd) {
-		return nil
-	}
-	ch := make(chan tea.Msg, 1)
-	go func() { ch <- cmd() }()
-	var msg tea.Msg
-	select {
-	case msg = <-ch:
-	case <-time.After(brIdle):
-		return nil
-	}
-	if b, ok := msg.(tea.BatchMsg); ok {
-		var out []tea.Msg
-		for _, c := range b {
-			out = append(out, brCmdMsgs(t, c)...)
-		}
-		return out
-	}
-	if msg == nil || brBlocking(msg) {
-		return nil
-	}
-	return []tea.Msg{msg}
-}
-
 // brPushed finds the view a command pushes.
 func brPushed(t *testing.T, cmd tea.Cmd) ui.View {
 	t.Helper()
-	for _, m := range brCmdMsgs(t, cmd) {
+	for _, m := range uitest.Run(t, cmd) {
 		if p, ok := m.(ui.PushMsg); ok {
 			return p.View
 		}
 	}
 	t.Fatal("the command pushes no view")
 	return nil
-}
-
-func brTypes(msgs []tea.Msg) []string {
-	var out []string
-	for _, m := range msgs {
-		out = append(out, fmt.Sprintf("%T", m))
-	}
-	return out
 }
 
 func brStatuses(msgs []tea.Msg) []ui.StatusMsg {

@@ -2,7 +2,6 @@ package backup_test
 
 import (
 	"bytes"
-	"cairn/internal/testutil"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,38 +18,26 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 )
 
 // makeTree writes a small tree with every common kind of entry.
 func makeTree(t testing.TB, dir string) {
 	t.Helper()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(dir, "etc/conf.d"), 0o755))
-	must(os.MkdirAll(filepath.Join(dir, "home/user"), 0o700))
-	must(os.MkdirAll(filepath.Join(dir, "empty"), 0o755))
-	must(os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte("hello\n"), 0o644))
-	must(os.WriteFile(filepath.Join(dir, "etc/empty"), nil, 0o600))
-	big := make([]byte, 5<<20+123)
-	rand.Read(big)
-	must(os.WriteFile(filepath.Join(dir, "home/user/big.bin"), big, 0o640))
-	must(os.WriteFile(filepath.Join(dir, "home/user/text.txt"), bytes.Repeat([]byte("all work and no play\n"), 50000), 0o644))
-	must(os.Symlink("../etc/hostname", filepath.Join(dir, "home/link")))
-	must(os.Link(filepath.Join(dir, "etc/hostname"), filepath.Join(dir, "etc/hostname.hard")))
-	must(syscall.Mkfifo(filepath.Join(dir, "etc/fifo"), 0o644))
-	mt := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if d.Type()&fs.ModeSymlink == 0 {
-			os.Chtimes(p, mt, mt)
-		}
-		return nil
-	})
-	os.Chtimes(dir, mt, mt)
+	testutil.WriteTree(t, dir, testutil.Tree{
+		"etc/conf.d":         testutil.Dir(),
+		"home/user":          testutil.Dir().Mode(0o700),
+		"empty":              testutil.Dir(),
+		"etc/hostname":       testutil.File("hello\n"),
+		"etc/empty":          testutil.File("").Mode(0o600),
+		"home/user/big.bin":  testutil.File(testutil.RandomBytes(5<<20 + 123)).Mode(0o640),
+		"home/user/text.txt": testutil.File(strings.Repeat("all work and no play\n", 50000)),
+		"home/link":          testutil.Symlink("../etc/hostname"),
+		"etc/hostname.hard":  testutil.HardLink("etc/hostname"),
+		"etc/fifo":           testutil.Fifo(),
+	}, time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC))
 }
 
 // describe lists a tree's entries with type, mode, size, mtime and content hash.
@@ -84,20 +71,6 @@ func describe(t testing.TB, dir string) string {
 	return b.String()
 }
 
-func openStore(t testing.TB) *datastore.Datastore {
-	t.Helper()
-	dir := filepath.Join(testutil.TempDir(t), "store")
-	if err := datastore.Create(dir); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(dir, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	return ds
-}
-
 func runBackup(t testing.TB, repo core.Repository, id string, when int64, specs ...string) (*backup.Result, []core.Event) {
 	t.Helper()
 	var parsed []backup.Spec
@@ -126,7 +99,7 @@ func runBackup(t testing.TB, repo core.Repository, id string, when int64, specs 
 func TestBackupRestoreRoundTrip(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	res, _ := runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	if res.Snapshot.String() != "host/elsa/2023-11-14T22:13:20Z" {
 		t.Fatalf("snapshot %s", res.Snapshot)
@@ -161,7 +134,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestSecondBackupReusesChunks(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Memory(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	res, events := runBackup(t, ds, "elsa", 1700000100, "root.pxar:"+src)
 	if res.Totals.ChunksNew != 0 || res.Totals.ChunksReused == 0 {
@@ -184,7 +157,7 @@ func TestImageRoundTrip(t *testing.T) {
 	rand.Read(img)
 	os.WriteFile(filepath.Join(dir, "disk.raw"), img, 0o644)
 	os.WriteFile(filepath.Join(dir, "vm.conf"), []byte("memory: 2048\n"), 0o644)
-	ds := openStore(t)
+	ds := datastoretest.Memory(t)
 	runBackup(t, ds, "img", 1700000000, "mydata.img:"+filepath.Join(dir, "disk.raw"), "vm.conf:"+filepath.Join(dir, "vm.conf"))
 	out := filepath.Join(dir, "disk.out")
 	if err := restore.Run(context.Background(), restore.Options{Repo: ds, Snapshot: "host/img", Archive: "mydata.img", Target: out}); err != nil {
@@ -210,7 +183,7 @@ func TestImageRoundTrip(t *testing.T) {
 func TestCorruptChunkFailsRestoreNamingDigest(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	// Flip a byte in the middle of the largest chunk file.
 	var victim string
@@ -266,7 +239,7 @@ func (f failingWriter) UploadChunk(d [32]byte, n uint64, enc func() ([]byte, err
 func TestFailedBackupLeavesNoSnapshot(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	sp, _ := backup.ParseSpec("root.pxar:" + src)
 	_, err := backup.Run(context.Background(), backup.Options{
 		Repo: failingRepo{ds, 1}, Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "x"}, Time: 1700000000},
@@ -292,7 +265,7 @@ func TestFailedBackupLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestGroupLockedDuringBackup(t *testing.T) {
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "a"}, Time: 1700000000}
 	w, err := ds.StartBackup(context.Background(), core.BackupOptions{Snapshot: snap})
 	if err != nil {
@@ -306,7 +279,7 @@ func TestGroupLockedDuringBackup(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	for _, bad := range []string{"no-colon-here", "x.tar:/tmp", "a b.pxar:/tmp"} {
 		if _, err := backup.ParseSpec(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("ParseSpec(%q): %v", bad, err)

@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 	"cairn/keys"
@@ -42,7 +43,7 @@ func BenchmarkBackup(b *testing.B) {
 	b.SetBytes(total)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ds := openStore(b)
+		ds := datastoretest.Dir(b)
 		b.StartTimer()
 		_, err := backup.Run(context.Background(), backup.Options{Repo: ds,
 			Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}, Specs: []backup.Spec{sp}})
@@ -62,7 +63,7 @@ func BenchmarkBackupEncrypted(b *testing.B) {
 	b.SetBytes(total)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ds := openStore(b)
+		ds := datastoretest.Dir(b)
 		b.StartTimer()
 		_, err := backup.Run(context.Background(), backup.Options{Repo: ds, Crypt: cc, CryptMode: "encrypt",
 			Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}, Specs: []backup.Spec{sp}})
@@ -76,7 +77,7 @@ func BenchmarkBackupEncrypted(b *testing.B) {
 func BenchmarkRestore(b *testing.B) {
 	dir, total := benchData(b)
 	sp, _ := backup.ParseSpec("data.pxar:" + dir)
-	ds := openStore(b)
+	ds := datastoretest.Dir(b)
 	if _, err := backup.Run(context.Background(), backup.Options{Repo: ds,
 		Snapshot: core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "bench"}, Time: 1700000000}, Specs: []backup.Spec{sp}}); err != nil {
 		b.Fatal(err)
@@ -164,14 +165,14 @@ func BenchmarkPipeline(b *testing.B) {
 			b.SetBytes(total)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				ds := openStore(b)
+				ds := datastoretest.Dir(b)
 				b.StartTimer()
 				run(b, ds, 1700000000, c.mode, c.crypt)
 			}
 		})
 	}
 	b.Run("unchanged-metadata", func(b *testing.B) {
-		ds := openStore(b)
+		ds := datastoretest.Dir(b)
 		run(b, ds, 1700000000, backup.ModeMetadata, cc)
 		b.SetBytes(total)
 		b.ResetTimer()

@@ -13,6 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
 )
@@ -96,15 +97,7 @@ func TestBackupCancelStopsMidWalk(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.make(t, src)
-			store := filepath.Join(dir, "store")
-			if err := datastore.Create(store); err != nil {
-				t.Fatal(err)
-			}
-			ds, err := datastore.Open(store, "root@pam")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ds.Close()
+			ds := datastoretest.Memory(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			repo := &cancelRepo{Repository: ds, cancel: cancel}
@@ -132,7 +125,7 @@ func TestBackupCancelStopsMidWalk(t *testing.T) {
 			if len(list) != 0 {
 				t.Errorf("snapshots after the cancel: %+v", list)
 			}
-			if _, err := os.Stat(filepath.Join(store, "host/cancelme", snap.TimeString())); !errors.Is(err, os.ErrNotExist) {
+			if _, err := ds.Backend().Stat("host/cancelme/" + snap.TimeString()); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the snapshot directory is still there: %v", err)
 			}
 		})
@@ -211,15 +204,7 @@ func TestBackupEstimateGivesProgressATotal(t *testing.T) {
 	const size = 512 << 20 // sparse: a second or more to read
 	f.Truncate(size)
 	f.Close()
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Memory(t)
 	var est *core.Estimate
 	var withTotal int
 	_, err = backup.Run(context.Background(), backup.Options{

@@ -15,6 +15,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 )
 
@@ -64,7 +65,7 @@ func (p pausingWriter) UploadChunk(d [32]byte, n uint64, enc func() ([]byte, err
 func TestGCDuringBackupKeepsWhatTheBackupNeeds(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	first, _ := runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	// The only snapshot referencing the chunks goes away, and days pass.
 	if err := ds.ForgetSnapshot("", first.Snapshot); err != nil {
@@ -113,7 +114,7 @@ func TestGCDuringBackupKeepsWhatTheBackupNeeds(t *testing.T) {
 func TestGCGracePeriod(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	first, _ := runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	ds.ForgetSnapshot("", first.Snapshot)
 	// A minute old: well inside the grace period, and clearly older than
@@ -137,7 +138,7 @@ func TestGCGracePeriod(t *testing.T) {
 func TestVerifyNamesCorruptChunkAndSnapshots(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeTree(t, src)
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	runBackup(t, ds, "elsa", 1700000000, "root.pxar:"+src)
 	runBackup(t, ds, "elsa", 1700000100, "root.pxar:"+src)
 	rep, err := ds.Verify(context.Background(), "", nil, nil, nil)

@@ -17,6 +17,7 @@ import (
 	"cairn/core/backup"
 	"cairn/core/datastore"
 	"cairn/core/snapshot"
+	"cairn/core/datastore/datastoretest"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 )
@@ -26,30 +27,15 @@ import (
 func smallFilesTree(t *testing.T, dir string, n int, seed uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
+	tree := testutil.Tree{}
 	for i := range n {
-		p := filepath.Join(dir, fmt.Sprintf("d%02d/f%04d", i%7, i))
 		data := make([]byte, 1024+r.IntN(40<<10))
 		for k := range data {
 			data[k] = byte(r.Uint32())
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[fmt.Sprintf("d%02d/f%04d", i%7, i)] = testutil.File(data)
 	}
-	stampTree(t, dir, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-}
-
-func stampTree(t *testing.T, dir string, when time.Time) {
-	t.Helper()
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode()&os.ModeSymlink == 0 {
-			os.Chtimes(p, when, when)
-		}
-		return nil
-	})
+	testutil.WriteTree(t, dir, tree, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // runSplitBackup backs src up as root.pxar of host/split at when, in change
@@ -158,7 +144,7 @@ func checkSplit(t *testing.T, repo core.Repository, when int64, src string) {
 func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 400, 1)
-	ds := openStore(t)
+	ds := datastoretest.Memory(t)
 
 	first, _ := runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	if first.ReusedFiles != 0 || first.ChangedFiles != 400 {
@@ -214,14 +200,14 @@ func TestMetadataModeReusesUnchangedFiles(t *testing.T) {
 func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 20, 2)
-	ds := openStore(t)
+	ds := datastoretest.Memory(t)
 	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	p := filepath.Join(src, "d01/f0001")
 	data, _ := os.ReadFile(p)
 	data[0] ^= 1
 	os.WriteFile(p, data, 0o644)
 	os.Chmod(filepath.Join(src, "d02/f0002"), 0o600) // metadata only: read again too
-	stampTree(t, src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	testutil.Stamp(t, src, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	os.Chtimes(p, time.Unix(1767225601, 0), time.Unix(1767225601, 0))
 	sum, _ := runSplitBackup(t, ds, 1700000100, backup.ModeMetadata, src)
 	// A file sharing a chunk with a changed one may be read again too

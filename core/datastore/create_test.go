@@ -133,19 +133,11 @@ func checkUsable(t *testing.T, dir, src string, when int64) {
 func smallTree(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "src")
-	data := make([]byte, 300<<10)
-	for i := range data {
-		data[i] = byte(mrand.IntN(256))
-	}
-	files := map[string][]byte{"etc/hostname": []byte("elsa\n"), "data/random.bin": data, "data/empty": nil}
-	for name, b := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testutil.WriteTree(t, src, testutil.Tree{
+		"etc/hostname":    testutil.File("elsa\n"),
+		"data/random.bin": testutil.File(testutil.RandomBytes(300 << 10)),
+		"data/empty":      testutil.File(""),
+	}, time.Time{})
 	return src
 }
 

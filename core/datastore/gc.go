@@ -275,24 +275,36 @@ func sweepOne(p string, bad bool, st *core.GCStatus, minAtime, oldest time.Time)
 			}
 			return
 		}
-		if bad {
-			st.RemovedBad++
-		} else {
-			st.RemovedChunks++
-		}
-		st.RemovedBytes += uint64(size)
+		countRemoved(bad, size, st)
 	case atime.Before(oldest):
-		if bad {
-			st.StillBad++
-		} else {
-			st.PendingChunks++
-			st.PendingBytes += uint64(size)
-		}
+		countPending(bad, size, st)
 	default:
 		countKept(bad, size, st)
 	}
 }
 
+// countRemoved counts a chunk (or bad copy) the sweep removed.
+func countRemoved(bad bool, size int64, st *core.GCStatus) {
+	if bad {
+		st.RemovedBad++
+	} else {
+		st.RemovedChunks++
+	}
+	st.RemovedBytes += uint64(size)
+}
+
+// countPending counts an unused chunk too young to remove: used after the
+// cutoff but before the oldest running backup started.
+func countPending(bad bool, size int64, st *core.GCStatus) {
+	if bad {
+		st.StillBad++
+	} else {
+		st.PendingChunks++
+		st.PendingBytes += uint64(size)
+	}
+}
+
+// countKept counts a chunk (or bad copy) that stays.
 func countKept(bad bool, size int64, st *core.GCStatus) {
 	if !bad {
 		st.DiskChunks++

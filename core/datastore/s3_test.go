@@ -1,10 +1,7 @@
 package datastore_test
 
 import (
-	"bytes"
-	"cairn/internal/testutil"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cairn/internal/testutil"
 
 	"cairn/core"
 	"cairn/core/backup"
@@ -54,32 +53,7 @@ func openS3(t testing.TB, cfg datastore.S3Config) *datastore.Datastore {
 
 func makeTree(t testing.TB, dir string) {
 	t.Helper()
-	for _, d := range []string{"etc", "home/user", "empty"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	big := make([]byte, 3<<20+17)
-	rand.Read(big)
-	files := map[string][]byte{
-		"etc/hostname":       []byte("hello\n"),
-		"etc/empty":          nil,
-		"home/user/big.bin":  big,
-		"home/user/text.txt": bytes.Repeat([]byte("all work and no play\n"), 30000),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Symlink("../etc/hostname", filepath.Join(dir, "home/link"))
-	mt := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type()&fs.ModeSymlink == 0 {
-			os.Chtimes(p, mt, mt)
-		}
-		return nil
-	})
+	testutil.WriteTree(t, dir, testutil.SampleTree(), testutil.SampleMTime)
 }
 
 func describe(t testing.TB, dir string) string {
@@ -147,20 +121,7 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 	if err := ds.CreateNamespace("a"); err != nil {
 		t.Fatal(err)
 	}
-	for i, when := range []int64{1700000000, 1700000100, 1700000200} {
-		if i == 2 {
-			os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("changed\n"), 0o644)
-			os.Chtimes(filepath.Join(src, "etc/hostname"), time.Unix(1714564800, 0), time.Unix(1714564800, 0))
-		}
-		if err := runBackup(t, ds, "elsa", when, src); err != nil {
-			t.Fatalf("backup %d: %v", i, err)
-		}
-	}
-	// The objects sit under the upstream layout's keys.
-	list, err := ds.ListSnapshots("", nil)
-	if err != nil || len(list) != 3 || !list[2].Finished || list[2].Owner != "root@pam" {
-		t.Fatalf("list: %+v %v", list, err)
-	}
+	threeBackups(t, ds, src)
 	if nss, _ := ds.ListNamespaces("", -1); len(nss) != 2 {
 		t.Fatalf("namespaces %v", nss)
 	}
@@ -178,6 +139,41 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 		t.Fatalf("second open lists %d snapshots: %v", len(l2), err)
 	}
 
+	pruneGCRoundTrip(t, ds, clk, src, func() {
+		// Restore through a cold cache too.
+		restoreAndCompare(t, ds2, "host/elsa", src)
+	})
+}
+
+// threeBackups stores three snapshots of host/elsa from src (the last one
+// with etc/hostname changed) and checks that they are listed, finished and
+// owned.
+func threeBackups(t *testing.T, ds *datastore.Datastore, src string) {
+	t.Helper()
+	for i, when := range []int64{1700000000, 1700000100, 1700000200} {
+		if i == 2 {
+			os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("changed\n"), 0o644)
+			os.Chtimes(filepath.Join(src, "etc/hostname"), time.Unix(1714564800, 0), time.Unix(1714564800, 0))
+		}
+		if err := runBackup(t, ds, "elsa", when, src); err != nil {
+			t.Fatalf("backup %d: %v", i, err)
+		}
+	}
+	list, err := ds.ListSnapshots("", nil)
+	if err != nil || len(list) != 3 || !list[2].Finished || list[2].Owner != "root@pam" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+}
+
+// pruneGCRoundTrip follows threeBackups on a datastore whose chunk ages
+// follow clk: protect, prune to the last snapshot, GC before and after the
+// cutoff, verify and restore (then also), forget and GC to nothing.
+func pruneGCRoundTrip(t *testing.T, ds *datastore.Datastore, clk *clock, src string, also func()) {
+	t.Helper()
+	list, err := ds.ListSnapshots("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Protect, prune and forget.
 	first := list[0].Snapshot
 	if err := ds.SetProtected("", first, true); err != nil {
@@ -222,8 +218,9 @@ func TestS3BackupRestorePruneGC(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
 	restoreAndCompare(t, ds, "host/elsa", src)
-	// Restore through a cold cache too.
-	restoreAndCompare(t, ds2, "host/elsa", src)
+	if also != nil {
+		also()
+	}
 
 	if err := ds.ForgetSnapshot("", list[0].Snapshot); err != nil {
 		t.Fatal(err)

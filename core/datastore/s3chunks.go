@@ -393,22 +393,12 @@ func (g *s3GC) Sweep(ctx context.Context, minUse, oldest time.Time, st *core.GCS
 				return err
 			}
 			if removed {
-				if bad {
-					st.RemovedBad++
-				} else {
-					st.RemovedChunks++
-				}
-				st.RemovedBytes += uint64(o.Size)
+				countRemoved(bad, o.Size, st)
 			} else {
 				countKept(bad, o.Size, st)
 			}
 		case lastUse.Before(oldest):
-			if bad {
-				st.StillBad++
-			} else {
-				st.PendingChunks++
-				st.PendingBytes += uint64(o.Size)
-			}
+			countPending(bad, o.Size, st)
 		default:
 			countKept(bad, o.Size, st)
 		}

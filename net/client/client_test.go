@@ -16,6 +16,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 )
 
 // isolate points the ticket and fingerprint caches into a temp dir.
@@ -41,24 +42,13 @@ func openRepo(t *testing.T, f *fakeServer, mod func(*Options)) *Repository {
 
 func makeTree(t *testing.T, dir string) {
 	t.Helper()
-	for name, content := range map[string]string{
-		"etc/hostname": "elsa\n", "etc/hosts": "127.0.0.1 localhost\n", "home/u/notes.txt": strings.Repeat("note ", 1000),
-	} {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	big := make([]byte, 3<<20)
-	rand.Read(big)
-	os.WriteFile(filepath.Join(dir, "home/u/big.bin"), big, 0o644)
-	os.Symlink("hostname", filepath.Join(dir, "etc/link"))
-	mt := time.Unix(1700000000, 0)
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		os.Chtimes(p, mt, mt)
-		return nil
-	})
+	testutil.WriteTree(t, dir, testutil.Tree{
+		"etc/hostname":     testutil.File("elsa\n"),
+		"etc/hosts":        testutil.File("127.0.0.1 localhost\n"),
+		"home/u/notes.txt": testutil.File(strings.Repeat("note ", 1000)),
+		"home/u/big.bin":   testutil.File(testutil.RandomBytes(3 << 20)),
+		"etc/link":         testutil.Symlink("hostname"),
+	}, time.Unix(1700000000, 0))
 }
 
 func describe(t *testing.T, dir string) string {

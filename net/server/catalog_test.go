@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"cairn/core"
 	"cairn/core/datastore"
 	"cairn/core/snapshot/snapshottest"
+	"cairn/internal/testutil"
 	"cairn/keys"
 )
 
@@ -61,10 +62,7 @@ func TestCatalogEndpointSplitArchives(t *testing.T) {
 	}
 	defer ds.Close()
 	src := filepath.Join(t.TempDir(), "src")
-	for p, data := range map[string]string{"etc/hostname": "alice\n", "etc/hosts": "127.0.0.1 localhost\n", "README": "hi\n"} {
-		os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755)
-		os.WriteFile(filepath.Join(src, p), []byte(data), 0o644)
-	}
+	testutil.WriteTree(t, src, testutil.Files(map[string]string{"etc/hostname": "alice\n", "etc/hosts": "127.0.0.1 localhost\n", "README": "hi\n"}), time.Time{})
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "cat"}, Time: 1700000000}
 	snapshottest.Write(t, ds, "", snap, snapshottest.Options{Owner: "alice@pbs"},
 		snapshottest.Archive{Name: "uni", Dir: src}, snapshottest.Archive{Name: "spl", Dir: src, Split: true})

@@ -7,16 +7,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"cairn/core"
 	"cairn/core/catalog"
 	"cairn/core/datastore"
 	"cairn/core/snapshot"
 	"cairn/core/snapshot/snapshottest"
+	"cairn/internal/testutil"
 )
 
 // wholeCatalogListing is the listing as the endpoint made it before it
@@ -74,14 +75,10 @@ func TestCatalogStreamSameBytes(t *testing.T) {
 	}
 	defer ds.Close()
 	src := filepath.Join(t.TempDir(), "src")
-	files := map[string]string{"etc/hostname": "alice\n", "etc/hosts": "127.0.0.1 localhost\n", "README": "hi\n",
-		"a <b> & \"c\"/x": "escaped\n", "ünïcode/日本": "u\n", "deep/1/2/3/f": "deep\n"}
-	for p, data := range files {
-		os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755)
-		os.WriteFile(filepath.Join(src, p), []byte(data), 0o644)
-	}
-	os.Symlink("README", filepath.Join(src, "link"))
-	os.MkdirAll(filepath.Join(src, "empty"), 0o755)
+	tree := testutil.Files(map[string]string{"etc/hostname": "alice\n", "etc/hosts": "127.0.0.1 localhost\n", "README": "hi\n",
+		"a <b> & \"c\"/x": "escaped\n", "ünïcode/日本": "u\n", "deep/1/2/3/f": "deep\n"})
+	tree["link"], tree["empty"] = testutil.Symlink("README"), testutil.Dir()
+	testutil.WriteTree(t, src, tree, time.Time{})
 	g := core.Group{Type: core.TypeHost, ID: "cat"}
 	snaps := []core.Snapshot{{Group: g, Time: 1700000000}, {Group: g, Time: 1700000001}, {Group: g, Time: 1700000002}}
 	snapshottest.Write(t, ds, "", snaps[0], snapshottest.Options{Owner: "alice@pbs"}, snapshottest.Archive{Name: "uni", Dir: src}, snapshottest.Archive{Name: "two", Dir: filepath.Join(src, "etc")})

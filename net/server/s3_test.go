@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"cairn/internal/testutil"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io/fs"
 	"net"
@@ -158,32 +157,7 @@ func (e *s3Env) repo(t *testing.T, user string) *client.Repository {
 
 func makeTree(t testing.TB, dir string) {
 	t.Helper()
-	for _, d := range []string{"etc", "home/user", "empty"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	big := make([]byte, 3<<20+17)
-	rand.Read(big)
-	files := map[string][]byte{
-		"etc/hostname":       []byte("hello\n"),
-		"etc/empty":          nil,
-		"home/user/big.bin":  big,
-		"home/user/text.txt": bytes.Repeat([]byte("all work and no play\n"), 30000),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Symlink("../etc/hostname", filepath.Join(dir, "home/link"))
-	mt := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type()&fs.ModeSymlink == 0 {
-			os.Chtimes(p, mt, mt)
-		}
-		return nil
-	})
+	testutil.WriteTree(t, dir, testutil.SampleTree(), testutil.SampleMTime)
 }
 
 func describe(t testing.TB, dir string) string {
