@@ -45,7 +45,7 @@ func newProtectedCmd() *cobra.Command {
 					return format.Render(stdout, opts, map[string]any{"protected": s.Protected}, nil)
 				}
 			}
-			return fmt.Errorf("snapshot %s does not exist: %w", snap, core.ErrNotFound)
+			return core.NotFoundf("snapshot %s does not exist", snap)
 		},
 	}
 	rfShow.add(show, true)

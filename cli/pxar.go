@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 
@@ -91,7 +92,7 @@ func newPxarExtractCmd() *cobra.Command {
 			}
 			defer f.Close()
 			stderr := cmd.ErrOrStderr()
-			return pxar.Extract(bufio.NewReaderSize(f, 1<<20), args[1], pxar.ExtractOptions{
+			err = pxar.Extract(bufio.NewReaderSize(f, 1<<20), args[1], pxar.ExtractOptions{
 				AllowExistingDirs: allowExisting, Patterns: pats,
 				Overwrite: xf.overwrite, OverwriteFiles: xf.overwriteFiles,
 				OverwriteSymlinks: xf.overwriteSymlinks, OverwriteHardlinks: xf.overwriteHardlinks,
@@ -99,6 +100,10 @@ func newPxarExtractCmd() *cobra.Command {
 				SkipDeviceNodes: noDevices, SkipFifos: noFifos, SkipSockets: noSockets,
 				OnWarning: func(msg string) { fmt.Fprintln(stderr, msg) },
 			})
+			if errors.Is(err, pxar.ErrCorrupt) {
+				return fmt.Errorf("archive %q: %w", args[0], err)
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -130,7 +135,7 @@ func newPxarListCmd() *cobra.Command {
 			w := bufio.NewWriter(stdout)
 			if err := pxar.List(bufio.NewReaderSize(f, 1<<20), w, verbose); err != nil {
 				w.Flush()
-				return err
+				return fmt.Errorf("archive %q: %w", args[0], err)
 			}
 			return w.Flush()
 		},

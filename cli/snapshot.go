@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -86,7 +85,7 @@ func newSnapshotFilesCmd() *cobra.Command {
 				return err
 			}
 			if files == nil {
-				return fmt.Errorf("snapshot %s does not exist: %w", snap, core.ErrNotFound)
+				return core.NotFoundf("snapshot %s does not exist", snap)
 			}
 			// Sorted by file name in text, as upstream sorts any table by
 			// its first column.

@@ -240,9 +240,9 @@ func TestVerbsNameTheBadValue(t *testing.T) {
 	}
 	cases = append(cases, []verbCase{
 		// A path repository that is not there.
-		{name: "list missing repo", args: []string{"list", "--repository", missing}, code: exitFailure, err: []string{missing}},
+		{name: "list missing repo", args: []string{"list", "--repository", missing}, code: exitFailure, err: []string{`datastore "` + missing + `" does not exist` + "\n"}},
 		{name: "status missing repo", args: []string{"status", "--repository", missing}, code: exitFailure, err: []string{missing}},
-		{name: "benchmark missing repo", args: []string{"benchmark", "--repository", missing}, code: exitFailure, err: []string{missing}},
+		{name: "benchmark missing repo", args: []string{"benchmark", "--repository", missing}, code: exitFailure, err: []string{`datastore "` + missing + `" does not exist` + "\n"}},
 		// Bad snapshot and group names.
 		{name: "restore bad time", args: with("restore", "host/elsa/notatime", "root.pxar", out), code: exitUsage, err: []string{"notatime"}},
 		{name: "restore bad snapshot", args: with("restore", "badsnap", "root.pxar", out), code: exitUsage, err: []string{`"badsnap"`}},
@@ -250,7 +250,8 @@ func TestVerbsNameTheBadValue(t *testing.T) {
 		{name: "catalog dump no group", args: with("catalog", "dump", "host/nobody"), code: exitFailure, err: []string{"host/nobody"}},
 		{name: "prune bad group", args: with("prune", "notagroup", "--keep-last", "1"), code: exitUsage, err: []string{`"notagroup"`}},
 		{name: "verify no group", args: with("verify", "host/nobody"), code: exitFailure, err: []string{"host/nobody"}},
-		{name: "files of a group", args: with("files", "host/elsa"), code: exitUsage, err: []string{`"host/elsa"`}},
+		{name: "files of a group", args: with("files", "host/elsa"), code: exitUsage, err: []string{`"host/elsa"`, "TYPE/ID/TIME"}},
+		{name: "pxar list not an archive", args: []string{"pxar", "list", v.key}, code: exitFailure, err: []string{`archive "` + v.key + `"`, "corrupt"}},
 		{name: "forget bad snapshot", args: with("forget", "host/elsa/yesterday"), code: exitUsage, err: []string{"yesterday"}},
 		// Bad archive specs and names.
 		{name: "backup bad type", args: with("backup", "root.bad:"+v.src), code: exitUsage, err: []string{`"root.bad:` + v.src + `"`}},

@@ -148,7 +148,7 @@ func ParseSnapshotTime(s string) (int64, error) {
 // ParseSnapshot parses "type/id/time".
 func ParseSnapshot(s string) (Snapshot, error) {
 	i := strings.LastIndexByte(s, '/')
-	if i < 0 {
+	if strings.Count(s, "/") < 2 {
 		return Snapshot{}, fmt.Errorf("invalid snapshot %q (expected TYPE/ID/TIME, e.g. host/elsa/2019-12-03T09:35:01Z)", s)
 	}
 	g, err := ParseGroup(s[:i])

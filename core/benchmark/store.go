@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"cairn/core"
 	"cairn/core/blob"
 )
 
@@ -23,8 +24,11 @@ var storeWindow = 3 * time.Second
 // datastore at dir, which it removes again. Bytes per second; write errors
 // end no run (the figure shows them as slowness).
 func Store(dir string) (float64, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return 0, core.NotFoundf("datastore %q does not exist", dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, ".chunks")); err != nil {
-		return 0, fmt.Errorf("%q is not a datastore: %w", dir, err)
+		return 0, fmt.Errorf("%q is not a datastore (no .chunks directory)", dir)
 	}
 	scratch, err := os.MkdirTemp(dir, ".benchmark-")
 	if err != nil {

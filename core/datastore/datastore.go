@@ -341,7 +341,7 @@ func openDir(dir, owner string) (*Datastore, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("datastore %q does not exist: %w", dir, core.ErrNotFound)
+		return nil, core.NotFoundf("datastore %q does not exist", dir)
 	}
 	ds := &Datastore{root: abs, name: dir, backend: &dirBackend{root: abs}, owner: owner}
 	return ds, nil

@@ -681,7 +681,7 @@ func OpenS3(cfg S3Config, owner string) (*Datastore, error) {
 			return nil, err
 		}
 		if !unf {
-			return nil, fmt.Errorf("datastore %s does not exist: %w", b.cfg, core.ErrNotFound)
+			return nil, core.NotFoundf("datastore %s does not exist", b.cfg)
 		}
 		// An interrupted creation: the next command finishes it.
 		if err := b.finishCreate(); err != nil {
