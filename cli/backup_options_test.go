@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"cairn/core"
 	"cairn/internal/testserver"
 )

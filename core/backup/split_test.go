@@ -16,8 +16,8 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
-	"cairn/core/snapshot"
 	"cairn/core/datastore/datastoretest"
+	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 	"cairn/pxar"
 )
