@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"cairn/core/manifest"
 	"context"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ func (w *backupWriter) WriteFileFrom(name string, f *os.File) error {
 	if name == ManifestName {
 		return fmt.Errorf("the manifest is written by Finish")
 	}
-	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
+	if manifest.IsIndexFile(name) {
 		if err := w.commitChunks(); err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"cairn/core"
+	"cairn/core/manifest"
 )
 
 // The S3 backend keeps a datastore as objects under the upstream layout's
@@ -727,7 +728,7 @@ func (b *s3Backend) ListIndexFiles() ([]string, error) {
 	defer b.mu.Unlock()
 	var out []string
 	for _, k := range b.keysUnderLocked("") {
-		if !strings.HasSuffix(k, ".didx") && !strings.HasSuffix(k, ".fidx") {
+		if !manifest.IsIndexFile(k) {
 			continue
 		}
 		hidden := false

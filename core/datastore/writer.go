@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"cairn/core"
+	"cairn/core/manifest"
 )
 
 // backupWriter writes one new snapshot into the local datastore.
@@ -275,7 +276,7 @@ func (w *backupWriter) WriteFile(name string, data []byte) error {
 	if name == ManifestName {
 		return fmt.Errorf("the manifest is written by Finish")
 	}
-	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
+	if manifest.IsIndexFile(name) {
 		// An index never names a chunk that is not in place.
 		if err := w.commitChunks(); err != nil {
 			return err

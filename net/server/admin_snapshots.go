@@ -70,11 +70,8 @@ func snapshotItem(si core.SnapshotInfo) map[string]any {
 }
 
 func (h *dsReq) deleteSnapshot() (any, error) {
-	snap, err := h.p.snapshot()
+	snap, err := h.snapshotParam()
 	if err != nil {
-		return nil, err
-	}
-	if err := h.requireNS(); err != nil {
 		return nil, err
 	}
 	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreModify, config.PrivDatastorePrune, h.ownership(snap.Group)); err != nil {
@@ -92,11 +89,8 @@ func (h *dsReq) deleteSnapshot() (any, error) {
 // snapshotOf reads BackupDir params, checks the snapshot exists and reads
 // its group's owner.
 func (h *dsReq) snapshotOf() (core.Snapshot, ownership, error) {
-	snap, err := h.p.snapshot()
+	snap, err := h.snapshotParam()
 	if err != nil {
-		return snap, ownership{}, err
-	}
-	if err := h.requireNS(); err != nil {
 		return snap, ownership{}, err
 	}
 	if !h.ds.SnapshotExists(h.ns, snap) {

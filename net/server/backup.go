@@ -61,12 +61,7 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		c.reply(nil, err)
 		return
 	}
-	started := false
-	defer func() {
-		if !started {
-			slot.release()
-		}
-	}()
+	defer slot.releaseUnlessServing()
 	ds, err := c.openStore(store)
 	if err != nil {
 		c.reply(nil, err)
@@ -85,7 +80,7 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 	t := s.tasks.start(typ, store+":"+snap.Group.String(), c.id.authID)
 	t.logf("starting new backup on datastore '%s' from %s: \"%s\"", store, c.r.RemoteAddr, snapshotLabel(ns, snap))
 	sess := &backupSession{srv: s, task: t, ds: ds, sess: bs, ns: ns, snap: snap, store: store, debug: debug,
-		benchmark: benchmark, done: make(chan struct{})}
+		benchmark: benchmark}
 	if err := bs.LoadPrevious(); err != nil {
 		t.warn("%v", err)
 	}
@@ -98,21 +93,7 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		s.logf("backup upgrade failed: %v", err)
 		return
 	}
-	started = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer slot.release()
-		go func() {
-			select {
-			case <-t.abort:
-				conn.Close()
-			case <-sess.done:
-			}
-		}()
-		s.serveH2(conn, sess)
-		sess.end()
-	}()
+	s.serveSession(conn, sess, t, slot, sess.end)
 }
 
 // startBackup checks a backup upgrade against the store (the upgrade
@@ -168,13 +149,11 @@ type backupSession struct {
 	store     string
 	debug     bool
 	benchmark bool
-	done      chan struct{} // closed when the session ended
 }
 
 // end runs when the HTTP/2 connection is gone: an unfinished backup is removed.
 func (b *backupSession) end() {
 	finished := b.sess.End()
-	close(b.done)
 	switch {
 	case b.benchmark:
 		if finished {

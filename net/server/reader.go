@@ -12,6 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/manifest"
 	"cairn/net/server/config"
 )
 
@@ -51,12 +52,7 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		c.reply(nil, err)
 		return
 	}
-	started := false
-	defer func() {
-		if !started {
-			slot.release()
-		}
-	}()
+	defer slot.releaseUnlessServing()
 	ds, err := c.openStore(store)
 	if err != nil {
 		c.reply(nil, err)
@@ -92,7 +88,7 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 	}
 	t := s.tasks.start("reader", fmt.Sprintf("%s:%s/%08X", store, snap.Group, snap.Time), c.id.authID)
 	t.logf("starting new backup reader datastore '%s': \"%s\"", store, snapshotLabel(ns, snap))
-	sess := &readerSession{task: t, rd: rd, debug: debug, allowed: map[[32]byte]bool{}}
+	sess := &readerSession{task: t, ds: ds, rd: rd, debug: debug, allowed: map[[32]byte]bool{}}
 	conn, err := c.upgrade(ReaderProtocol)
 	if err != nil {
 		rd.Close()
@@ -100,39 +96,29 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		t.finish(err)
 		return
 	}
-	started = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer slot.release()
-		stop := make(chan struct{})
-		go func() {
-			select {
-			case <-t.abort:
-				conn.Close()
-			case <-stop:
-			}
-		}()
-		s.serveH2(conn, sess)
-		close(stop)
-		rd.Close()
-		ds.Close()
-		if t.abortRequested() {
-			// Upstream selects the session against the abort future.
-			t.finish(errTaskAborted)
-			return
-		}
-		t.logf("reader finished successfully")
-		t.finish(nil)
-	}()
+	s.serveSession(conn, sess, t, slot, sess.end)
 }
 
 type readerSession struct {
 	task    *task
+	ds      *datastore.Datastore
 	rd      core.SnapshotReader
 	debug   bool
 	mu      sync.Mutex
 	allowed map[[32]byte]bool
+}
+
+// end runs when the HTTP/2 connection is gone.
+func (rs *readerSession) end() {
+	rs.rd.Close()
+	rs.ds.Close()
+	if rs.task.abortRequested() {
+		// Upstream selects the session against the abort future.
+		rs.task.finish(errTaskAborted)
+		return
+	}
+	rs.task.logf("reader finished successfully")
+	rs.task.finish(nil)
 }
 
 func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -210,8 +196,6 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var _ = datastore.ManifestName
-
 // download sends a file of the snapshot, streamed from disk. An index is
 // checked first, then its chunks are registered as downloadable, then it
 // is sent (three reads of the file, never all of it in memory).
@@ -233,7 +217,7 @@ func (rs *readerSession) download(w http.ResponseWriter, fn string) error {
 		}
 		return nil
 	}
-	if datastore.IsIndexName(fn) {
+	if manifest.IsIndexFile(fn) {
 		if err := scan(nil); err != nil {
 			return err
 		}

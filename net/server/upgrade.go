@@ -73,6 +73,29 @@ var sessionH2 = http.HTTP2Config{
 	MaxConcurrentStreams:          256,
 }
 
+// serveSession serves an upgraded backup or reader connection in the
+// background until it ends (an aborted task closes it), then runs end and
+// releases the session slot.
+func (s *Server) serveSession(conn net.Conn, h http.Handler, t *task, slot *sessionSlot, end func()) {
+	slot.serving = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer slot.release()
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-t.abort:
+				conn.Close()
+			case <-stop:
+			}
+		}()
+		s.serveH2(conn, h)
+		close(stop)
+		end()
+	}()
+}
+
 // serveH2 runs HTTP/2 on an upgraded connection until it ends: an
 // http.Server that speaks only HTTP/2 with prior knowledge, on a listener
 // of that one connection, closed (and the server with it) once the
