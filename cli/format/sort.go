@@ -35,7 +35,7 @@ func RenderSorted(w io.Writer, o Options, data any, cols []Column, keys ...SortK
 		norm := data
 		if _, ok := data.([]any); !ok {
 			var err error
-			if norm, err = normalize(data); err != nil {
+			if norm, err = Generic(data); err != nil {
 				return err
 			}
 		}
