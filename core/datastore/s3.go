@@ -217,6 +217,27 @@ func relKey(p string) (string, error) {
 	return k, nil
 }
 
+// loadedRel is p's key below the prefix, the metadata cache loaded.
+func (b *s3Backend) loadedRel(p string) (string, error) {
+	rel, err := relKey(p)
+	if err != nil {
+		return "", err
+	}
+	return rel, b.ensureLoaded()
+}
+
+// fileRel is loadedRel for a file to write, which the root is not.
+func (b *s3Backend) fileRel(p string) (string, error) {
+	rel, err := relKey(p)
+	if err != nil {
+		return "", err
+	}
+	if rel == "" {
+		return "", fmt.Errorf("invalid datastore path %q", p)
+	}
+	return rel, b.ensureLoaded()
+}
+
 func (b *s3Backend) key(rel string) string { return b.prefix + rel }
 
 func chunkKey(digest [32]byte) string {
@@ -425,11 +446,8 @@ func (b *s3Backend) cacheMeta(rel, etag string, data []byte) {
 // ---- Backend: snapshot files ----
 
 func (b *s3Backend) ReadFile(p string) ([]byte, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -454,14 +472,8 @@ func (b *s3Backend) ReadFile(p string) ([]byte, error) {
 }
 
 func (b *s3Backend) writeFile(p string, data []byte, opts minio.PutObjectOptions) error {
-	rel, err := relKey(p)
+	rel, err := b.fileRel(p)
 	if err != nil {
-		return err
-	}
-	if rel == "" {
-		return fmt.Errorf("invalid datastore path %q", p)
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	info, err := b.put(rel, data, opts)
@@ -485,11 +497,8 @@ func (b *s3Backend) WriteFile(p string, data []byte) error {
 
 // CreateFile uploads with If-None-Match: *, so of two creators one wins.
 func (b *s3Backend) CreateFile(p string, data []byte) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -515,11 +524,8 @@ func (b *s3Backend) dirExistsLocked(rel string) bool {
 }
 
 func (b *s3Backend) Mkdir(p string, exclusive bool) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	if rel == "" {
@@ -569,11 +575,8 @@ func (e s3DirEntry) ModTime() time.Time { return e.m.mtime }
 func (e s3DirEntry) Sys() any           { return nil }
 
 func (b *s3Backend) ReadDir(p string) ([]fs.DirEntry, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	pre := dirPrefix(rel)
@@ -606,11 +609,8 @@ func (b *s3Backend) ReadDir(p string) ([]fs.DirEntry, error) {
 }
 
 func (b *s3Backend) Stat(p string) (fs.FileInfo, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -625,11 +625,8 @@ func (b *s3Backend) Stat(p string) (fs.FileInfo, error) {
 }
 
 func (b *s3Backend) Remove(p string) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	b.mu.Lock()
