@@ -54,19 +54,12 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		c.reply(nil, permDenied(aclPath, config.PrivDatastoreBackup))
 		return
 	}
-	// A session slot before anything is opened (limits.go); the session
-	// releases it when it ends.
-	slot, err := s.acquireSession(c.id.authID)
+	slot, ds, err := s.openSession(c, store)
 	if err != nil {
 		c.reply(nil, err)
 		return
 	}
 	defer slot.releaseUnlessServing()
-	ds, err := c.openStore(store)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
 	bs, err := s.startBackup(c, ds, ns, snap, benchmark)
 	if err != nil {
 		ds.Close()

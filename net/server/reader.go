@@ -46,18 +46,12 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		c.reply(nil, errorf(http.StatusForbidden, "no permissions on %s", aclPath))
 		return
 	}
-	// A session slot before anything is opened (limits.go).
-	slot, err := s.acquireSession(c.id.authID)
+	slot, ds, err := s.openSession(c, store)
 	if err != nil {
 		c.reply(nil, err)
 		return
 	}
 	defer slot.releaseUnlessServing()
-	ds, err := c.openStore(store)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
 	if err := checkUpgrade(c.r, ReaderProtocol); err != nil {
 		ds.Close()
 		c.reply(nil, err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cairn/core/datastore"
 	"fmt"
 	"net"
 	"net/http"
@@ -71,6 +72,23 @@ var sessionH2 = http.HTTP2Config{
 	MaxReceiveBufferPerStream:     32 << 20,
 	MaxReadFrameSize:              4 << 20,
 	MaxConcurrentStreams:          256,
+}
+
+// openSession starts a backup or reader upgrade: a session slot before
+// anything is opened (limits.go), then the store. The handler defers
+// slot.releaseUnlessServing: serveSession releases it when the session
+// ends.
+func (s *Server) openSession(c *reqCtx, store string) (*sessionSlot, *datastore.Datastore, error) {
+	slot, err := s.acquireSession(c.id.authID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := c.openStore(store)
+	if err != nil {
+		slot.release()
+		return nil, nil, err
+	}
+	return slot, ds, nil
 }
 
 // serveSession serves an upgraded backup or reader connection in the
