@@ -184,19 +184,8 @@ func (b *backupSession) end() {
 
 // ServeHTTP handles the requests inside the HTTP/2 session.
 func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			b.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
-			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
-		}
-	}()
-	name := trimPath(r.URL.Path)
-	if b.debug {
-		b.task.debugf("%s %s", r.Method, name)
-	}
+	defer recoverRequest(b.task, w, r)
+	name := requestName(b.task, b.debug, r)
 	if b.sess.Finished() {
 		writeError(w, badRequest("backup already marked as finished."))
 		return

@@ -116,19 +116,8 @@ func (rs *readerSession) end() {
 }
 
 func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			rs.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
-			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
-		}
-	}()
-	name := trimPath(r.URL.Path)
-	if rs.debug {
-		rs.task.debugf("%s %s", r.Method, name)
-	}
+	defer recoverRequest(rs.task, w, r)
+	name := requestName(rs.task, rs.debug, r)
 	if r.Method != http.MethodGet {
 		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
 		return

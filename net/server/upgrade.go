@@ -114,6 +114,29 @@ func (s *Server) serveSession(conn net.Conn, h http.Handler, t *task, slot *sess
 	}()
 }
 
+// recoverRequest, deferred by a session's ServeHTTP, answers a request that
+// panicked with 500 and logs the panic to the session's task;
+// http.ErrAbortHandler goes on up.
+func recoverRequest(t *task, w http.ResponseWriter, r *http.Request) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		t.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+		writeError(w, errorf(http.StatusInternalServerError, "internal error"))
+	}
+}
+
+// requestName is a session request's path (below the session), logged
+// to the task in debug mode.
+func requestName(t *task, debug bool, r *http.Request) string {
+	name := trimPath(r.URL.Path)
+	if debug {
+		t.debugf("%s %s", r.Method, name)
+	}
+	return name
+}
+
 // serveH2 runs HTTP/2 on an upgraded connection until it ends: an
 // http.Server that speaks only HTTP/2 with prior knowledge, on a listener
 // of that one connection, closed (and the server with it) once the
