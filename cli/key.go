@@ -57,27 +57,48 @@ func newKeyCreateCmd() *cobra.Command {
 			if kdf == nil && hint != "" {
 				return usageError{errors.New("a password hint makes no sense with --kdf none")}
 			}
-			var pw []byte
-			if kdf != nil {
-				if pw, err = newEncryptionPassword(); err != nil {
-					return err
-				}
-			}
 			raw, err := keys.NewKey()
 			if err != nil {
 				return err
 			}
-			kc, err := keys.Wrap(raw, kdf, pw, time.Now())
-			if err != nil {
-				return err
-			}
-			kc.Hint = hint
-			return kc.Save(path, true)
+			return saveNewKey(path, raw, kdf, hint, time.Time{}, true)
 		},
 	}
 	cmd.Flags().StringVar(&kdfName, "kdf", "scrypt", "key derivation function: scrypt, pbkdf2 or none")
 	cmd.Flags().StringVar(&hint, "hint", "", "password hint")
 	return cmd
+}
+
+// saveNewKey writes the key raw to path, protected by a new password
+// (asked for unless kdf is nil) with hint. created is the key's creation
+// time, zero for now; create refuses to replace a file.
+func saveNewKey(path string, raw [32]byte, kdf *keys.KDF, hint string, created time.Time, create bool) error {
+	var pw []byte
+	if kdf != nil {
+		var err error
+		if pw, err = newEncryptionPassword(); err != nil {
+			return err
+		}
+	}
+	if created.IsZero() {
+		created = time.Now()
+	}
+	kc, err := keys.Wrap(raw, kdf, pw, created)
+	if err != nil {
+		return err
+	}
+	kc.Hint = hint
+	return kc.Save(path, create)
+}
+
+// keyCreated is the creation time a key file records; zero (for now) when
+// it does not parse.
+func keyCreated(kc *keys.KeyConfig) time.Time {
+	t, err := time.Parse(time.RFC3339, kc.Created)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func newKeyShowCmd() *cobra.Command {
@@ -161,22 +182,7 @@ func newKeyChangePassCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var pw []byte
-			if kdf != nil {
-				if pw, err = newEncryptionPassword(); err != nil {
-					return err
-				}
-			}
-			created, err := time.Parse(time.RFC3339, k.config.Created)
-			if err != nil {
-				created = time.Now()
-			}
-			kc, err := keys.Wrap(k.raw, kdf, pw, created)
-			if err != nil {
-				return err
-			}
-			kc.Hint = hint
-			return kc.Save(path, false)
+			return saveNewKey(path, k.raw, kdf, hint, keyCreated(k.config), false)
 		},
 	}
 	cmd.Flags().StringVar(&kdfName, "kdf", "scrypt", "key derivation function: scrypt, pbkdf2 or none")
@@ -376,22 +382,7 @@ upstream clients take them, as the first two arguments.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", enc, err)
 			}
-			var newPW []byte
-			if kdf != nil {
-				if newPW, err = newEncryptionPassword(); err != nil {
-					return err
-				}
-			}
-			created, err := time.Parse(time.RFC3339, old.Created)
-			if err != nil {
-				created = time.Now()
-			}
-			kc, err := keys.Wrap(raw, kdf, newPW, created)
-			if err != nil {
-				return err
-			}
-			kc.Hint = hint
-			return kc.Save(target, true)
+			return saveNewKey(target, raw, kdf, hint, keyCreated(old), true)
 		},
 	}
 	cmd.Flags().StringVar(&masterFile, "master-keyfile", "", "(private) master key to use (PEM)")

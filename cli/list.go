@@ -18,13 +18,9 @@ func newListCmd() *cobra.Command {
 		Short: "List the backup groups of a namespace",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
+			opts, ns, err := listingArgs(&of, &rf)
 			if err != nil {
 				return err
-			}
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
 			}
 			repo, err := rf.open(false)
 			if err != nil {

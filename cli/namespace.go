@@ -31,6 +31,24 @@ func nsArg(args []string) (core.Namespace, error) {
 	return ns, nil
 }
 
+// namespaceArgs opens the repository (create: making a missing local
+// datastore) for a command on the NAMESPACE argument, which may not be the
+// root: verb says what cannot be done to it.
+func namespaceArgs(rf *repoFlags, args []string, create bool, verb string) (core.Repository, core.Namespace, error) {
+	ns, err := nsArg(args)
+	if err != nil {
+		return nil, "", err
+	}
+	if ns.IsRoot() {
+		return nil, "", usageError{fmt.Errorf("cannot %s the root namespace", verb)}
+	}
+	repo, err := rf.open(create)
+	if err != nil {
+		return nil, "", err
+	}
+	return repo, ns, nil
+}
+
 func newNamespaceListCmd() *cobra.Command {
 	var rf repoFlags
 	var of outputFlag
@@ -124,14 +142,7 @@ func newNamespaceCreateCmd() *cobra.Command {
 		Short: "Create a namespace (its parent must exist)",
 		Args:  exactArgs(1, "NAMESPACE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := nsArg(args)
-			if err != nil {
-				return err
-			}
-			if ns.IsRoot() {
-				return usageError{fmt.Errorf("cannot create the root namespace")}
-			}
-			repo, err := rf.open(true)
+			repo, ns, err := namespaceArgs(&rf, args, true, "create")
 			if err != nil {
 				return err
 			}
@@ -151,14 +162,7 @@ func newNamespaceDeleteCmd() *cobra.Command {
 		Short: "Delete a namespace (with --delete-groups also its backups)",
 		Args:  exactArgs(1, "NAMESPACE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := nsArg(args)
-			if err != nil {
-				return err
-			}
-			if ns.IsRoot() {
-				return usageError{fmt.Errorf("cannot delete the root namespace")}
-			}
-			repo, err := rf.open(false)
+			repo, ns, err := namespaceArgs(&rf, args, false, "delete")
 			if err != nil {
 				return err
 			}

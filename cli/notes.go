@@ -8,60 +8,22 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"cairn/cli/format"
+	"cairn/core"
 	"cairn/core/blob"
 )
 
 // newNotesCmd is `snapshot notes show|update`: the free-text notes kept in
 // a snapshot's manifest (unprotected.notes).
 func newNotesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "notes", Short: "Show or change a snapshot's notes"}
-	var rfShow, rfUpdate repoFlags
-	var of outputFlag
-	show := &cobra.Command{
-		Use:   "show SNAPSHOT",
-		Short: "Print a snapshot's notes",
-		Args:  exactArgs(1, "SNAPSHOT"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
-			if err != nil {
-				return err
-			}
-			repo, ns, snap, err := snapshotArgs(&rfShow, args[0])
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			notes, err := repo.Notes(ns, snap)
-			if err != nil {
-				return err
-			}
-			if opts.Format == format.Text {
-				_, err = fmt.Fprintln(stdout, notes)
-				return err
-			}
-			// Upstream prints {"notes": …}, not the bare API string.
-			return format.Render(stdout, opts, map[string]any{"notes": notes}, nil)
-		},
-	}
-	rfShow.add(show, true)
-	of.add(show)
-	update := &cobra.Command{
-		Use:   "update SNAPSHOT NOTES",
-		Short: "Replace a snapshot's notes",
-		Args:  exactArgs(2, "SNAPSHOT NOTES"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			repo, ns, snap, err := snapshotArgs(&rfUpdate, args[0])
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			return repo.SetNotes(ns, snap, args[1])
-		},
-	}
-	rfUpdate.add(update, true)
-	cmd.AddCommand(show, update)
-	return cmd
+	return snapshotField[string]{
+		name: "notes", short: "Show or change a snapshot's notes",
+		showShort: "Print a snapshot's notes",
+		updateArg: "NOTES", updateShort: "Replace a snapshot's notes",
+		key:   "notes",
+		get:   core.Repository.Notes,
+		parse: func(s string) (string, error) { return s, nil },
+		set:   core.Repository.SetNotes,
+	}.command()
 }
 
 // newUploadLogCmd is `snapshot upload-log SNAPSHOT LOGFILE` (alias

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -177,20 +176,6 @@ func isNumber(v any) bool {
 		return true
 	}
 	return false
-}
-
-// generic turns data into its plain JSON form (objects as map[string]any,
-// numbers as json.Number), the shape the text renderers read.
-func generic(data any) (any, error) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	err = dec.Decode(&v)
-	return v, err
 }
 
 func snapshotColumn(_ any, rec map[string]any) string {

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/term"
 
 	"cairn/cli/format"
+	"cairn/core"
 )
 
 // outputFlag is the --output-format option shared by listing commands:
@@ -29,6 +30,20 @@ func (o *outputFlag) options() (format.Options, error) {
 	}
 	opts.Width = terminalWidth(stdout)
 	return opts, nil
+}
+
+// listingArgs resolves what a listing command reads first, both usage
+// errors: --output-format, then --ns.
+func listingArgs(of *outputFlag, rf *repoFlags) (format.Options, core.Namespace, error) {
+	opts, err := of.options()
+	if err != nil {
+		return opts, "", err
+	}
+	ns, err := rf.namespace()
+	if err != nil {
+		return opts, "", usageError{err}
+	}
+	return opts, ns, nil
 }
 
 // terminalWidth is the width tables are cut to: the terminal's columns

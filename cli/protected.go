@@ -9,67 +9,39 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"cairn/cli/format"
 	"cairn/core"
 )
 
 func newProtectedCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "protected", Short: "Show or change whether a snapshot is protected from prune and forget"}
-	var rfShow, rfUpdate repoFlags
-	var of outputFlag
-	show := &cobra.Command{
-		Use:   "show SNAPSHOT",
-		Short: "Print true or false",
-		Args:  exactArgs(1, "SNAPSHOT"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
+	return snapshotField[bool]{
+		name: "protected", short: "Show or change whether a snapshot is protected from prune and forget",
+		showShort: "Print true or false",
+		updateArg: "true|false", updateShort: "Protect or unprotect a snapshot",
+		key: "protected",
+		get: snapshotProtected,
+		parse: func(s string) (bool, error) {
+			v, err := strconv.ParseBool(s)
 			if err != nil {
-				return err
+				return false, fmt.Errorf("invalid value %q (expected true or false)", s)
 			}
-			repo, ns, snap, err := snapshotArgs(&rfShow, args[0])
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			list, err := repo.ListSnapshots(ns, &snap.Group)
-			if err != nil {
-				return err
-			}
-			for _, s := range list {
-				if s.Snapshot == snap {
-					if opts.Format == format.Text {
-						fmt.Fprintln(stdout, s.Protected)
-						return nil
-					}
-					// Upstream wraps the API's bare boolean.
-					return format.Render(stdout, opts, map[string]any{"protected": s.Protected}, nil)
-				}
-			}
-			return core.NotFoundf("snapshot %s does not exist", snap)
+			return v, nil
 		},
+		set: core.Repository.SetProtected,
+	}.command()
+}
+
+// snapshotProtected reports whether snap is protected.
+func snapshotProtected(repo core.Repository, ns core.Namespace, snap core.Snapshot) (bool, error) {
+	list, err := repo.ListSnapshots(ns, &snap.Group)
+	if err != nil {
+		return false, err
 	}
-	rfShow.add(show, true)
-	of.add(show)
-	update := &cobra.Command{
-		Use:   "update SNAPSHOT true|false",
-		Short: "Protect or unprotect a snapshot",
-		Args:  exactArgs(2, "SNAPSHOT true|false"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			val, err := strconv.ParseBool(args[1])
-			if err != nil {
-				return usageError{fmt.Errorf("invalid value %q (expected true or false)", args[1])}
-			}
-			repo, ns, snap, err := snapshotArgs(&rfUpdate, args[0])
-			if err != nil {
-				return err
-			}
-			defer repo.Close()
-			return repo.SetProtected(ns, snap, val)
-		},
+	for _, s := range list {
+		if s.Snapshot == snap {
+			return s.Protected, nil
+		}
 	}
-	rfUpdate.add(update, true)
-	cmd.AddCommand(show, update)
-	return cmd
+	return false, core.NotFoundf("snapshot %s does not exist", snap)
 }
 
 func newGroupCmd() *cobra.Command {

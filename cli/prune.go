@@ -30,13 +30,9 @@ Without any keep option nothing is removed.
 Exit codes: 0 done; 1 a snapshot could not be removed; 2 bad usage.`,
 		Args: exactArgs(1, "GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
+			opts, ns, err := listingArgs(&of, &rf)
 			if err != nil {
 				return err
-			}
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
 			}
 			g, err := core.ParseGroup(args[0])
 			if err != nil {

@@ -23,13 +23,9 @@ func newSnapshotListCmd() *cobra.Command {
 		Short: "List snapshots, of one group or of all groups of a namespace",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
+			opts, ns, err := listingArgs(&of, &rf)
 			if err != nil {
 				return err
-			}
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
 			}
 			var group *core.Group
 			if len(args) == 1 {

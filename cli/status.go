@@ -91,7 +91,7 @@ func printStatus(opts format.Options, data any, errw io.Writer) error {
 	if opts.Format != format.Text {
 		return format.Render(stdout, opts, data, nil)
 	}
-	rec, err := generic(data)
+	rec, err := format.Generic(data)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,17 @@ func taskClient(rf *repoFlags) (*client.Repository, error) {
 	return r, nil
 }
 
+// upidArgs opens the server for a command on one task: the UPID argument
+// is checked first.
+func upidArgs(rf *repoFlags, arg string) (*client.Repository, string, error) {
+	upid, err := parseUPIDArg(arg)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := taskClient(rf)
+	return r, upid, err
+}
+
 func newTaskListCmd() *cobra.Command {
 	var rf repoFlags
 	var of outputFlag
@@ -116,11 +127,7 @@ failed. Ctrl-C once asks the server to stop the task (and keeps following);
 twice stops following, leaving the task running.`,
 		Args: exactArgs(1, "UPID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			upid, err := parseUPIDArg(args[0])
-			if err != nil {
-				return err
-			}
-			r, err := taskClient(&rf)
+			r, upid, err := upidArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}
@@ -193,11 +200,7 @@ func newTaskStopCmd() *cobra.Command {
 		Short: "Ask the server to stop a task",
 		Args:  exactArgs(1, "UPID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			upid, err := parseUPIDArg(args[0])
-			if err != nil {
-				return err
-			}
-			r, err := taskClient(&rf)
+			r, upid, err := upidArgs(&rf, args[0])
 			if err != nil {
 				return err
 			}

@@ -104,13 +104,9 @@ func runTUI(o *tuiOptions) error {
 // from PBS_ENCRYPTION_PASSWORD (or _FD, _FILE, _CMD) only: the terminal
 // belongs to the UI.
 func tuiKeyFile(path string) (*keys.CryptConfig, []byte, error) {
-	data, err := os.ReadFile(path)
+	kc, err := keys.ReadKeyConfig(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	kc, err := keys.ParseKeyConfig(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key %s: %w", path, err)
+		return nil, nil, err
 	}
 	var pw []byte
 	if kc.KDF != nil {

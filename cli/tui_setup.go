@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -87,13 +86,9 @@ func tuiKey(c *ui.Common, crypt *cryptFlags) (string, error) {
 // tuiUnlockKey opens a key file with the password typed in the UI and
 // seals it for the configured master public key, as backups do.
 func tuiUnlockKey(path string, password []byte) (ui.UnlockedKey, error) {
-	data, err := os.ReadFile(path)
+	kc, err := keys.ReadKeyConfig(path)
 	if err != nil {
-		return ui.UnlockedKey{}, fmt.Errorf("key %s: %w", path, err)
-	}
-	kc, err := keys.ParseKeyConfig(data)
-	if err != nil {
-		return ui.UnlockedKey{}, fmt.Errorf("key %s: %w", path, err)
+		return ui.UnlockedKey{}, err
 	}
 	raw, err := kc.Unwrap(password)
 	if err != nil {

@@ -25,13 +25,9 @@ Exit codes: 0 everything verified; 1 a snapshot failed (the corrupt or missing
 chunks are named by digest, with the snapshots that need them); 2 bad usage.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := of.options()
+			opts, ns, err := listingArgs(&of, &rf)
 			if err != nil {
 				return err
-			}
-			ns, err := rf.namespace()
-			if err != nil {
-				return usageError{err}
 			}
 			var group *core.Group
 			var snap *core.Snapshot

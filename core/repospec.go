@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -75,4 +76,15 @@ func (r RepoSpec) String() string {
 		return r.Local
 	}
 	return fmt.Sprintf("%s@%s:%d:%s", r.AuthID, r.Host, r.Port, r.Store)
+}
+
+// CertFingerprint is how a server's certificate is named for trust: the
+// SHA-256 of its DER bytes as aa:bb:… (protocol.md 2).
+func CertFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02x", b)
+	}
+	return strings.Join(parts, ":")
 }

@@ -197,6 +197,20 @@ func (kc *KeyConfig) Unwrap(pass []byte) ([32]byte, error) {
 // Encode is the compact JSON upstream writes.
 func (kc *KeyConfig) Encode() ([]byte, error) { return json.Marshal(kc) }
 
+// ReadKeyConfig reads and decodes the key file at path; its errors name
+// the file ("key PATH: …").
+func ReadKeyConfig(path string) (*KeyConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	kc, err := ParseKeyConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return kc, nil
+}
+
 // ParseKeyConfig decodes a key file, naming what is wrong.
 func ParseKeyConfig(data []byte) (*KeyConfig, error) {
 	var raw map[string]json.RawMessage

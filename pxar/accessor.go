@@ -173,13 +173,14 @@ func (a *Accessor) table(dir *Node) ([]goodbyeItem, error) {
 	return items, nil
 }
 
-// nodeAt decodes the child whose FILENAME header is at start and whose
-// entry spans size bytes; parent is the path of its directory.
-func (a *Accessor) nodeAt(parent string, start, size uint64) (*Node, error) {
-	end := start + size
-	// Entries without a kind item (fifos, sockets, directories) end where
-	// the next header starts, so the decoder may peek one header past end.
-	d := a.decoderAt(start, end+headerSize)
+// errNoFilename is entryAt's answer when no FILENAME header is at start.
+var errNoFilename = errors.New("no FILENAME header")
+
+// entryAt decodes the entry whose FILENAME header is at start, reading no
+// further than limit; parent is the path of its directory. The entry's
+// Contents are not kept.
+func (a *Accessor) entryAt(parent string, start, limit uint64) (*Entry, error) {
+	d := a.decoderAt(start, limit)
 	d.started = true
 	d.stack = []decDir{{path: parent}}
 	h, err := d.readHeader()
@@ -187,13 +188,29 @@ func (a *Accessor) nodeAt(parent string, start, size uint64) (*Node, error) {
 		return nil, err
 	}
 	if h.htype != htypeFilename {
-		return nil, corruptf("no FILENAME at offset %d", start)
+		return nil, errNoFilename
 	}
 	e, err := d.child(h)
 	if err != nil {
 		return nil, err
 	}
 	e.Contents = nil
+	return e, nil
+}
+
+// nodeAt decodes the child whose FILENAME header is at start and whose
+// entry spans size bytes; parent is the path of its directory.
+func (a *Accessor) nodeAt(parent string, start, size uint64) (*Node, error) {
+	end := start + size
+	// Entries without a kind item (fifos, sockets, directories) end where
+	// the next header starts, so the decoder may peek one header past end.
+	e, err := a.entryAt(parent, start, end+headerSize)
+	if errors.Is(err, errNoFilename) {
+		return nil, corruptf("no FILENAME at offset %d", start)
+	}
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{Entry: *e, Start: start, End: end}
 	switch e.Kind {
 	case KindDirectory:
@@ -321,25 +338,29 @@ func (a *Accessor) HardlinkTarget(n *Node) (*Node, error) {
 	} else {
 		parent = "/"
 	}
-	d := a.decoderAt(start, a.size)
-	d.started = true
-	d.stack = []decDir{{path: parent}}
-	h, err := d.readHeader()
-	if err != nil {
-		return nil, err
-	}
-	if h.htype != htypeFilename {
+	e, err := a.entryAt(parent, start, a.size)
+	if errors.Is(err, errNoFilename) {
 		return nil, corruptf("hardlink %s: no FILENAME at target offset %d", n.Path, start)
 	}
-	e, err := d.child(h)
 	if err != nil {
 		return nil, err
 	}
-	e.Contents = nil
 	if e.Kind == KindDirectory || e.Kind == KindHardlink {
 		return nil, corruptf("hardlink %s points at a %s", n.Path, e.Kind)
 	}
 	return &Node{Entry: *e, Start: start, End: e.EndOffset}, nil
+}
+
+// hardlinkCopy is the entry a hardlink n is extracted as when its target
+// is not: the target's, under n's name and path.
+func (a *Accessor) hardlinkCopy(n *Node) (Entry, error) {
+	t, err := a.HardlinkTarget(n)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := t.Entry
+	e.Name, e.Path = n.Name, n.Path
+	return e, nil
 }
 
 // Open returns the contents of a regular file (hardlinks are resolved).
@@ -451,14 +472,8 @@ func (a *Accessor) ExtractFrom(dir *Node, dest string, o ExtractOptions) error {
 				// outside dir becomes a copy of the file.
 				if t, ok := strings.CutPrefix(strings.TrimPrefix(e.LinkTarget, "/"), prefix); ok {
 					e.LinkTarget = t
-				} else {
-					t, err := a.HardlinkTarget(c)
-					if err != nil {
-						return err
-					}
-					name, path := e.Name, e.Path
-					e = t.Entry
-					e.Name, e.Path = name, path
+				} else if e, err = a.hardlinkCopy(c); err != nil {
+					return err
 				}
 			}
 			if e.Kind == KindFile {

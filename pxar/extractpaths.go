@@ -236,13 +236,10 @@ func (w *pathsWalk) put(n *Node) error {
 	e := n.Entry
 	if e.Kind == KindHardlink && !w.sel.covers(e.LinkTarget) {
 		// The target is not restored: the link becomes a copy of it.
-		t, err := w.a.HardlinkTarget(n)
-		if err != nil {
+		var err error
+		if e, err = w.a.hardlinkCopy(n); err != nil {
 			return err
 		}
-		name, p := e.Name, e.Path
-		e = t.Entry
-		e.Name, e.Path = name, p
 	}
 	if e.Kind == KindFile {
 		c, err := w.a.contents(&e)

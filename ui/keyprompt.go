@@ -3,7 +3,6 @@ package ui
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -52,7 +51,7 @@ func (c *Common) KeyLoaded() bool { return c.Key != nil && c.KeyErr == nil }
 
 // unlockKeyFile is UnlockKey without the CLI: the key file alone.
 func unlockKeyFile(path string, password []byte) (UnlockedKey, error) {
-	kc, err := readKeyConfig(path)
+	kc, err := keys.ReadKeyConfig(path)
 	if err != nil {
 		return UnlockedKey{}, err
 	}
@@ -65,18 +64,6 @@ func unlockKeyFile(path string, password []byte) (UnlockedKey, error) {
 		return UnlockedKey{}, err
 	}
 	return UnlockedKey{Crypt: cc, Path: path}, nil
-}
-
-func readKeyConfig(path string) (*keys.KeyConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	kc, err := keys.ParseKeyConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	return kc, nil
 }
 
 // KeyUnlockedMsg is the outcome of loading a key from the UI; the view
@@ -125,7 +112,7 @@ func (k *KeyPrompt) Update(msg tea.Msg) tea.Cmd {
 	k.prompt.input.SetValue("")
 	if !k.password {
 		k.path = value
-		kc, err := readKeyConfig(k.path)
+		kc, err := keys.ReadKeyConfig(k.path)
 		if err != nil {
 			return Error(err)
 		}

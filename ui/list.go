@@ -226,29 +226,19 @@ func (l *List[T]) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 		l.clamp()
 		return true, c
 	}
-	switch {
-	case key.Matches(km, k.Find):
+	if key.Matches(km, k.Find) {
 		l.filtering = true
 		l.saved = l.cursor
 		l.input.SetValue("")
 		l.input.Focus()
 		l.refilter()
 		return true, textinput.Blink
-	case key.Matches(km, k.Up):
-		l.cursor--
-	case key.Matches(km, k.Down):
-		l.cursor++
-	case key.Matches(km, k.PageUp):
-		l.cursor -= l.pageRows()
-	case key.Matches(km, k.PageDown):
-		l.cursor += l.pageRows()
-	case key.Matches(km, k.Home):
-		l.cursor = 0
-	case key.Matches(km, k.End):
-		l.cursor = len(l.visible) - 1
-	default:
+	}
+	c, moved := MoveCursor(k, km, l.cursor, len(l.visible), l.pageRows())
+	if !moved {
 		return false, nil
 	}
+	l.cursor = c
 	l.clamp()
 	return true, nil
 }

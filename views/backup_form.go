@@ -125,13 +125,9 @@ func (j backupJob) cryptParams() (mode string, crypt *keys.CryptConfig, rsaKey [
 // loadPlainKeyFile reads a key file when the UI was given no loader: only
 // a key without a password, or with PBS_ENCRYPTION_PASSWORD set, opens.
 func loadPlainKeyFile(path string) (*keys.CryptConfig, []byte, error) {
-	data, err := os.ReadFile(path)
+	kc, err := keys.ReadKeyConfig(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	kc, err := keys.ParseKeyConfig(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key %s: %w", path, err)
+		return nil, nil, err
 	}
 	var pw []byte
 	if kc.KDF != nil {

@@ -308,24 +308,10 @@ func (p *Prune) askConfirm() tea.Cmd {
 }
 
 func (p *Prune) moveCursor(km tea.KeyMsg) {
-	k := p.c.Keys
-	switch {
-	case key.Matches(km, k.Up):
-		p.cursor--
-	case key.Matches(km, k.Down):
-		p.cursor++
-	case key.Matches(km, k.PageUp):
-		p.cursor -= p.pageRows()
-	case key.Matches(km, k.PageDown):
-		p.cursor += p.pageRows()
-	case key.Matches(km, k.Home):
-		p.cursor = 0
-	case key.Matches(km, k.End):
-		p.cursor = len(p.results) - 1
-	default:
-		return
+	if c, ok := ui.MoveCursor(p.c.Keys, km, p.cursor, len(p.results), p.pageRows()); ok {
+		p.cursor = c
+		p.clamp()
 	}
-	p.clamp()
 }
 
 func (p *Prune) clamp() {

@@ -181,7 +181,7 @@ func renderText(w io.Writer, o Options, data any, cols []Column) error {
 		}
 	}
 	// Anything else: look at its JSON form.
-	norm, err := normalize(data)
+	norm, err := Generic(data)
 	if err != nil {
 		return err
 	}
@@ -209,9 +209,10 @@ func asRecords(list []any) ([]map[string]any, bool) {
 	return recs, true
 }
 
-// normalize converts any JSON-marshalable value to its generic JSON form
-// (numbers as json.Number, so large integers survive).
-func normalize(data any) (any, error) {
+// Generic converts any JSON-marshalable value to its generic JSON form
+// (objects as map[string]any, numbers as json.Number so large integers
+// survive), the shape the text renderers read.
+func Generic(data any) (any, error) {
 	if data == nil {
 		return nil, nil
 	}
@@ -521,26 +522,6 @@ func CellText(v any) string {
 			return "1"
 		}
 		return "0"
-	case int:
-		return strconv.FormatInt(int64(x), 10)
-	case int8:
-		return strconv.FormatInt(int64(x), 10)
-	case int16:
-		return strconv.FormatInt(int64(x), 10)
-	case int32:
-		return strconv.FormatInt(int64(x), 10)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case uint:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint8:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(x), 10)
-	case uint64:
-		return strconv.FormatUint(x, 10)
 	case float32:
 		return formatFloat(float64(x), 32)
 	case float64:
@@ -559,7 +540,7 @@ func CellText(v any) string {
 	case fmt.Stringer:
 		return x.String()
 	}
-	// Named string/number/bool types.
+	// Integers, and named string/number/bool types.
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.String:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -35,7 +36,7 @@ func RenderSorted(w io.Writer, o Options, data any, cols []Column, keys ...SortK
 		norm := data
 		if _, ok := data.([]any); !ok {
 			var err error
-			if norm, err = normalize(data); err != nil {
+			if norm, err = Generic(data); err != nil {
 				return err
 			}
 		}
@@ -124,26 +125,10 @@ func number(v any) (*big.Float, bool) {
 			return f, true
 		}
 		return nil, false
-	case int:
-		return f.SetInt64(int64(x)), true
-	case int8:
-		return f.SetInt64(int64(x)), true
-	case int16:
-		return f.SetInt64(int64(x)), true
-	case int32:
-		return f.SetInt64(int64(x)), true
-	case int64:
-		return f.SetInt64(x), true
-	case uint:
-		return f.SetUint64(uint64(x)), true
-	case uint8:
-		return f.SetUint64(uint64(x)), true
-	case uint16:
-		return f.SetUint64(uint64(x)), true
-	case uint32:
-		return f.SetUint64(uint64(x)), true
-	case uint64:
-		return f.SetUint64(x), true
+	case int, int8, int16, int32, int64:
+		return f.SetInt64(reflect.ValueOf(x).Int()), true
+	case uint, uint8, uint16, uint32, uint64:
+		return f.SetUint64(reflect.ValueOf(x).Uint()), true
 	case float32:
 		return number(float64(x))
 	case float64:

@@ -338,6 +338,23 @@ func run(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, st *
 	return &Result{Snapshot: w.Snapshot()}, nil
 }
 
+// createOptions are the pxar options of a directory archive: the backup's
+// options, its entries counted in st.
+func createOptions(ctx context.Context, o *Options, p *prepared, st *stats) pxar.CreateOptions {
+	return pxar.CreateOptions{
+		SkipE2BigXattr:   o.SkipE2BigXattr,
+		EntriesMax:       o.EntriesMax,
+		Excludes:         p.excludes,
+		SkipLostAndFound: o.SkipLostAndFound,
+		AllFileSystems:   o.AllFileSystems,
+		IncludeDevs:      p.includeDevs,
+		OnWarning:        func(msg string) { o.Events.Warn(msg) },
+		OnEntry:          func(path string) { st.addFile(path) },
+		Context:          ctx,
+		Omit:             p.omit,
+	}
+}
+
 // backupOne writes one archive and returns its manifest entry.
 func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter, total *stats, s Spec, cat *catalog.Writer) (*manifest.File, error) {
 	name := manifest.ArchiveName(s.Name).FileName()
@@ -364,21 +381,9 @@ func backupOne(ctx context.Context, o *Options, p *prepared, w core.BackupWriter
 			up.close()
 			return nil, err
 		}
-		err = pxar.Create(ds, s.Path, pxar.CreateOptions{
-			SkipE2BigXattr:   o.SkipE2BigXattr,
-			EntriesMax:       o.EntriesMax,
-			Excludes:         p.excludes,
-			SkipLostAndFound: o.SkipLostAndFound,
-			AllFileSystems:   o.AllFileSystems,
-			IncludeDevs:      p.includeDevs,
-			Catalog:          cat,
-			OnWarning:        func(msg string) { o.Events.Warn(msg) },
-			OnEntry: func(path string) {
-				st.addFile(path)
-			},
-			Context: ctx,
-			Omit:    p.omit,
-		})
+		co := createOptions(ctx, o, p, st)
+		co.Catalog = cat
+		err = pxar.Create(ds, s.Path, co)
 		if err == nil {
 			err = cat.EndDirectory()
 		}

@@ -319,20 +319,9 @@ func writeSplitArchive(ctx context.Context, o *Options, p *prepared, w core.Back
 	payDs.suggest = true
 
 	reuse := &pxar.ReuseStats{}
-	co := pxar.CreateOptions{
-		SkipE2BigXattr:   o.SkipE2BigXattr,
-		EntriesMax:       o.EntriesMax,
-		Excludes:         p.excludes,
-		SkipLostAndFound: o.SkipLostAndFound,
-		AllFileSystems:   o.AllFileSystems,
-		IncludeDevs:      p.includeDevs,
-		OnWarning:        func(msg string) { o.Events.Warn(msg) },
-		OnEntry:          func(path string) { metaSt.addFile(path) },
-		Payload:          payDs,
-		Reuse:            reuse,
-		Context:          ctx,
-		Omit:             p.omit,
-	}
+	co := createOptions(ctx, o, p, metaSt)
+	co.Payload = payDs
+	co.Reuse = reuse
 	var inj *injector
 	if prev != nil {
 		inj = newInjector(payDs, prev.payload)

@@ -73,19 +73,17 @@ func SHA256(data []byte) (float64, error) {
 }
 
 // compressOnce is zstd::stream::encode_all(data, 1): a new level-1 context.
-func compressOnce(data []byte) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, err
-	}
-	defer enc.Close()
-	return enc.EncodeAll(data, nil), nil
-}
+func compressOnce(data []byte) ([]byte, error) { return compressAt(data, zstd.SpeedFastest) }
 
 // compressedAsUpstream is the buffer compressed to the ratio libzstd level 1
 // reaches on it (see the package comment).
 func compressedAsUpstream(data []byte) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+	return compressAt(data, zstd.SpeedBetterCompression)
+}
+
+// compressAt compresses data in a new context at level.
+func compressAt(data []byte, level zstd.EncoderLevel) ([]byte, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, err
 	}

@@ -217,6 +217,23 @@ func (r *Reader) ReadDir(dir Entry) ([]Entry, error) {
 // component is the archive name (e.g. "root.pxar.didx"). A leading "/"
 // and empty components are ignored; "" and "/" return the root.
 func (r *Reader) Lookup(path string) (Entry, error) {
+	return r.lookup(path, func(dir Entry, name string) (*Entry, error) {
+		entries, err := r.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if string(e.Name) == name {
+				return &e, nil
+			}
+		}
+		return nil, nil
+	})
+}
+
+// lookup resolves path from the root, component by component: child finds
+// an entry of a directory by name (nil when there is none).
+func (r *Reader) lookup(path string, child func(dir Entry, name string) (*Entry, error)) (Entry, error) {
 	cur, _ := r.Root()
 	for _, comp := range strings.Split(path, "/") {
 		if comp == "" {
@@ -225,20 +242,14 @@ func (r *Reader) Lookup(path string) (Entry, error) {
 		if !cur.IsDir() {
 			return Entry{}, fmt.Errorf("catalog: path %q: %q is not a directory", path, cur.Name)
 		}
-		entries, err := r.ReadDir(cur)
+		found, err := child(cur, comp)
 		if err != nil {
 			return Entry{}, err
 		}
-		found := false
-		for _, e := range entries {
-			if string(e.Name) == comp {
-				cur, found = e, true
-				break
-			}
-		}
-		if !found {
+		if found == nil {
 			return Entry{}, fmt.Errorf("catalog: path %q not found in catalog: %w", path, ErrNotFound)
 		}
+		cur = *found
 	}
 	return cur, nil
 }

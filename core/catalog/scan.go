@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Streaming directory reads: ScanDir decodes a directory block entry by
@@ -154,29 +153,15 @@ func (s *tableScanner) scan(fn func(Entry) error) error {
 // LookupScan is Lookup through ScanDir: it resolves a "/"-separated path
 // from the root holding one entry at a time.
 func (r *Reader) LookupScan(path string) (Entry, error) {
-	cur, _ := r.Root()
-	for _, comp := range strings.Split(path, "/") {
-		if comp == "" {
-			continue
-		}
-		if !cur.IsDir() {
-			return Entry{}, fmt.Errorf("catalog: path %q: %q is not a directory", path, cur.Name)
-		}
+	return r.lookup(path, func(dir Entry, name string) (*Entry, error) {
 		var found *Entry
-		err := r.ScanDir(cur, func(e Entry) error {
-			if found == nil && string(e.Name) == comp {
+		err := r.ScanDir(dir, func(e Entry) error {
+			if found == nil && string(e.Name) == name {
 				e.Name = append([]byte(nil), e.Name...)
 				found = &e
 			}
 			return nil
 		})
-		if err != nil {
-			return Entry{}, err
-		}
-		if found == nil {
-			return Entry{}, fmt.Errorf("catalog: path %q not found in catalog: %w", path, ErrNotFound)
-		}
-		cur = *found
-	}
-	return cur, nil
+		return found, err
+	})
 }

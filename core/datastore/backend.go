@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cairn/core"
+	"cairn/core/manifest"
 )
 
 // Backend stores a datastore's bytes: chunk files by digest and snapshot
@@ -390,7 +391,7 @@ func (b *dirBackend) ListIndexFiles() ([]string, error) {
 			}
 			return nil
 		}
-		if e.Type().IsRegular() && (strings.HasSuffix(e.Name(), ".didx") || strings.HasSuffix(e.Name(), ".fidx")) {
+		if e.Type().IsRegular() && manifest.IsIndexFile(e.Name()) {
 			rel, err := filepath.Rel(b.root, p)
 			if err != nil {
 				return err

@@ -7,12 +7,13 @@ import (
 
 	"cairn/core"
 	"cairn/core/blob"
+	"cairn/core/manifest"
 )
 
 // ClientLogName is the client's log a finished snapshot may carry, added
 // after the backup (upstream's CLIENT_LOG_BLOB_NAME; `snapshot upload-log`).
 // It is not listed in the manifest.
-const ClientLogName = "client.log.blob"
+const ClientLogName = manifest.ClientLogName
 
 // AddClientLog stores data, an encoded DataBlob (compressed, maybe
 // encrypted), as a finished snapshot's client.log.blob, as upstream's

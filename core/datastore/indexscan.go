@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"strings"
 
 	"cairn/core"
 	"cairn/core/index"
@@ -123,9 +122,4 @@ func OpenSnapshotFile(rd core.SnapshotReader, name string) (io.ReadCloser, int64
 		return nil, 0, err
 	}
 	return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
-}
-
-// IsIndexName reports whether name is an index file's (.didx or .fidx).
-func IsIndexName(name string) bool {
-	return strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx")
 }

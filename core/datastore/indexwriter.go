@@ -59,16 +59,8 @@ func (w *backupWriter) WriteFileFrom(name string, f *os.File) error {
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	if err := validFileName(name); err != nil {
+	if err := w.beforeFile(name); err != nil {
 		return err
-	}
-	if name == ManifestName {
-		return fmt.Errorf("the manifest is written by Finish")
-	}
-	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
-		if err := w.commitChunks(); err != nil {
-			return err
-		}
 	}
 	switch b := w.ds.backend.(type) {
 	case *dirBackend:
@@ -100,14 +92,8 @@ func (b *s3Backend) writeFileFrom(p string, f *os.File) error {
 	if err := b.Sync(); err != nil {
 		return err
 	}
-	rel, err := relKey(p)
+	rel, err := b.fileRel(p)
 	if err != nil {
-		return err
-	}
-	if rel == "" {
-		return fmt.Errorf("invalid datastore path %q", p)
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	st, err := f.Stat()

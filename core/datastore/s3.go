@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"cairn/core"
+	"cairn/core/manifest"
 )
 
 // The S3 backend keeps a datastore as objects under the upstream layout's
@@ -214,6 +215,27 @@ func relKey(p string) (string, error) {
 	}
 	k := strings.TrimPrefix(path.Clean("/"+p), "/")
 	return k, nil
+}
+
+// loadedRel is p's key below the prefix, the metadata cache loaded.
+func (b *s3Backend) loadedRel(p string) (string, error) {
+	rel, err := relKey(p)
+	if err != nil {
+		return "", err
+	}
+	return rel, b.ensureLoaded()
+}
+
+// fileRel is loadedRel for a file to write, which the root is not.
+func (b *s3Backend) fileRel(p string) (string, error) {
+	rel, err := relKey(p)
+	if err != nil {
+		return "", err
+	}
+	if rel == "" {
+		return "", fmt.Errorf("invalid datastore path %q", p)
+	}
+	return rel, b.ensureLoaded()
 }
 
 func (b *s3Backend) key(rel string) string { return b.prefix + rel }
@@ -424,11 +446,8 @@ func (b *s3Backend) cacheMeta(rel, etag string, data []byte) {
 // ---- Backend: snapshot files ----
 
 func (b *s3Backend) ReadFile(p string) ([]byte, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -453,14 +472,8 @@ func (b *s3Backend) ReadFile(p string) ([]byte, error) {
 }
 
 func (b *s3Backend) writeFile(p string, data []byte, opts minio.PutObjectOptions) error {
-	rel, err := relKey(p)
+	rel, err := b.fileRel(p)
 	if err != nil {
-		return err
-	}
-	if rel == "" {
-		return fmt.Errorf("invalid datastore path %q", p)
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	info, err := b.put(rel, data, opts)
@@ -484,11 +497,8 @@ func (b *s3Backend) WriteFile(p string, data []byte) error {
 
 // CreateFile uploads with If-None-Match: *, so of two creators one wins.
 func (b *s3Backend) CreateFile(p string, data []byte) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -514,11 +524,8 @@ func (b *s3Backend) dirExistsLocked(rel string) bool {
 }
 
 func (b *s3Backend) Mkdir(p string, exclusive bool) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	if rel == "" {
@@ -568,11 +575,8 @@ func (e s3DirEntry) ModTime() time.Time { return e.m.mtime }
 func (e s3DirEntry) Sys() any           { return nil }
 
 func (b *s3Backend) ReadDir(p string) ([]fs.DirEntry, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	pre := dirPrefix(rel)
@@ -605,11 +609,8 @@ func (b *s3Backend) ReadDir(p string) ([]fs.DirEntry, error) {
 }
 
 func (b *s3Backend) Stat(p string) (fs.FileInfo, error) {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -624,11 +625,8 @@ func (b *s3Backend) Stat(p string) (fs.FileInfo, error) {
 }
 
 func (b *s3Backend) Remove(p string) error {
-	rel, err := relKey(p)
+	rel, err := b.loadedRel(p)
 	if err != nil {
-		return err
-	}
-	if err := b.ensureLoaded(); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -727,7 +725,7 @@ func (b *s3Backend) ListIndexFiles() ([]string, error) {
 	defer b.mu.Unlock()
 	var out []string
 	for _, k := range b.keysUnderLocked("") {
-		if !strings.HasSuffix(k, ".didx") && !strings.HasSuffix(k, ".fidx") {
+		if !manifest.IsIndexFile(k) {
 			continue
 		}
 		hidden := false

@@ -18,6 +18,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/index"
+	"cairn/core/manifest"
 )
 
 // A session's index writers keep their state on disk (issue 16 item 2): a
@@ -585,7 +586,7 @@ func (s *BackupSession) PreviousFile(name string) (io.ReadCloser, int64, error) 
 	if s.prev == nil {
 		return nil, 0, requestErr("no valid previous backup")
 	}
-	if IsIndexName(name) {
+	if manifest.IsIndexFile(name) {
 		if _, err := s.scanPrevious(name, nil); err != nil {
 			if errors.Is(err, index.ErrCorrupt) {
 				return nil, 0, fmt.Errorf("previous index '%s' is corrupt: %w", name, err)

@@ -14,9 +14,10 @@ import (
 	"cairn/core/manifest"
 )
 
-// ManifestName is the manifest blob; its presence makes a snapshot finished (formats.md 9.4).
+// ManifestName is the manifest blob (manifest.BlobName); its presence makes
+// a snapshot finished (formats.md 9.4).
 const (
-	ManifestName  = "index.json.blob"
+	ManifestName  = manifest.BlobName
 	ProtectedName = ".protected"
 	OwnerName     = "owner"
 )

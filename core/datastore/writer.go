@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"cairn/core"
+	"cairn/core/manifest"
 )
 
 // backupWriter writes one new snapshot into the local datastore.
@@ -268,18 +269,25 @@ func validFileName(name string) error {
 	return nil
 }
 
-func (w *backupWriter) WriteFile(name string, data []byte) error {
+// beforeFile checks the name of a snapshot file about to be written and,
+// for an index, makes its chunks durable first: an index never names a
+// chunk that is not in place.
+func (w *backupWriter) beforeFile(name string) error {
 	if err := validFileName(name); err != nil {
 		return err
 	}
 	if name == ManifestName {
 		return fmt.Errorf("the manifest is written by Finish")
 	}
-	if strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx") {
-		// An index never names a chunk that is not in place.
-		if err := w.commitChunks(); err != nil {
-			return err
-		}
+	if manifest.IsIndexFile(name) {
+		return w.commitChunks()
+	}
+	return nil
+}
+
+func (w *backupWriter) WriteFile(name string, data []byte) error {
+	if err := w.beforeFile(name); err != nil {
+		return err
 	}
 	return w.ds.backend.WriteFile(path.Join(w.dir, name), data)
 }

@@ -112,6 +112,12 @@ func (n ArchiveName) Split() (meta, payload string) {
 // IsImage reports whether n is a drive image (NAME.img, a fixed index).
 func (n ArchiveName) IsImage() bool { return strings.HasSuffix(n.FileName(), ".img.fidx") }
 
+// IsIndexFile reports whether name, a stored file name, is an index of
+// chunks (.didx or .fidx).
+func IsIndexFile(name string) bool {
+	return strings.HasSuffix(name, ".didx") || strings.HasSuffix(name, ".fidx")
+}
+
 // IsBlob reports whether n is stored as one blob (config files, logs, the
 // manifest) rather than as an index of chunks.
 func (n ArchiveName) IsBlob() bool { return strings.HasSuffix(n.FileName(), ".blob") }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -60,74 +61,28 @@ func (w *jsonWriter) value(v any, level int) error {
 			return err
 		}
 		w.buf.WriteString(s)
-	case int:
-		w.buf.WriteString(strconv.FormatInt(int64(x), 10))
-	case int8:
-		w.buf.WriteString(strconv.FormatInt(int64(x), 10))
-	case int16:
-		w.buf.WriteString(strconv.FormatInt(int64(x), 10))
-	case int32:
-		w.buf.WriteString(strconv.FormatInt(int64(x), 10))
-	case int64:
-		w.buf.WriteString(strconv.FormatInt(x, 10))
-	case uint:
-		w.buf.WriteString(strconv.FormatUint(uint64(x), 10))
-	case uint8:
-		w.buf.WriteString(strconv.FormatUint(uint64(x), 10))
-	case uint16:
-		w.buf.WriteString(strconv.FormatUint(uint64(x), 10))
-	case uint32:
-		w.buf.WriteString(strconv.FormatUint(uint64(x), 10))
-	case uint64:
-		w.buf.WriteString(strconv.FormatUint(x, 10))
+	case int, int8, int16, int32, int64:
+		w.buf.WriteString(strconv.FormatInt(reflect.ValueOf(x).Int(), 10))
+	case uint, uint8, uint16, uint32, uint64:
+		w.buf.WriteString(strconv.FormatUint(reflect.ValueOf(x).Uint(), 10))
 	case float32:
 		return w.float(float64(x))
 	case float64:
 		return w.float(x)
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys) // Go string order is byte-wise
-		if len(keys) == 0 {
-			w.buf.WriteString("{}")
-			return nil
-		}
-		w.buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				w.buf.WriteByte(',')
-			}
-			w.newline(level + 1)
-			writeString(&w.buf, k)
+		keys := slices.Sorted(maps.Keys(x)) // Go string order is byte-wise
+		return w.container('{', '}', len(keys), level, func(i int) error {
+			writeString(&w.buf, keys[i])
 			w.buf.WriteByte(':')
 			if w.pretty {
 				w.buf.WriteByte(' ')
 			}
-			if err := w.value(x[k], level+1); err != nil {
-				return err
-			}
-		}
-		w.newline(level)
-		w.buf.WriteByte('}')
+			return w.value(x[keys[i]], level+1)
+		})
 	case []any:
-		if len(x) == 0 {
-			w.buf.WriteString("[]")
-			return nil
-		}
-		w.buf.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				w.buf.WriteByte(',')
-			}
-			w.newline(level + 1)
-			if err := w.value(e, level+1); err != nil {
-				return err
-			}
-		}
-		w.newline(level)
-		w.buf.WriteByte(']')
+		return w.container('[', ']', len(x), level, func(i int) error {
+			return w.value(x[i], level+1)
+		})
 	default:
 		// Arbitrary Go values (structs, typed maps and slices): convert
 		// through encoding/json into the generic representation.
@@ -145,6 +100,28 @@ func (w *jsonWriter) value(v any, level int) error {
 		}
 		return w.value(g, level)
 	}
+	return nil
+}
+
+// container writes an object or array of n members between start and
+// end, one to a line when pretty; member writes the i-th.
+func (w *jsonWriter) container(start, end byte, n, level int, member func(i int) error) error {
+	w.buf.WriteByte(start)
+	if n == 0 {
+		w.buf.WriteByte(end)
+		return nil
+	}
+	for i := range n {
+		if i > 0 {
+			w.buf.WriteByte(',')
+		}
+		w.newline(level + 1)
+		if err := member(i); err != nil {
+			return err
+		}
+	}
+	w.newline(level)
+	w.buf.WriteByte(end)
 	return nil
 }
 

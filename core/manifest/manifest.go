@@ -278,7 +278,7 @@ func CheckFilename(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return bad()
 	}
-	for _, ext := range []string{".didx", ".fidx", ".blob"} {
+	for _, ext := range serverExts {
 		if strings.HasSuffix(name, ext) && len(name) > len(ext) {
 			return nil
 		}

@@ -80,6 +80,22 @@ func (m *resultMu) add(code int) {
 	m.mu.Unlock()
 }
 
+// inRounds runs attack rounds times, parallel at a time, each round
+// waiting for its calls to end.
+func inRounds(parallel, rounds int, attack func()) {
+	for range rounds {
+		var wg sync.WaitGroup
+		for range parallel {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				attack()
+			}()
+		}
+		wg.Wait()
+	}
+}
+
 // StartBackup opens a backup session for host/<id> at tm.
 func (c *Client) StartBackup(id string, tm int64, debug bool) (*Session, error) {
 	q := c.SnapshotQuery(id, tm)
@@ -398,21 +414,13 @@ func ZstdBomb(c *Client, id string, parallel, rounds, declared int) (Result, err
 	}
 	bomb := BombBlob(ZstdFrameBomb(128 << 20))
 	var res resultMu
-	for r := 0; r < rounds; r++ {
-		var wg sync.WaitGroup
-		for i := 0; i < parallel; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var d [32]byte
-				rand.Read(d[:])
-				code, _, _ := s.Call("POST", "dynamic_chunk", url.Values{"wid": {strconv.Itoa(wid)}, "digest": {hex.EncodeToString(d[:])},
-					"size": {strconv.Itoa(declared)}, "encoded-size": {strconv.Itoa(len(bomb))}}, "application/octet-stream", bomb)
-				res.add(code)
-			}()
-		}
-		wg.Wait()
-	}
+	inRounds(parallel, rounds, func() {
+		var d [32]byte
+		rand.Read(d[:])
+		code, _, _ := s.Call("POST", "dynamic_chunk", url.Values{"wid": {strconv.Itoa(wid)}, "digest": {hex.EncodeToString(d[:])},
+			"size": {strconv.Itoa(declared)}, "encoded-size": {strconv.Itoa(len(bomb))}}, "application/octet-stream", bomb)
+		res.add(code)
+	})
 	res.r.Note = fmt.Sprintf("%d-byte chunks decoding to 128 MiB, declared size %d", len(bomb), declared)
 	return res.r, nil
 }
@@ -427,18 +435,10 @@ func ManifestBomb(c *Client, id string, parallel, rounds int) (Result, error) {
 	defer s.Close()
 	bomb := BombBlob(ZstdFrameBomb(128 << 20))
 	var res resultMu
-	for r := 0; r < rounds; r++ {
-		var wg sync.WaitGroup
-		for i := 0; i < parallel; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				code, _, _ := s.Call("POST", "blob", url.Values{"file-name": {"index.json.blob"}, "encoded-size": {strconv.Itoa(len(bomb))}}, "application/octet-stream", bomb)
-				res.add(code)
-			}()
-		}
-		wg.Wait()
-	}
+	inRounds(parallel, rounds, func() {
+		code, _, _ := s.Call("POST", "blob", url.Values{"file-name": {"index.json.blob"}, "encoded-size": {strconv.Itoa(len(bomb))}}, "application/octet-stream", bomb)
+		res.add(code)
+	})
 	res.r.Note = fmt.Sprintf("%d-byte manifests decoding to 128 MiB", len(bomb))
 	return res.r, nil
 }

@@ -1,7 +1,7 @@
 package client
 
 import (
-	"crypto/sha256"
+	"cairn/core"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -29,14 +29,8 @@ func (e *FingerprintError) Error() string {
 }
 
 // Fingerprint renders the SHA-256 of a DER certificate as aa:bb:…
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02x", b)
-	}
-	return strings.Join(parts, ":")
-}
+// (core.CertFingerprint).
+func Fingerprint(der []byte) string { return core.CertFingerprint(der) }
 
 // NormalizeFingerprint lower-cases and checks a fingerprint.
 func NormalizeFingerprint(fp string) (string, error) {

@@ -118,7 +118,7 @@ func (w *backupWriter) loadPrevious() {
 		return
 	}
 	for _, f := range m.Files {
-		if !strings.HasSuffix(f.Filename, ".didx") && !strings.HasSuffix(f.Filename, ".fidx") {
+		if !manifest.IsIndexFile(f.Filename) {
 			continue
 		}
 		data, err := w.s.download(w.ctx, "previous", url.Values{"archive-name": {f.Filename}})

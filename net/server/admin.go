@@ -226,5 +226,25 @@ func (h *dsReq) requireNS() error {
 	return nil
 }
 
+// groupParam reads the group a request names (backup-type, backup-id) and
+// checks that its namespace exists.
+func (h *dsReq) groupParam() (core.Group, error) {
+	g, err := h.p.group()
+	if err == nil {
+		err = h.requireNS()
+	}
+	return g, err
+}
+
+// snapshotParam reads the snapshot a request names (backup-type,
+// backup-id, backup-time) and checks that its namespace exists.
+func (h *dsReq) snapshotParam() (core.Snapshot, error) {
+	s, err := h.p.snapshot()
+	if err == nil {
+		err = h.requireNS()
+	}
+	return s, err
+}
+
 // ownership reads the owner of a group in the request's namespace.
 func (h *dsReq) ownership(g core.Group) ownership { return ownershipOf(h.ds, h.ns, g) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cairn/core"
+	"cairn/core/datastore"
 	"cairn/net/server/config"
 )
 
@@ -48,11 +49,8 @@ func nonNil(s []string) []string {
 }
 
 func (h *dsReq) deleteGroup() (any, error) {
-	g, err := h.p.group()
+	g, err := h.groupParam()
 	if err != nil {
-		return nil, err
-	}
-	if err := h.requireNS(); err != nil {
 		return nil, err
 	}
 	errOnProt, err := h.p.boolean("error-on-protected", true)
@@ -106,11 +104,8 @@ func pruneItems(ns core.Namespace, res []core.PruneResult) []map[string]any {
 }
 
 func (h *dsReq) prune() (any, error) {
-	g, err := h.p.group()
+	g, err := h.groupParam()
 	if err != nil {
-		return nil, err
-	}
-	if err := h.requireNS(); err != nil {
 		return nil, err
 	}
 	opts, err := keepOptions(h.p)
@@ -146,15 +141,11 @@ func (h *dsReq) prune() (any, error) {
 		}
 		t.logf("Starting prune on %s group \"%s\"", h.store, g)
 	}
-	run := func() ([]core.PruneResult, error) {
-		if opts.KeepsAll() {
-			res, err := h.ds.Prune(h.ns, g, opts, true)
-			for i := range res {
-				res[i].Keep = true
-			}
-			return res, err
+	logResult := func(res []core.PruneResult, err error) {
+		for _, r := range res {
+			t.logf("%s %s", r.Snapshot, r.Mark)
 		}
-		return h.ds.Prune(h.ns, g, opts, dry)
+		t.finish(err)
 	}
 	if useTask && !dry {
 		ds, err := h.openStore(h.store)
@@ -162,38 +153,33 @@ func (h *dsReq) prune() (any, error) {
 			t.finish(err)
 			return nil, err
 		}
-		h2 := *h
-		h2.ds = ds
 		go func() {
 			defer ds.Close()
-			res, err := func() ([]core.PruneResult, error) {
-				if opts.KeepsAll() {
-					r, err := ds.Prune(h.ns, g, opts, true)
-					for i := range r {
-						r[i].Keep = true
-					}
-					return r, err
-				}
-				return ds.Prune(h.ns, g, opts, false)
-			}()
-			for _, r := range res {
-				t.logf("%s %s", r.Snapshot, r.Mark)
-			}
-			t.finish(err)
+			logResult(pruneGroup(ds, h.ns, g, opts, false))
 		}()
 		return t.upid, nil
 	}
-	res, err := run()
+	res, err := pruneGroup(h.ds, h.ns, g, opts, dry)
 	if t != nil {
-		for _, r := range res {
-			t.logf("%s %s", r.Snapshot, r.Mark)
-		}
-		t.finish(err)
+		logResult(res, err)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return pruneItems(h.ns, res), nil
+}
+
+// pruneGroup prunes g by opts; when opts keep everything it only lists
+// the group, every snapshot kept.
+func pruneGroup(ds *datastore.Datastore, ns core.Namespace, g core.Group, opts core.KeepOptions, dry bool) ([]core.PruneResult, error) {
+	if opts.KeepsAll() {
+		res, err := ds.Prune(ns, g, opts, true)
+		for i := range res {
+			res[i].Keep = true
+		}
+		return res, err
+	}
+	return ds.Prune(ns, g, opts, dry)
 }
 
 func (h *dsReq) pruneDatastore() (any, error) {
@@ -274,11 +260,8 @@ func (h *dsReq) pruneDatastore() (any, error) {
 // give any existing group, also an ownerless one, a new owner; Backup
 // alone only moves an owned group between the user and its tokens.
 func (h *dsReq) changeOwner() (any, error) {
-	g, err := h.p.group()
+	g, err := h.groupParam()
 	if err != nil {
-		return nil, err
-	}
-	if err := h.requireNS(); err != nil {
 		return nil, err
 	}
 	newOwner, err := h.p.required("new-owner")

@@ -70,11 +70,8 @@ func snapshotItem(si core.SnapshotInfo) map[string]any {
 }
 
 func (h *dsReq) deleteSnapshot() (any, error) {
-	snap, err := h.p.snapshot()
+	snap, err := h.snapshotParam()
 	if err != nil {
-		return nil, err
-	}
-	if err := h.requireNS(); err != nil {
 		return nil, err
 	}
 	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreModify, config.PrivDatastorePrune, h.ownership(snap.Group)); err != nil {
@@ -92,11 +89,8 @@ func (h *dsReq) deleteSnapshot() (any, error) {
 // snapshotOf reads BackupDir params, checks the snapshot exists and reads
 // its group's owner.
 func (h *dsReq) snapshotOf() (core.Snapshot, ownership, error) {
-	snap, err := h.p.snapshot()
+	snap, err := h.snapshotParam()
 	if err != nil {
-		return snap, ownership{}, err
-	}
-	if err := h.requireNS(); err != nil {
 		return snap, ownership{}, err
 	}
 	if !h.ds.SnapshotExists(h.ns, snap) {
@@ -134,22 +128,16 @@ func (h *dsReq) files() (any, error) {
 }
 
 func (h *dsReq) getProtected() (any, error) {
-	snap, owner, err := h.snapshotOf()
+	snap, err := h.snapshotFor(config.PrivDatastoreAudit)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreAudit, config.PrivDatastoreBackup, owner); err != nil {
 		return nil, err
 	}
 	return h.ds.IsProtected(h.ns, snap), nil
 }
 
 func (h *dsReq) putProtected() (any, error) {
-	snap, owner, err := h.snapshotOf()
+	snap, err := h.snapshotFor(config.PrivDatastoreModify)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreModify, config.PrivDatastoreBackup, owner); err != nil {
 		return nil, err
 	}
 	v, err := h.p.boolean("protected", false)
@@ -163,11 +151,8 @@ func (h *dsReq) putProtected() (any, error) {
 }
 
 func (h *dsReq) getNotes() (any, error) {
-	snap, owner, err := h.snapshotOf()
+	snap, err := h.snapshotFor(config.PrivDatastoreAudit)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreAudit, config.PrivDatastoreBackup, owner); err != nil {
 		return nil, err
 	}
 	m, _, err := h.ds.ReadManifest(h.ns, snap)
@@ -181,19 +166,21 @@ func (h *dsReq) getNotes() (any, error) {
 // putNotes is PUT notes: it changes manifest.unprotected.notes under the
 // manifest lock, as the datastore does for verify states.
 func (h *dsReq) putNotes() (any, error) {
-	snap, owner, err := h.snapshotOf()
+	snap, err := h.snapshotFor(config.PrivDatastoreModify)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.need(h.access(h.store, h.ns), config.PrivDatastoreModify, config.PrivDatastoreBackup, owner); err != nil {
 		return nil, err
 	}
 	return nil, h.ds.SetNotes(h.ns, snap, h.p.str("notes"))
 }
 
-// readAccess checks Read, or Backup on an owned group.
-func (h *dsReq) readAccess(owner ownership) error {
-	return h.need(h.access(h.store, h.ns), config.PrivDatastoreRead, config.PrivDatastoreBackup, owner)
+// snapshotFor is snapshotOf for a request that needs the privilege full
+// on the namespace, or Datastore.Backup and owning the snapshot's group.
+func (h *dsReq) snapshotFor(full string) (core.Snapshot, error) {
+	snap, owner, err := h.snapshotOf()
+	if err != nil {
+		return snap, err
+	}
+	return snap, h.need(h.access(h.store, h.ns), full, config.PrivDatastoreBackup, owner)
 }
 
 // serveDownload is GET download: the raw bytes of one snapshot file.
@@ -207,11 +194,8 @@ func (h *dsReq) serveDownload() {
 }
 
 func (h *dsReq) download() ([]byte, error) {
-	snap, owner, err := h.snapshotOf()
+	snap, err := h.snapshotFor(config.PrivDatastoreRead)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.readAccess(owner); err != nil {
 		return nil, err
 	}
 	name, err := h.p.safeName("file-name", "")

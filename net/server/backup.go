@@ -54,24 +54,12 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		c.reply(nil, permDenied(aclPath, config.PrivDatastoreBackup))
 		return
 	}
-	// A session slot before anything is opened (limits.go); the session
-	// releases it when it ends.
-	slot, err := s.acquireSession(c.id.authID)
+	slot, ds, err := s.openSession(c, store)
 	if err != nil {
 		c.reply(nil, err)
 		return
 	}
-	started := false
-	defer func() {
-		if !started {
-			slot.release()
-		}
-	}()
-	ds, err := c.openStore(store)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
+	defer slot.releaseUnlessServing()
 	bs, err := s.startBackup(c, ds, ns, snap, benchmark)
 	if err != nil {
 		ds.Close()
@@ -85,7 +73,7 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 	t := s.tasks.start(typ, store+":"+snap.Group.String(), c.id.authID)
 	t.logf("starting new backup on datastore '%s' from %s: \"%s\"", store, c.r.RemoteAddr, snapshotLabel(ns, snap))
 	sess := &backupSession{srv: s, task: t, ds: ds, sess: bs, ns: ns, snap: snap, store: store, debug: debug,
-		benchmark: benchmark, done: make(chan struct{})}
+		benchmark: benchmark}
 	if err := bs.LoadPrevious(); err != nil {
 		t.warn("%v", err)
 	}
@@ -98,21 +86,7 @@ func (s *Server) handleBackupUpgrade(c *reqCtx) {
 		s.logf("backup upgrade failed: %v", err)
 		return
 	}
-	started = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer slot.release()
-		go func() {
-			select {
-			case <-t.abort:
-				conn.Close()
-			case <-sess.done:
-			}
-		}()
-		s.serveH2(conn, sess)
-		sess.end()
-	}()
+	s.serveSession(conn, sess, t, slot, sess.end)
 }
 
 // startBackup checks a backup upgrade against the store (the upgrade
@@ -168,13 +142,11 @@ type backupSession struct {
 	store     string
 	debug     bool
 	benchmark bool
-	done      chan struct{} // closed when the session ended
 }
 
 // end runs when the HTTP/2 connection is gone: an unfinished backup is removed.
 func (b *backupSession) end() {
 	finished := b.sess.End()
-	close(b.done)
 	switch {
 	case b.benchmark:
 		if finished {
@@ -212,19 +184,8 @@ func (b *backupSession) end() {
 
 // ServeHTTP handles the requests inside the HTTP/2 session.
 func (b *backupSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			b.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
-			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
-		}
-	}()
-	name := trimPath(r.URL.Path)
-	if b.debug {
-		b.task.debugf("%s %s", r.Method, name)
-	}
+	defer recoverRequest(b.task, w, r)
+	name := requestName(b.task, b.debug, r)
 	if b.sess.Finished() {
 		writeError(w, badRequest("backup already marked as finished."))
 		return

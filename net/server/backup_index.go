@@ -10,6 +10,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/manifest"
 )
 
 // The index writer endpoints of a backup session (protocol.md 3.3): they
@@ -178,7 +179,7 @@ func (b *backupSession) servePrevious(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	defer rc.Close()
-	if datastore.IsIndexName(name) {
+	if manifest.IsIndexFile(name) {
 		b.task.debugf("register chunks in '%s' from previous backup '%s'.", name, b.sess.PreviousSnapshot())
 	}
 	return streamRaw(w, rc, size)

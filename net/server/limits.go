@@ -91,9 +91,10 @@ type sessionSlots struct {
 
 // sessionSlot is one acquired session; release is idempotent.
 type sessionSlot struct {
-	s    *Server
-	user string
-	once sync.Once
+	s       *Server
+	user    string
+	once    sync.Once
+	serving bool // handed to serveSession, which releases it
 }
 
 // sessionUser is the user a session counts against: a token's user.
@@ -136,6 +137,14 @@ func (sl *sessionSlot) release() {
 		}
 		ss.mu.Unlock()
 	})
+}
+
+// releaseUnlessServing releases the slot of an upgrade that failed before
+// its session was served (deferred by the upgrade handlers).
+func (sl *sessionSlot) releaseUnlessServing() {
+	if !sl.serving {
+		sl.release()
+	}
 }
 
 // decodeBudget is the server-wide budget of decoded chunk bytes.

@@ -12,6 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/manifest"
 	"cairn/net/server/config"
 )
 
@@ -45,23 +46,12 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		c.reply(nil, errorf(http.StatusForbidden, "no permissions on %s", aclPath))
 		return
 	}
-	// A session slot before anything is opened (limits.go).
-	slot, err := s.acquireSession(c.id.authID)
+	slot, ds, err := s.openSession(c, store)
 	if err != nil {
 		c.reply(nil, err)
 		return
 	}
-	started := false
-	defer func() {
-		if !started {
-			slot.release()
-		}
-	}()
-	ds, err := c.openStore(store)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
+	defer slot.releaseUnlessServing()
 	if err := checkUpgrade(c.r, ReaderProtocol); err != nil {
 		ds.Close()
 		c.reply(nil, err)
@@ -92,7 +82,7 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 	}
 	t := s.tasks.start("reader", fmt.Sprintf("%s:%s/%08X", store, snap.Group, snap.Time), c.id.authID)
 	t.logf("starting new backup reader datastore '%s': \"%s\"", store, snapshotLabel(ns, snap))
-	sess := &readerSession{task: t, rd: rd, debug: debug, allowed: map[[32]byte]bool{}}
+	sess := &readerSession{task: t, ds: ds, rd: rd, debug: debug, allowed: map[[32]byte]bool{}}
 	conn, err := c.upgrade(ReaderProtocol)
 	if err != nil {
 		rd.Close()
@@ -100,55 +90,34 @@ func (s *Server) handleReaderUpgrade(c *reqCtx) {
 		t.finish(err)
 		return
 	}
-	started = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer slot.release()
-		stop := make(chan struct{})
-		go func() {
-			select {
-			case <-t.abort:
-				conn.Close()
-			case <-stop:
-			}
-		}()
-		s.serveH2(conn, sess)
-		close(stop)
-		rd.Close()
-		ds.Close()
-		if t.abortRequested() {
-			// Upstream selects the session against the abort future.
-			t.finish(errTaskAborted)
-			return
-		}
-		t.logf("reader finished successfully")
-		t.finish(nil)
-	}()
+	s.serveSession(conn, sess, t, slot, sess.end)
 }
 
 type readerSession struct {
 	task    *task
+	ds      *datastore.Datastore
 	rd      core.SnapshotReader
 	debug   bool
 	mu      sync.Mutex
 	allowed map[[32]byte]bool
 }
 
-func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			rs.task.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
-			writeError(w, errorf(http.StatusInternalServerError, "internal error"))
-		}
-	}()
-	name := trimPath(r.URL.Path)
-	if rs.debug {
-		rs.task.debugf("%s %s", r.Method, name)
+// end runs when the HTTP/2 connection is gone.
+func (rs *readerSession) end() {
+	rs.rd.Close()
+	rs.ds.Close()
+	if rs.task.abortRequested() {
+		// Upstream selects the session against the abort future.
+		rs.task.finish(errTaskAborted)
+		return
 	}
+	rs.task.logf("reader finished successfully")
+	rs.task.finish(nil)
+}
+
+func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer recoverRequest(rs.task, w, r)
+	name := requestName(rs.task, rs.debug, r)
 	if r.Method != http.MethodGet {
 		writeError(w, errorf(http.StatusMethodNotAllowed, "method not allowed"))
 		return
@@ -210,8 +179,6 @@ func (rs *readerSession) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var _ = datastore.ManifestName
-
 // download sends a file of the snapshot, streamed from disk. An index is
 // checked first, then its chunks are registered as downloadable, then it
 // is sent (three reads of the file, never all of it in memory).
@@ -233,7 +200,7 @@ func (rs *readerSession) download(w http.ResponseWriter, fn string) error {
 		}
 		return nil
 	}
-	if datastore.IsIndexName(fn) {
+	if manifest.IsIndexFile(fn) {
 		if err := scan(nil); err != nil {
 			return err
 		}

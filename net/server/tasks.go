@@ -197,13 +197,18 @@ func (c *reqCtx) mayAccessTask(t *task, modify bool) bool {
 // The task endpoints (/nodes/{node}/tasks[/{upid}[/status|/log]]) are
 // routed in routes.go.
 
-func (s *Server) taskLog(c *reqCtx, p params, t *task) {
-	start, err := p.integer("start", 0, 0, 1<<53)
-	if err != nil {
-		c.reply(nil, err)
-		return
+// pageParams reads the page a task listing asks for: the first entry
+// (start) and how many (limit, 50 by default).
+func pageParams(p params) (start, limit int64, err error) {
+	if start, err = p.integer("start", 0, 0, 1<<53); err != nil {
+		return 0, 0, err
 	}
-	limit, err := p.integer("limit", 50, 0, 1<<53)
+	limit, err = p.integer("limit", 50, 0, 1<<53)
+	return start, limit, err
+}
+
+func (s *Server) taskLog(c *reqCtx, p params, t *task) {
+	start, limit, err := pageParams(p)
 	if err != nil {
 		c.reply(nil, err)
 		return
@@ -250,12 +255,7 @@ func (s *Server) taskLog(c *reqCtx, p params, t *task) {
 }
 
 func (s *Server) listTasks(c *reqCtx, p params) {
-	start, err := p.integer("start", 0, 0, 1<<53)
-	if err != nil {
-		c.reply(nil, err)
-		return
-	}
-	limit, err := p.integer("limit", 50, 0, 1<<53)
+	start, limit, err := pageParams(p)
 	if err != nil {
 		c.reply(nil, err)
 		return

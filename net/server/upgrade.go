@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cairn/core/datastore"
 	"fmt"
 	"net"
 	"net/http"
@@ -71,6 +72,69 @@ var sessionH2 = http.HTTP2Config{
 	MaxReceiveBufferPerStream:     32 << 20,
 	MaxReadFrameSize:              4 << 20,
 	MaxConcurrentStreams:          256,
+}
+
+// openSession starts a backup or reader upgrade: a session slot before
+// anything is opened (limits.go), then the store. The handler defers
+// slot.releaseUnlessServing: serveSession releases it when the session
+// ends.
+func (s *Server) openSession(c *reqCtx, store string) (*sessionSlot, *datastore.Datastore, error) {
+	slot, err := s.acquireSession(c.id.authID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := c.openStore(store)
+	if err != nil {
+		slot.release()
+		return nil, nil, err
+	}
+	return slot, ds, nil
+}
+
+// serveSession serves an upgraded backup or reader connection in the
+// background until it ends (an aborted task closes it), then runs end and
+// releases the session slot.
+func (s *Server) serveSession(conn net.Conn, h http.Handler, t *task, slot *sessionSlot, end func()) {
+	slot.serving = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer slot.release()
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-t.abort:
+				conn.Close()
+			case <-stop:
+			}
+		}()
+		s.serveH2(conn, h)
+		close(stop)
+		end()
+	}()
+}
+
+// recoverRequest, deferred by a session's ServeHTTP, answers a request that
+// panicked with 500 and logs the panic to the session's task;
+// http.ErrAbortHandler goes on up.
+func recoverRequest(t *task, w http.ResponseWriter, r *http.Request) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		t.debugf("panic in %s %s: %v", r.Method, r.URL.Path, v)
+		writeError(w, errorf(http.StatusInternalServerError, "internal error"))
+	}
+}
+
+// requestName is a session request's path (below the session), logged
+// to the task in debug mode.
+func requestName(t *task, debug bool, r *http.Request) string {
+	name := trimPath(r.URL.Path)
+	if debug {
+		t.debugf("%s %s", r.Method, name)
+	}
+	return name
 }
 
 // serveH2 runs HTTP/2 on an upgraded connection until it ends: an

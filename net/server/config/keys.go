@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"cairn/core"
 	"cairn/internal/atomicfile"
 )
 
@@ -156,12 +156,6 @@ func makeCert(dir, cp, kp string) error {
 	return atomicfile.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
-// Fingerprint is the SHA-256 of the DER certificate as aa:bb:... (protocol.md 2).
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02x", b)
-	}
-	return strings.Join(parts, ":")
-}
+// Fingerprint is the SHA-256 of the DER certificate as aa:bb:... (protocol.md 2;
+// core.CertFingerprint).
+func Fingerprint(der []byte) string { return core.CertFingerprint(der) }
