@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How cost grows with the number of files and chunks (issue 15, item 6).
 #
-#   bench/scale.sh [FILE-COUNTS] [CHUNKS]   (defaults: "100000 300000 1000000" and 1000000)
+#   bench/scale.sh [FILE-COUNTS] [CHUNK-COUNTS]   (defaults: "100000 300000 1000000" for both)
 #   WORK=/path   scratch dir (default $TMPDIR/cairn-scale; 1M files of 0-2 KiB take
 #                ~5 GiB on tmpfs, the chunk store ~4.5 GiB; each is removed after use)
 #   MODES="legacy metadata"   the change-detection modes measured
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNTS=${1:-100000 300000 1000000}
-CHUNKS=${2:-1000000}
+CHUNKS=${2:-100000 300000 1000000}
 MODES=${MODES:-legacy metadata}
 WORK=${WORK:-${TMPDIR:-/tmp}/cairn-scale}
 mkdir -p "$WORK"
@@ -72,17 +72,18 @@ for n in $COUNTS; do
 done
 rm -rf "$TREE"
 
-if [ "$CHUNKS" -gt 0 ]; then
+for n in $CHUNKS; do
+  [ "$n" -gt 0 ] || continue
   store=$WORK/store
   rm -rf "$store"
-  echo "making a datastore of $CHUNKS synthetic chunks…" >&2
-  CAIRN_SCALE_STORE=$store CAIRN_SCALE_CHUNKS=$CHUNKS go test -count=1 -timeout 60m -run '^TestMakeScaleStore$' ./core/datastore >/dev/null
+  echo "making a datastore of $n synthetic chunks…" >&2
+  CAIRN_SCALE_STORE=$store CAIRN_SCALE_CHUNKS=$n go test -count=1 -timeout 60m -run '^TestMakeScaleStore$' ./core/datastore >/dev/null
   sync
-  timed verify "$CHUNKS" "$C" verify --repository "$store"
-  timed garbage-collect "$CHUNKS" "$C" garbage-collect --repository "$store"
-  timed garbage-collect-again "$CHUNKS" "$C" garbage-collect --repository "$store"
+  timed verify "$n" "$C" verify --repository "$store"
+  timed garbage-collect "$n" "$C" garbage-collect --repository "$store"
+  timed garbage-collect-again "$n" "$C" garbage-collect --repository "$store"
   rm -rf "$store"
-fi
+done
 
 python3 - "$RES" <<'PY'
 import sys, collections
@@ -98,5 +99,6 @@ for what, by in rows.items():
     a, b = ns[0], ns[-1]
     per = (by[b][2] - by[a][2]) * 2**20 / (b - a)
     tpf = (by[b][0] - by[a][0]) / (b - a) * 1e6
-    print(f"{what}: {a}..{b}: RSS +{per:.0f} bytes per file, wall +{tpf:.1f} us per file")
+    unit = "file" if what.startswith("backup") else "chunk"
+    print(f"{what}: {a}..{b}: RSS +{per:.0f} bytes per {unit}, wall +{tpf:.1f} us per {unit}")
 PY
