@@ -5,12 +5,13 @@
 #   WORK=/path   scratch dir (default $TMPDIR/cairn-scale; 1M files of 0-2 KiB take
 #                ~5 GiB on tmpfs, the chunk store ~4.5 GiB; each is removed after use)
 #   MODES="legacy metadata"   the change-detection modes measured
+#   PER_SNAPSHOT=10000         chunks per synthetic snapshot (10,000 x 4 MiB = a 40 GiB backup)
 #
 # Files: one tree of 1000-file directories (0..2047 random bytes each, seeded),
 # grown in place to each count (so every count backs up the same path), then
 # for each mode: a full backup into a new path repository and an unchanged
 # re-backup, timed with /usr/bin/time (wall, CPU, peak RSS).
-# Chunks: a datastore of N small synthetic chunks referenced by one snapshot,
+# Chunks: a datastore of N small synthetic chunks referenced by N/PER_SNAPSHOT snapshots,
 # plus N/10 unreferenced ones two days old (core/datastore TestMakeScaleStore),
 # then `cairn verify` and `cairn garbage-collect`, timed the same way.
 # Prints TSV rows: what count wall_s cpu_s rss_MiB, then RSS bytes per file.
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 COUNTS=${1:-100000 300000 1000000}
 CHUNKS=${2:-100000 300000 1000000}
 MODES=${MODES:-legacy metadata}
+PER_SNAPSHOT=${PER_SNAPSHOT:-10000}
 WORK=${WORK:-${TMPDIR:-/tmp}/cairn-scale}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
@@ -77,7 +79,7 @@ for n in $CHUNKS; do
   store=$WORK/store
   rm -rf "$store"
   echo "making a datastore of $n synthetic chunks…" >&2
-  CAIRN_SCALE_STORE=$store CAIRN_SCALE_CHUNKS=$n go test -count=1 -timeout 60m -run '^TestMakeScaleStore$' ./core/datastore >/dev/null
+  CAIRN_SCALE_STORE=$store CAIRN_SCALE_CHUNKS=$n CAIRN_SCALE_PER_SNAPSHOT=$PER_SNAPSHOT go test -count=1 -timeout 60m -run '^TestMakeScaleStore$' ./core/datastore >/dev/null
   sync
   timed verify "$n" "$C" verify --repository "$store"
   timed garbage-collect "$n" "$C" garbage-collect --repository "$store"

@@ -21,9 +21,10 @@ import (
 // TestMakeScaleStore builds a datastore of many small synthetic chunks for
 // bench/scale.sh, which then times `cairn garbage-collect` and `cairn verify`
 // on it. It runs only with CAIRN_SCALE_STORE=DIR (a new directory) and
-// CAIRN_SCALE_CHUNKS=N: one snapshot whose data.pxar.didx references N unique
-// chunks of 32..95 bytes (uncompressed, unencrypted blobs), plus N/10 chunks
-// no index references, dated two days back, for GC to remove.
+// CAIRN_SCALE_CHUNKS=N: snapshots whose data.pxar.didx reference N unique
+// chunks of 32..95 bytes (uncompressed, unencrypted blobs) in all,
+// CAIRN_SCALE_PER_SNAPSHOT of them each (default: all in one), plus N/10
+// chunks no index references, dated two days back, for GC to remove.
 func TestMakeScaleStore(t *testing.T) {
 	dir := os.Getenv("CAIRN_SCALE_STORE")
 	if dir == "" {
@@ -71,25 +72,37 @@ func TestMakeScaleStore(t *testing.T) {
 		}
 		return dg, uint64(len(data))
 	}
-	idx := &index.Dynamic{Ctime: time.Now().Unix(), Ends: make([]uint64, 0, n), Digests: make([][32]byte, 0, n)}
-	var end uint64
-	for i := range n {
-		dg, size := put(i, false)
-		end += size
-		idx.Ends = append(idx.Ends, end)
-		idx.Digests = append(idx.Digests, dg)
+	per := n
+	if v, err := strconv.Atoi(os.Getenv("CAIRN_SCALE_PER_SNAPSHOT")); err == nil && v > 0 {
+		per = v
+	}
+	base := time.Now().Add(-time.Hour).Unix() - int64(n/per+1)
+	for first, k := 0, 0; first < n; first, k = first+per, k+1 {
+		cnt := min(per, n-first)
+		idx := &index.Dynamic{Ctime: time.Now().Unix(), Ends: make([]uint64, 0, cnt), Digests: make([][32]byte, 0, cnt)}
+		var end uint64
+		for i := first; i < first+cnt; i++ {
+			dg, size := put(i, false)
+			end += size
+			idx.Ends = append(idx.Ends, end)
+			idx.Digests = append(idx.Digests, dg)
+		}
+		writeScaleSnapshot(t, ds, idx, base+int64(k))
 	}
 	for i := range n / 10 {
 		put(n+i, true)
 	}
-	when := time.Now().Add(-time.Hour).Unix()
+	t.Logf("%d referenced chunks in snapshots of %d, %d orphans", n, per, n/10)
+}
+
+func writeScaleSnapshot(t *testing.T, ds *Datastore, idx *index.Dynamic, when int64) {
+	t.Helper()
 	s := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "scale"}, Time: when}
 	w, err := ds.StartBackup(context.Background(), core.BackupOptions{Snapshot: s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := idx.Encode()
-	if err := w.WriteFile("data.pxar.didx", enc); err != nil {
+	if err := w.WriteFile("data.pxar.didx", idx.Encode()); err != nil {
 		t.Fatal(err)
 	}
 	csum := idx.Csum()
@@ -103,5 +116,4 @@ func TestMakeScaleStore(t *testing.T) {
 	if err := w.Finish(mb); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d referenced chunks, %d orphans, index %d bytes", n, n/10, len(enc))
 }
