@@ -12,6 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
+	"cairn/core/datastore/datastoretest"
 )
 
 // TestScaleHeap backs up CAIRN_SCALE_TREE (bench/scale.sh's tree of small
@@ -29,7 +30,7 @@ func TestScaleHeap(t *testing.T) {
 	if mode == "" {
 		mode = backup.ModeMetadata
 	}
-	ds := openStore(t)
+	ds := datastoretest.Dir(t)
 	sp, err := backup.ParseSpec("data.pxar:" + tree)
 	if err != nil {
 		t.Fatal(err)
