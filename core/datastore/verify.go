@@ -16,14 +16,16 @@ import (
 	"cairn/core/index"
 )
 
-// chunkVerdict caches what is known of a chunk during one verify run.
-type chunkVerdict struct{ err error }
-
+// verifier checks each chunk once per run. Good chunks go to a set without
+// pointers (as upstream's verified_chunks set), so the collector never
+// scans it however many chunks a store has; the few bad ones keep their
+// error.
 type verifier struct {
 	d      *Datastore
 	ctx    context.Context
 	events core.Sink
-	chunks map[[32]byte]chunkVerdict
+	good   map[[32]byte]struct{}
+	bad    map[[32]byte]error
 	report *core.VerifyReport
 }
 
@@ -37,7 +39,7 @@ func (d *Datastore) Verify(ctx context.Context, ns core.Namespace, group *core.G
 		return nil, err
 	}
 	start := time.Now()
-	v := &verifier{d: d, ctx: ctx, events: events, chunks: map[[32]byte]chunkVerdict{},
+	v := &verifier{d: d, ctx: ctx, events: events, good: map[[32]byte]struct{}{}, bad: map[[32]byte]error{},
 		report: &core.VerifyReport{UPID: core.NewUPID("verify", d.storeName(), d.owner, start), BadChunks: map[string][]string{}}}
 	type target struct {
 		ns core.Namespace
@@ -172,11 +174,18 @@ func (v *verifier) snapshot(ns core.Namespace, s core.Snapshot) {
 // chunk checks one chunk once per run; a corrupt file is renamed to
 // <digest>.<n>.bad as upstream does, so a later backup uploads it again.
 func (v *verifier) chunk(dg [32]byte, size uint64, encrypted bool) error {
-	if c, ok := v.chunks[dg]; ok {
-		return c.err
+	if _, ok := v.good[dg]; ok {
+		return nil
+	}
+	if err, ok := v.bad[dg]; ok {
+		return err
 	}
 	err := v.checkChunk(dg, size, encrypted)
-	v.chunks[dg] = chunkVerdict{err}
+	if err == nil {
+		v.good[dg] = struct{}{}
+	} else {
+		v.bad[dg] = err
+	}
 	return err
 }
 

@@ -67,9 +67,12 @@ func fetchChunk(r core.SnapshotReader, digest [32]byte, size uint64, crypt *keys
 	if err != nil {
 		return result{err: fmt.Errorf("chunk %x is corrupt: %v: %w", digest, err, core.ErrCorrupt)}
 	}
-	want := sha256.Sum256(data)
+	// An encrypted chunk's digest is keyed: hash once, the right way.
+	var want [32]byte
 	if crypt != nil {
 		want = crypt.Digest(data)
+	} else {
+		want = sha256.Sum256(data)
 	}
 	if want != digest {
 		return result{err: fmt.Errorf("chunk %x is corrupt: digest mismatch: %w", digest, core.ErrCorrupt)}
