@@ -15,7 +15,6 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
-	"cairn/core/datastore"
 	"cairn/core/datastore/datastoretest"
 	"cairn/core/snapshot"
 	"cairn/internal/testutil"
@@ -224,15 +223,8 @@ func TestMetadataModeSeesSameSizeChange(t *testing.T) {
 func TestMetadataModeAfterFailedVerify(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 40, 3)
-	dir := filepath.Join(testutil.TempDir(t), "store")
-	if err := datastore.Create(dir); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(dir, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Dir(t)
+	dir := ds.Root()
 	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 
 	ctx := context.Background()
@@ -272,15 +264,8 @@ func TestMetadataModeAfterFailedVerify(t *testing.T) {
 func TestMetadataModeHealsMissingChunk(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	smallFilesTree(t, src, 40, 4)
-	dir := filepath.Join(testutil.TempDir(t), "store")
-	if err := datastore.Create(dir); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(dir, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Dir(t)
+	dir := ds.Root()
 	runSplitBackup(t, ds, 1700000000, backup.ModeMetadata, src)
 	ctx := context.Background()
 	s, err := snapshot.Open(ctx, ds, "", core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "split"}, Time: 1700000000})

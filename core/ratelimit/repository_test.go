@@ -11,7 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
-	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/ratelimit"
 	"cairn/core/restore"
 	"cairn/internal/testutil"
@@ -33,15 +33,7 @@ func TestLocalRepositoryRate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "random.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Dir(t)
 	c := ratelimit.Config{Rate: 1000000} // burst: the rate
 	min := time.Duration(float64(size-c.EffectiveBurst()) / float64(c.Rate) * float64(time.Second))
 

@@ -10,6 +10,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/core/snapshot"
 	"cairn/core/snapshot/snapshottest"
@@ -32,15 +33,7 @@ func hostileStore(t *testing.T) (*datastore.Datastore, *pxartest.World, []pxarte
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	ds := datastoretest.Dir(t)
 	var snaps []core.Snapshot
 	for i, c := range cases {
 		snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "hostile"}, Time: 1700000000 + int64(i)}
@@ -140,15 +133,7 @@ func TestRestoreDuplicateRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Dir(t)
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "race"}, Time: 1700000000}
 	snapshottest.Write(t, ds, "", snap, snapshottest.Options{ChunkSize: 1 << 20}, snapshottest.Archive{Name: "spl", Meta: c.Meta, Payload: c.Payload})
 	n := 20

@@ -15,7 +15,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
-	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/restore"
 	"cairn/core/snapshot"
 	"cairn/core/snapshot/snapshottest"
@@ -179,15 +179,7 @@ func TestRestoreMetadataModeBackup(t *testing.T) {
 	dir := testutil.TempDir(t)
 	src := filepath.Join(dir, "src")
 	snapshottest.MakeTree(t, src)
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ds.Close()
+	ds := datastoretest.Dir(t)
 	g := core.Group{Type: core.TypeHost, ID: "meta"}
 	run := func(when int64) *core.ReuseSummary {
 		sp, _ := backup.ParseSpec("root.pxar:" + src)
@@ -215,7 +207,7 @@ func TestRestoreMetadataModeBackup(t *testing.T) {
 		t.Fatalf("the second backup reused nothing: %+v", sum)
 	}
 	out := filepath.Join(testutil.TempDir(t), "out")
-	err = restore.Run(context.Background(), restore.Options{Repo: ds, Snapshot: "host/meta", Archive: "root.pxar", Target: out})
+	err := restore.Run(context.Background(), restore.Options{Repo: ds, Snapshot: "host/meta", Archive: "root.pxar", Target: out})
 	if err != nil {
 		t.Fatal(err)
 	}

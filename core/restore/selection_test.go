@@ -12,7 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/backup"
-	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/index"
 	"cairn/core/restore"
 	"cairn/core/snapshot"
@@ -75,15 +75,8 @@ func TestExtractPxarPathsReadsOnlyTheSelection(t *testing.T) {
 			rand.Read(big)
 			write("z/big.bin", big)
 
-			store := filepath.Join(dir, "store")
-			if err := datastore.Create(store); err != nil {
-				t.Fatal(err)
-			}
-			ds, err := datastore.Open(store, "root@pam")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ds.Close()
+			ds := datastoretest.Dir(t)
+			store := ds.Root()
 			snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "sel"}, Time: 1700000000}
 			sp, _ := backup.ParseSpec("root.pxar:" + src)
 			if _, err := backup.Run(context.Background(), backup.Options{Repo: ds, Snapshot: snap, Specs: []backup.Spec{sp}, ChangeDetection: mode}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/backup"
 	"cairn/core/datastore"
+	"cairn/core/datastore/datastoretest"
 	"cairn/core/snapshot"
 	"cairn/internal/testutil"
 )
@@ -24,15 +25,7 @@ func backupImage(t *testing.T, img []byte) (*datastore.Datastore, core.Snapshot)
 	if err := os.WriteFile(p, img, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	store := filepath.Join(dir, "store")
-	if err := datastore.Create(store); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := datastore.Open(store, "root@pam")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
+	ds := datastoretest.Dir(t)
 	sp, _ := backup.ParseSpec("disk.img:" + p)
 	snap := core.Snapshot{Group: core.Group{Type: core.TypeHost, ID: "ra"}, Time: 1700000000}
 	if _, err := backup.Run(context.Background(), backup.Options{Repo: ds, Snapshot: snap, Specs: []backup.Spec{sp}}); err != nil {
