@@ -1,11 +1,12 @@
 package client
 
 import (
-	"cairn/core"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"strings"
+
+	"cairn/core"
 )
 
 // tlsRoots lets tests replace the system CA pool.

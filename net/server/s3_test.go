@@ -7,7 +7,6 @@ package server_test
 
 import (
 	"bytes"
-	"cairn/internal/testutil"
 	"context"
 	"fmt"
 	"io/fs"
@@ -26,6 +25,7 @@ import (
 	"cairn/core/blob"
 	"cairn/core/datastore"
 	"cairn/core/restore"
+	"cairn/internal/testutil"
 	"cairn/net/client"
 	"cairn/net/server"
 	"cairn/net/server/config"

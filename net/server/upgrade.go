@@ -2,12 +2,13 @@ package server
 
 import (
 	"bufio"
-	"cairn/core/datastore"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"cairn/core/datastore"
 )
 
 // Protocol names of the two HTTP/2 session upgrades.
